@@ -1,0 +1,17 @@
+"""lgrnet: the LGRNet video lesion segmentation network (MICCAI 2024) as installable software."""
+from .config import get_preset
+from .models.lgrnet import LGRNet, LGRNetOutput
+from .ops.hilbert import hilbert_order
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):  # lazy: the predictor pulls in video I/O
+    if name == "VideoPredictor":
+        from .engine.predictor import VideoPredictor
+
+        return VideoPredictor
+    raise AttributeError(f"module 'lgrnet' has no attribute {name!r}")
+
+
+__all__ = ["LGRNet", "LGRNetOutput", "VideoPredictor", "get_preset", "hilbert_order", "__version__"]

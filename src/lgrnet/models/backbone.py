@@ -1,0 +1,124 @@
+"""Per-frame 2-D backbones from timm.
+
+Every frame of the clip goes through the backbone independently and gives four feature maps,
+``res2``..``res5`` at strides 4, 8, 16, 32. Published backbones:
+
+* PVTv2-B2 (``pvt_v2_b2``; 64/128/320/512 channels);
+* Res2Net-50 v1b 26w 4s (timm's ``res2net50d``: deep stem, average-pool shortcut;
+  256/512/1024/2048 channels).
+
+ImageNet weights are never downloaded: pass the authors' files (``pvt_v2_b2.pth``,
+``res2net50_v1b_26w_4s-3cf99910.pth``) or timm files to :meth:`FrameBackbone.load_imagenet`.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, List
+
+import timm
+import torch
+from torch import nn
+
+LEVELS = ("res2", "res3", "res4", "res5")
+
+
+class FrameBackbone(nn.Module):
+    """Wraps a timm model; ``forward`` maps (N, 3, H, W) to {res2..res5: (N, C_l, H/s, W/s)}."""
+
+    def __init__(self, name: str, drop_path_rate: float = 0.0):
+        super().__init__()
+        kwargs = {"pretrained": False, "num_classes": 0}
+        if drop_path_rate:
+            kwargs["drop_path_rate"] = drop_path_rate
+        self.name = name
+        self.body = timm.create_model(name, **kwargs)
+        self._indices = self._feature_indices()
+        self.body.prune_intermediate_layers(self._indices, prune_head=True)
+        channels = [self.body.feature_info[i]["num_chs"] for i in self._indices]
+        reductions = [self.body.feature_info[i]["reduction"] for i in self._indices]
+        if reductions != [4, 8, 16, 32]:
+            raise ValueError(f"backbone {name} gives strides {reductions}, expected 4/8/16/32")
+        self.channels: Dict[str, int] = dict(zip(LEVELS, channels))
+        # In eval mode the published PVT wrapper runs one frame at a time, the Res2Net one the whole
+        # clip at once; doing the same keeps float32 outputs bit-identical. 0 = all frames at once.
+        self.eval_frames_per_call = 1 if name.startswith("pvt") else 0
+
+    def _feature_indices(self) -> List[int]:
+        """Indices of the stride 4/8/16/32 stages in timm's feature_info."""
+        info = self.body.feature_info
+        by_reduction = {}
+        for i, f in enumerate(info):
+            by_reduction[f["reduction"]] = i  # the last stage at each stride
+        missing = [r for r in (4, 8, 16, 32) if r not in by_reduction]
+        if missing:
+            raise ValueError(f"backbone {self.name} has no stage at stride(s) {missing}")
+        return [by_reduction[r] for r in (4, 8, 16, 32)]
+
+    def forward(self, x: torch.Tensor, frames_per_call: int = 0) -> Dict[str, torch.Tensor]:
+        """x: (N, 3, H, W). ``frames_per_call`` > 0 runs the frames in chunks of that many (the
+        published model runs one frame at a time in eval mode; float32 results then match it
+        bit for bit, while batching changes the last bits of the matrix products)."""
+        if frames_per_call <= 0 or frames_per_call >= x.shape[0]:
+            feats = self.body.forward_intermediates(x, indices=self._indices, intermediates_only=True)
+            return dict(zip(LEVELS, feats))
+        chunks = [self.body.forward_intermediates(c, indices=self._indices, intermediates_only=True)
+                  for c in x.split(frames_per_call)]
+        return {name: torch.cat([c[i] for c in chunks]) for i, name in enumerate(LEVELS)}
+
+    # ------------------------------------------------------------------ ImageNet weights
+
+    def load_imagenet(self, path: str) -> None:
+        """Load ImageNet weights from a local file: the authors' ``pvt_v2_b2.pth`` /
+        ``res2net50_v1b_26w_4s-3cf99910.pth``, or timm's own files (.pth / .safetensors).
+        Classifier weights are dropped; any other missing or unexpected key is an error."""
+        state = load_state_dict_file(path)
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]
+        state = convert_imagenet_state_dict(state, self.name)
+        own = self.body.state_dict()
+        state = {k: v for k, v in state.items()
+                 if not k.startswith(("head.", "fc.", "classifier.")) or k in own}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise ValueError(
+                f"{path}: does not fit backbone {self.name}: "
+                f"{len(missing)} missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+                f"{len(unexpected)} unexpected keys {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
+        bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+        if bad:
+            raise ValueError(f"{path}: shape mismatch for {bad[:8]} (backbone {self.name})")
+        self.body.load_state_dict(state, strict=True)
+
+
+def convert_imagenet_state_dict(state: Dict[str, torch.Tensor], name: str) -> Dict[str, torch.Tensor]:
+    """Map the original PVTv2 release layout (``patch_embed1``, ``block1.0``, ``norm1``,
+    ``mlp.dwconv.dwconv``) to timm's; Res2Net v1b files already use timm's names."""
+    if name.startswith("pvt_v2") and "patch_embed1.proj.weight" in state:
+        out = {}
+        for k, v in state.items():
+            k = k.replace("patch_embed1.", "patch_embed.")
+            k = re.sub(r"^patch_embed([2-4])\.", lambda m: f"stages.{int(m.group(1)) - 1}.downsample.", k)
+            k = k.replace("dwconv.dwconv", "dwconv")
+            k = re.sub(r"^block(\d+)\.(\d+)\.", lambda m: f"stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.", k)
+            k = re.sub(r"^norm(\d+)\.", lambda m: f"stages.{int(m.group(1)) - 1}.norm.", k)
+            out[k] = v
+        return out
+    return dict(state)
+
+
+def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
+    """Read a state dict from .safetensors or a PyTorch pickle (``weights_only=True``: no code
+    in the file is ever run)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such weight file")
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle with code in it, truncated file, not a checkpoint
+        raise ValueError(f"{path}: cannot be read as a PyTorch weight file with weights_only=True "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None

@@ -1,0 +1,76 @@
+"""Multi-scale deformable self-attention (Deformable DETR) over the encoded levels of a frame."""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ops.ms_deform_attn import ms_deform_attn
+
+
+@lru_cache(maxsize=32)
+def _reference_points(spatial_shapes: Tuple[Tuple[int, int], ...]) -> torch.Tensor:
+    """(S, 2) normalised (x, y) pixel centres of every token, levels concatenated."""
+    points = []
+    for h, w in spatial_shapes:
+        ys, xs = torch.meshgrid(torch.linspace(0.5, h - 0.5, h, dtype=torch.float32),
+                                torch.linspace(0.5, w - 0.5, w, dtype=torch.float32), indexing="ij")
+        points.append(torch.stack([xs.reshape(-1) / w, ys.reshape(-1) / h], dim=-1))
+    return torch.cat(points, dim=0)
+
+
+def reference_points(spatial_shapes: List[Tuple[int, int]], device=None) -> torch.Tensor:
+    return _reference_points(tuple((int(h), int(w)) for h, w in spatial_shapes)).to(device)
+
+
+class MSDeformAttn(nn.Module):
+    """Each token samples ``num_points`` offsets around its reference point on every level, per
+    head, and sums the bilinear samples with softmax weights.
+
+    query, value_input: (N, S, C) -> (N, S, C).
+    """
+
+    def __init__(self, d_model: int, num_levels: int = 3, num_heads: int = 8, num_points: int = 4):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by {num_heads} heads")
+        self.d_model, self.num_levels, self.num_heads, self.num_points = d_model, num_levels, num_heads, num_points
+        self.sampling_offsets = nn.Linear(d_model, num_heads * num_levels * num_points * 2)
+        self.attention_weights = nn.Linear(d_model, num_heads * num_levels * num_points)
+        self.value_proj = nn.Linear(d_model, d_model)
+        self.output_proj = nn.Linear(d_model, d_model)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.sampling_offsets.weight)
+        thetas = torch.arange(self.num_heads, dtype=torch.float32) * (2.0 * math.pi / self.num_heads)
+        grid = torch.stack([thetas.cos(), thetas.sin()], -1)
+        grid = (grid / grid.abs().max(-1, keepdim=True)[0]).view(self.num_heads, 1, 1, 2)
+        grid = grid.repeat(1, self.num_levels, self.num_points, 1)
+        for i in range(self.num_points):
+            grid[:, :, i, :] *= i + 1
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_(grid.view(-1))
+        nn.init.zeros_(self.attention_weights.weight)
+        nn.init.zeros_(self.attention_weights.bias)
+        nn.init.xavier_uniform_(self.value_proj.weight)
+        nn.init.zeros_(self.value_proj.bias)
+        nn.init.xavier_uniform_(self.output_proj.weight)
+        nn.init.zeros_(self.output_proj.bias)
+
+    def forward(self, query: torch.Tensor, value_input: torch.Tensor,
+                spatial_shapes: List[Tuple[int, int]]) -> torch.Tensor:
+        N, Lq, _ = query.shape
+        M, L, P = self.num_heads, self.num_levels, self.num_points
+        value = self.value_proj(value_input).view(N, value_input.shape[1], M, self.d_model // M)
+        offsets = self.sampling_offsets(query).view(N, Lq, M, L, P, 2)
+        weights = F.softmax(self.attention_weights(query).view(N, Lq, M, L * P), -1).view(N, Lq, M, L, P)
+        ref = reference_points(spatial_shapes, query.device).to(query.dtype)  # (S, 2)
+        normalizer = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=query.dtype, device=query.device)
+        locations = ref[None, :, None, None, None, :] + offsets / normalizer[None, None, None, :, None, :]
+        out = ms_deform_attn(value, spatial_shapes, locations, weights)
+        return self.output_proj(out)

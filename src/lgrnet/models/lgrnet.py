@@ -1,0 +1,114 @@
+"""LGRNet: backbone -> local-global encoder -> video mask decoder.
+
+>>> model = LGRNet.from_preset("tiny").eval()
+>>> out = model(torch.rand(1, 6, 3, 224, 224))      # video in [0, 1], H and W multiples of 32
+>>> out.mask_logits.shape, out.class_logits.shape   # (1, 6, Nq, 224, 224), (1, Nq, 2)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig, get_preset, model_config_from_dict, to_dict
+from .backbone import FrameBackbone
+from .decoder import HeadOutput, VideoMaskDecoder
+from .encoder.encoder import LocalGlobalEncoder
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LGRNetOutput:
+    """What :meth:`LGRNet.forward` returns.
+
+    mask_logits: (b, T, Nq, H, W) last decoder head, at the input resolution;
+    class_logits: (b, Nq, num_classes + 1) (the last logit is "no object"), same for all frames;
+    aux: every head's output, first (before the first decoder layer) to last (deep supervision);
+    internals: intermediate features, only with ``return_internals=True``.
+    """
+
+    mask_logits: torch.Tensor
+    class_logits: torch.Tensor
+    aux: List[HeadOutput] = field(default_factory=list)
+    internals: Optional[Dict[str, object]] = None
+
+    @property
+    def class_probs(self) -> torch.Tensor:
+        """(b, Nq, num_classes + 1) softmax of the class logits."""
+        return self.class_logits.softmax(-1)
+
+    def best_query(self) -> torch.Tensor:
+        """(b,) index of the query with the highest foreground probability (class 0)."""
+        return self.class_probs[..., 0].argmax(-1)
+
+
+class LGRNet(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = FrameBackbone(config.backbone.name, config.backbone.drop_path_rate)
+        self.encoder = LocalGlobalEncoder(self.backbone.channels, config.d_model, config.encoder)
+        self.decoder = VideoMaskDecoder(config.d_model, config.decoder)
+        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 1, 3, 1, 1), persistent=False)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "LGRNet":
+        """A randomly initialised model with a named preset's architecture."""
+        cfg = get_preset(name).model
+        for key, value in overrides.items():
+            setattr(cfg, key, value)
+        return cls(cfg)
+
+    @classmethod
+    def from_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu") -> "LGRNet":
+        """Load weights: our ``.safetensors`` (config inside), or an authors' ``.pth`` checkpoint
+        (a bare state dict, or one under 'model') with ``preset=`` naming its config."""
+        from .checkpoint import load_pretrained
+
+        return load_pretrained(cls, path, preset=preset, map_location=map_location)
+
+    def save_pretrained(self, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None) -> str:
+        """Write weights + config to ``path`` (.safetensors), atomically. Returns the path."""
+        from .checkpoint import save_pretrained
+
+        return save_pretrained(self, path, dtype=dtype, metadata=metadata)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    @property
+    def num_queries(self) -> int:
+        return self.decoder.query_feat.num_embeddings
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, video: torch.Tensor, return_internals: bool = False) -> LGRNetOutput:
+        """video: (b, T, 3, H, W) float in [0, 1]; H and W multiples of 32."""
+        if video.dim() != 5 or video.shape[2] != 3:
+            raise ValueError(f"expected a video tensor (b, T, 3, H, W), got shape {tuple(video.shape)}")
+        b, T, _, H, W = video.shape
+        if H % 32 or W % 32:
+            raise ValueError(f"frame size {H}x{W} must be a multiple of 32 (resize or pad the frames)")
+        x = ((video - self.pixel_mean) / self.pixel_std).reshape(b * T, 3, H, W)
+        feats = self.backbone(x, frames_per_call=0 if self.training else self.backbone.eval_frames_per_call)
+        encoded, frame_queries = self.encoder(feats, T)
+        heads = self.decoder(encoded, b, T)
+        out = LGRNetOutput(mask_logits=heads[-1].mask_logits, class_logits=heads[-1].class_logits, aux=heads)
+        if return_internals:
+            def clip(t):  # (b*T, C, h, w) -> (b, C, T, h, w), the authors' layout
+                return t.view(b, T, *t.shape[1:]).transpose(1, 2)
+            out.internals = {
+                "backbone": {k: clip(v) for k, v in feats.items()},
+                "encoder": {k: clip(v) for k, v in encoded.items()},
+                "frame_queries": [q.view(b, T, *q.shape[1:]) for q in frame_queries],  # (b, T, Nf, C)
+            }
+        return out

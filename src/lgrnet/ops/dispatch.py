@@ -1,0 +1,116 @@
+"""Choose an implementation for each op: the fastest one available and valid for the inputs.
+
+Every op has a reference implementation (readable, pure PyTorch) and zero or more fast paths,
+each registered with a predicate saying when it can run (device, installed package, dtype).
+Fast paths are tested against the reference (tests/test_ops_*.py).
+
+Forcing a path, for debugging or benchmarking:
+    * environment: ``LGRNET_OPS=reference`` (all ops) or ``LGRNET_OPS_<OP>=<impl name>``;
+    * code: ``with lgrnet.ops.force("reference"): ...`` or ``force(selective_scan="chunked")``.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+Predicate = Callable[[torch.Tensor], bool]
+
+_REGISTRY: Dict[str, List[Tuple[str, Predicate, Callable]]] = {}
+_LOCAL = threading.local()
+
+
+def register(op: str, name: str, fn: Callable, available: Optional[Predicate] = None,
+             priority: int = 0) -> None:
+    """Register implementation ``name`` of ``op``. Higher priority is tried first."""
+    impls = _REGISTRY.setdefault(op, [])
+    impls[:] = [i for i in impls if i[0] != name]
+    impls.append((name, available or (lambda x: True), fn))
+    fn._lgrnet_priority = priority  # type: ignore[attr-defined]
+    impls.sort(key=lambda i: -getattr(i[2], "_lgrnet_priority", 0))
+
+
+def implementations(op: str) -> List[str]:
+    _ensure_registered()
+    return [name for name, _, _ in _REGISTRY.get(op, [])]
+
+
+def _forced(op: str) -> Optional[str]:
+    stack = getattr(_LOCAL, "stack", [])
+    for entry in reversed(stack):
+        if op in entry:
+            return entry[op]
+        if "*" in entry:
+            return entry["*"]
+    env = os.environ.get(f"LGRNET_OPS_{op.upper()}") or os.environ.get("LGRNET_OPS")
+    return env or None
+
+
+def get_impl(op: str, x: torch.Tensor) -> Callable:
+    _ensure_registered()
+    impls = _REGISTRY.get(op)
+    if not impls:
+        raise KeyError(f"no implementation registered for op {op!r}")
+    want = _forced(op)
+    if want is not None:
+        for name, _, fn in impls:
+            if name == want:
+                return fn
+        if want != "auto":
+            raise ValueError(f"op {op!r} has no implementation {want!r}; "
+                             f"choose one of {[n for n, _, _ in impls]}")
+    for name, ok, fn in impls:
+        if ok(x):
+            return fn
+    return impls[-1][2]
+
+
+def chosen(op: str, x: torch.Tensor) -> str:
+    """Name of the implementation ``op`` would use for input ``x``."""
+    fn = get_impl(op, x)
+    for name, _, f in _REGISTRY[op]:
+        if f is fn:
+            return name
+    return "?"
+
+
+@contextlib.contextmanager
+def force(default: Optional[str] = None, **per_op: str):
+    """Force implementations inside a ``with`` block: ``force("reference")`` for every op,
+    or ``force(selective_scan="chunked")`` for one."""
+    entry = dict(per_op)
+    if default is not None:
+        entry["*"] = default
+    stack = getattr(_LOCAL, "stack", None)
+    if stack is None:
+        stack = _LOCAL.stack = []
+    stack.append(entry)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+_registered = False
+
+
+def _ensure_registered() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from .ms_deform_attn import ms_deform_attn_ref
+    from .neighborhood_attention import neighborhood_attention_ref
+    from .selective_scan import selective_scan_ref
+
+    register("selective_scan", "reference", selective_scan_ref, priority=0)
+    register("neighborhood_attention", "reference", neighborhood_attention_ref, priority=0)
+    register("ms_deform_attn", "reference", ms_deform_attn_ref, priority=0)
+    # Fast paths register themselves from lgrnet.ops.fast, when that module exists.
+    import importlib.util
+
+    if importlib.util.find_spec(__package__ + ".fast") is not None:
+        importlib.import_module(__package__ + ".fast")
