@@ -1,0 +1,65 @@
+"""The ``lgrnet`` command line: one entry point, one module per subcommand.
+
+Each subcommand lives in ``lgrnet/commands/<name>.py`` and provides ``add_arguments(parser)``
+and ``run(args) -> int``. Errors a user can fix (bad paths, unreadable files) are raised as
+:class:`lgrnet.errors.UserError` and printed as one line, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from .errors import UserError
+
+COMMANDS = {
+    "demo": "run the shipped demo model on the shipped demo clip",
+    "predict": "segment videos, frame folders or DICOM cine loops",
+    "evaluate": "run a model over a dataset split and score it (SUN-SEG and authors' protocols)",
+    "score": "score prediction folders against ground truth",
+    "train": "train LGRNet with the published recipe",
+    "view": "review a prediction folder in the browser",
+    "convert": "convert an authors' .pth checkpoint to our .safetensors format",
+    "presets": "list the model presets and their configs",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="lgrnet", description="LGRNet video lesion segmentation")
+    parser.add_argument("--version", action="version", version=f"lgrnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"lgrnet.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lgrnet.commands.{name}":
+                continue  # not part of this build
+            raise
+        p = sub.add_parser(name, help=help_text, description=getattr(module, "__doc__", None),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"lgrnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lgrnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``lgrnet`` subcommand: ``add_arguments(parser)`` and ``run(args) -> int``."""
