@@ -29,7 +29,10 @@ def test_output_shapes(tiny, T, H, W):
     nq = tiny.config.decoder.num_queries
     assert out.mask_logits.shape == (2, T, nq, H, W)
     assert out.class_logits.shape == (2, nq, 2)
-    assert len(out.aux) == tiny.config.decoder.num_layers + 1
+    assert len(out.aux) == 1  # eval mode keeps only the last head unless asked
+    with torch.inference_mode():
+        full = tiny(torch.rand(2, T, 3, H, W), return_aux=True)
+    assert len(full.aux) == tiny.config.decoder.num_layers + 1
     assert out.best_query().shape == (2,)
     assert torch.isfinite(out.mask_logits).all()
 

@@ -44,8 +44,11 @@ class VideoMaskDecoder(nn.Module):
         self.class_embed = nn.Linear(d_model, cfg.num_classes + 1)
         self.mask_embed = MLP(d_model, d_model, d_model, 3)
 
-    def forward(self, features: Dict[str, torch.Tensor], batch_size: int, num_frames: int) -> List[HeadOutput]:
-        """features: {res2..res5: (b*T, d, h, w)} -> one HeadOutput per head (num_layers + 1)."""
+    def forward(self, features: Dict[str, torch.Tensor], batch_size: int, num_frames: int,
+                keep_all_heads: bool = True) -> List[HeadOutput]:
+        """features: {res2..res5: (b*T, d, h, w)} -> one HeadOutput per head (num_layers + 1), or only
+        the last one when ``keep_all_heads`` is false (inference: the full-resolution logits of the
+        intermediate heads are then freed as soon as their attention masks are made)."""
         b, T = batch_size, num_frames
         memories, memory_pos, sizes = [], [], []
         for lvl, name in enumerate(MEMORY_LEVELS):
@@ -65,7 +68,9 @@ class VideoMaskDecoder(nn.Module):
         query_pos = self.query_pos.weight[None].expand(b, -1, -1)
         outputs = []
         head, attn_mask = self.forward_head(queries, mask_features, sizes[0])
-        outputs.append(head)
+        if keep_all_heads:
+            outputs.append(head)
+        del head
         for i in range(self.num_layers):
             lvl = i % len(MEMORY_LEVELS)
             queries = self.cross_layers[i](queries, memories[lvl], pos=memory_pos[lvl], query_pos=query_pos,
@@ -73,7 +78,9 @@ class VideoMaskDecoder(nn.Module):
             queries = self.self_layers[i](queries, query_pos=query_pos)
             queries = self.ffn_layers[i](queries)
             head, attn_mask = self.forward_head(queries, mask_features, sizes[(i + 1) % len(MEMORY_LEVELS)])
-            outputs.append(head)
+            if keep_all_heads or i == self.num_layers - 1:
+                outputs.append(head)
+            del head
         return outputs
 
     def forward_head(self, queries: torch.Tensor, mask_features: torch.Tensor,

@@ -29,6 +29,7 @@ class LGRNetOutput:
     mask_logits: (b, T, Nq, H, W) last decoder head, at the input resolution;
     class_logits: (b, Nq, num_classes + 1) (the last logit is "no object"), same for all frames;
     aux: every head's output, first (before the first decoder layer) to last (deep supervision);
+        by default only in training mode (``return_aux``), else just the last head;
     internals: intermediate features, only with ``return_internals=True``.
     """
 
@@ -91,8 +92,13 @@ class LGRNet(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, video: torch.Tensor, return_internals: bool = False) -> LGRNetOutput:
-        """video: (b, T, 3, H, W) float in [0, 1]; H and W multiples of 32."""
+    def forward(self, video: torch.Tensor, return_internals: bool = False,
+                return_aux: Optional[bool] = None) -> LGRNetOutput:
+        """video: (b, T, 3, H, W) float in [0, 1]; H and W multiples of 32.
+
+        ``return_aux`` (default: in training mode, or with ``return_internals``) keeps every decoder
+        head's output in ``.aux``; otherwise only the last head is kept, which saves memory.
+        """
         if video.dim() != 5 or video.shape[2] != 3:
             raise ValueError(f"expected a video tensor (b, T, 3, H, W), got shape {tuple(video.shape)}")
         b, T, _, H, W = video.shape
@@ -101,7 +107,9 @@ class LGRNet(nn.Module):
         x = ((video - self.pixel_mean) / self.pixel_std).reshape(b * T, 3, H, W)
         feats = self.backbone(x, frames_per_call=0 if self.training else self.backbone.eval_frames_per_call)
         encoded, frame_queries = self.encoder(feats, T)
-        heads = self.decoder(encoded, b, T)
+        if return_aux is None:
+            return_aux = self.training or return_internals
+        heads = self.decoder(encoded, b, T, keep_all_heads=return_aux)
         out = LGRNetOutput(mask_logits=heads[-1].mask_logits, class_logits=heads[-1].class_logits, aux=heads)
         if return_internals:
             def clip(t):  # (b*T, C, h, w) -> (b, C, T, h, w), the authors' layout
