@@ -109,6 +109,10 @@ def _ensure_registered() -> None:
     register("selective_scan", "reference", selective_scan_ref, priority=0)
     register("neighborhood_attention", "reference", neighborhood_attention_ref, priority=0)
     register("ms_deform_attn", "reference", ms_deform_attn_ref, priority=0)
+    from .selective_scan_parallel import selective_scan_parallel
+
+    # A GPU wants few, large kernels: log2(L) whole-tensor rounds instead of L small steps.
+    register("selective_scan", "parallel", selective_scan_parallel, available=lambda x: x.is_cuda, priority=5)
     # Fast paths register themselves from lgrnet.ops.fast, when that module exists.
     import importlib.util
 
