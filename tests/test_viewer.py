@@ -91,7 +91,7 @@ def make_video(path: Path, n: int = 10, gop: int = 4, size=(64, 48)) -> list:
         s.codec_context.gop_size = gop
         s.codec_context.options = {"bf": "0", "sc_threshold": "0"}
         for i in range(n):
-            img = np.zeros((h, w, 3), np.uint8)
+            img = np.full((h, w, 3), 200, np.uint8)
             img[:, : (i * 5) % w + 4] = (30 + 20 * i) % 256
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
@@ -628,3 +628,36 @@ def test_review_page_in_headless_chromium(browser, server, tmp_path):
 
     severe = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
+
+
+@pytest.mark.browser
+def test_page_upload_runs_and_shows_the_new_result(browser, upload_server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = browser
+    wait = WebDriverWait(d, 30)
+    frames = make_video(tmp_path / "clip.mp4", n=N, size=(W, H))
+    d.get(upload_server.url)
+    wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "0:0:1")
+    assert "MiB" in d.find_element(By.ID, "upload-status").text  # upload is on
+    (tmp_path / "notes.mp4").write_text("not a video\n" * 20)
+    d.find_element(By.ID, "upload-file").send_keys(str(tmp_path / "notes.mp4"))
+    d.find_element(By.ID, "upload-btn").click()
+    wait.until(lambda drv: "Rejected: notes.mp4: not a video file" in drv.find_element(By.ID, "upload-status").text)
+
+    d.find_element(By.ID, "upload-file").send_keys(str(tmp_path / "clip.mp4"))
+    d.find_element(By.ID, "upload-btn").click()
+    wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "1:0:1")
+    assert "clip.mp4: done" in d.find_element(By.ID, "upload-status").text
+    options = [o.text for o in d.find_elements(By.CSS_SELECTOR, "#result-select option")]
+    assert options[1].startswith("upload: clip.mp4") and len(options) == 2
+    probe = d.execute_script(CANVAS_PROBE)
+    assert probe["green"] > 100  # the fake runner's disc masks, drawn over the uploaded video's frames
+    # the canvas shows the uploaded video's first frame (light grey with a dark bar at the left), not the
+    # first result's (dark background)
+    probe_px = ("const c = document.getElementById('frame'); const k = +c.dataset.scale;"
+                "return Array.from(c.getContext('2d').getImageData(Math.round(X * k), Math.round(Y * k), 1, 1).data);")
+    for x, y in ((1, 60), (60, 5)):
+        px = d.execute_script(probe_px.replace("X", str(x + 0.5)).replace("Y", str(y + 0.5)))
+        assert np.abs(np.array(px[:3]) - frames[0][y, x]).max() < 12, ((x, y), px, frames[0][y, x])
