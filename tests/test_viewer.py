@@ -455,6 +455,9 @@ def test_cli_reports_bad_folders_and_busy_port(tmp_path, capsys):
     root = make_result(tmp_path / "r")
     assert main(["view", str(root), "--weights", str(tmp_path / "missing.safetensors")]) == 2
     assert "weights file not found" in capsys.readouterr().err
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
+    assert main(["view", str(root), "--weights", str(tmp_path / "bad.safetensors")]) == 2
+    assert "bad.safetensors: cannot load the model" in capsys.readouterr().err
     import socket
 
     with socket.socket() as sock:

@@ -77,18 +77,17 @@ def run(args) -> int:
     if args.weights is not None:
         if not args.weights.is_file():
             raise UserError(f"{args.weights}: weights file not found")
-        import importlib.util
+        from ..viewer.uploads import PredictorUnavailable, make_model_runner
 
-        if importlib.util.find_spec("lgrnet.engine.predictor") is None:
-            reason = "uploads need lgrnet.engine.predictor, which this build does not have"
+        try:
+            runner = make_model_runner(args.weights, preset=args.preset, device=args.device)
+        except PredictorUnavailable as exc:
+            reason = str(exc)
             print(f"lgrnet view: warning: {reason}; uploads are off", file=sys.stderr)
-        else:
-            from ..viewer.uploads import make_model_runner
-
-            try:
-                runner = make_model_runner(args.weights, preset=args.preset, device=args.device)
-            except (FileNotFoundError, ValueError, KeyError) as exc:
-                raise UserError(f"{args.weights}: cannot load the model ({exc})") from None
+        except UserError:
+            raise
+        except Exception as exc:  # safetensors, config and state-dict errors alike: name the file
+            raise UserError(f"{args.weights}: cannot load the model ({type(exc).__name__}: {exc})") from None
 
     loopback = _is_loopback(args.host)
     if not loopback:

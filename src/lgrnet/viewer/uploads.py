@@ -36,6 +36,10 @@ ALLOWED_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg1
                             "ffv1", "h263", "rawvideo"})
 
 
+class PredictorUnavailable(RuntimeError):
+    """This build has no ``lgrnet.engine.predictor``: uploads cannot be segmented."""
+
+
 class UploadRejected(Exception):
     """The uploaded file is not acceptable; the message says why (shown on the page)."""
 
@@ -142,6 +146,10 @@ class JobManager:
                 return
             job, video = item
             out_dir = self.work_dir / "results" / f"{job.id}_{Path(job.filename).stem}"
+            for k in itertools.count(2):  # a kept --upload-dir may hold results of an earlier session
+                if not out_dir.exists():
+                    break
+                out_dir = out_dir.with_name(f"{job.id}_{Path(job.filename).stem}_{k}")
             job.state, job.started = "running", time.time()
 
             def progress(done=None, total=None, *_, **__) -> None:
@@ -167,9 +175,13 @@ class JobManager:
 def make_model_runner(weights: Path, preset: Optional[str] = None, device: str = "cpu") -> JobRunner:
     """The job runner for ``lgrnet view --weights``: load the model once, then for each upload run
     ``predict_to_folder(VideoPredictor(model), input_path, out_dir, progress=progress)``."""
+    import importlib.util
+
     from ..models.lgrnet import LGRNet
 
     model = LGRNet.from_pretrained(str(weights), preset=preset).to(device).eval()
+    if importlib.util.find_spec("lgrnet.engine.predictor") is None:
+        raise PredictorUnavailable("uploads need lgrnet.engine.predictor, which this build does not have")
     lock = threading.Lock()
 
     def run(input_path: Path, out_dir: Path, progress: ProgressFn) -> None:
