@@ -87,7 +87,7 @@ class ViewerApp:
     """
 
     def __init__(self, results: Iterable[Result], *, runner: Optional[JobRunner] = None,
-                 upload_disabled_reason: str = "uploads need a model: start with `lgrnet view RESULT --weights W.safetensors`",
+                 upload_disabled_reason: str = "uploads need a model: start with `lgrnet view RESULT_DIR --weights W.safetensors`",
                  work_dir: Optional[Path] = None, max_upload_bytes: int = 500 << 20, cache_bytes: int = 256 << 20,
                  allowed_hosts: Optional[Iterable[str]] = LOOPBACK_HOSTS, verbose: bool = False) -> None:
         self.results: Dict[str, Result] = {}
