@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -219,13 +218,18 @@ def score_sunseg(videos: Sequence[VideoPairs], drop_ends: bool = True, progress:
     total = sum(len(range(len(v.frames))[keep(len(v.frames))]) for v in todo)
     per_frame: Dict[str, List[sunseg_protocol.FrameScores]] = {v.name: [] for v in todo}
     resized = 0
+    no_negatives: List[str] = []
+    spe = sunseg_protocol.CURVES.index("Spe")
     for video, pair in _progress(_flat(todo, keep), total, progress, "sunseg"):
         gt = read_grey_cv2(pair.gt)
         pred = read_grey_cv2(pair.pred)
         if pred.shape != gt.shape:
             resized += 1
             pred = sunseg_protocol.resize_to(pred, gt.shape)
-        per_frame[video].append(sunseg_protocol.score_frame(pred, gt))
+        scores = sunseg_protocol.score_frame(pred, gt)
+        if np.isnan(scores.curves[spe]).any():
+            no_negatives.append(str(pair.gt))
+        per_frame[video].append(scores)
     video_scores = {name: sunseg_protocol.mean_over_frames(fs) for name, fs in per_frame.items()}
     per_video = {}
     for name, vs in video_scores.items():
@@ -237,6 +241,9 @@ def score_sunseg(videos: Sequence[VideoPairs], drop_ends: bool = True, progress:
         notes.append(f"{len(skipped)} video(s) skipped (see skipped_videos)")
     if resized:
         notes.append(f"{resized} prediction(s) resized to their GT's size (cv2.resize, bilinear)")
+    if no_negatives:
+        notes.append(f"specificity is undefined (NaN, as in the toolbox) for {len(no_negatives)} frame(s) whose "
+                     f"GT covers the whole frame: {_named(no_negatives)}")
     if not drop_ends:
         notes.append("--keep-ends: every frame scored (the toolbox drops each video's first and last frame)")
     return ScoreResult("sunseg", sunseg_protocol.summarize_videos(video_scores), per_video, total,
@@ -331,9 +338,3 @@ def format_table(result: ScoreResult, title: Optional[str] = None) -> str:
     for name, why in result.skipped.items():
         lines.append(f"  skipped {name}: {why}")
     return "\n".join(lines)
-
-
-def warn_nonfinite(result: ScoreResult) -> None:
-    bad = [k for k, v in result.metrics.items() if not np.isfinite(v)]
-    if bad:
-        warnings.warn(f"non-finite metrics: {', '.join(bad)}")
