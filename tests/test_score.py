@@ -204,3 +204,23 @@ def test_flat_image_folder_is_one_frame_videos(folders, tmp_path):
     assert res["videos"] == 3 and res["frames"] == 3
     want = ref.dataset({f"img{k}": [(p, g)] * 3 for k, (_, g, p) in enumerate(frames["v0"][:3])})
     assert abs(res["metrics"]["F_w"] - want["F_w"]) <= TOL
+
+
+def test_grey_gt_levels_follow_each_protocols_rule(tmp_path):
+    """GT grey levels: the toolbox counts > 128 as foreground, the authors > 0; both are reported."""
+    gt = np.zeros((40, 60), np.uint8)
+    gt[8:32, 10:50] = 100  # a grey ring ...
+    gt[12:28, 15:45] = 255  # ... around the object
+    pred = np.where(gt == 255, 255, 0).astype(np.uint8)
+    _write(tmp_path / "gt" / "a" / "1.png", gt)
+    _write(tmp_path / "pred" / "a" / "1.png", pred)
+    args = [str(tmp_path / "pred"), str(tmp_path / "gt"), "--keep-ends", "--quiet"]
+    assert main(["score", *args, "--json", str(tmp_path / "s.json")]) == 0
+    sun = json.loads((tmp_path / "s.json").read_text())
+    assert sun["metrics"]["Dice_max"] == 1.0 and sun["metrics"]["IoU_max"] == 1.0
+    assert any("> 128" in n for n in sun["notes"])
+    assert main(["score", *args, "--protocol", "authors", "--json", str(tmp_path / "a.json")]) == 0
+    auth = json.loads((tmp_path / "a.json").read_text())
+    d, i = _exact_authors(pred, gt)
+    assert auth["metrics"] == {"Dice": float(d), "IoU": float(i)} and d < 1
+    assert any("> 0" in n for n in auth["notes"])

@@ -180,6 +180,10 @@ def read_grey_cv2(path: Union[str, Path]) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- protocols
 
+def _is_nonbinary(grey: np.ndarray) -> bool:
+    return bool(np.count_nonzero((grey != 0) & (grey != 255)))
+
+
 def _progress(iterable: Iterable, total: int, enabled: bool, desc: str):
     if not enabled:
         return iterable
@@ -219,9 +223,11 @@ def score_sunseg(videos: Sequence[VideoPairs], drop_ends: bool = True, progress:
     per_frame: Dict[str, List[sunseg_protocol.FrameScores]] = {v.name: [] for v in todo}
     resized = 0
     no_negatives: List[str] = []
+    nonbinary = 0
     spe = sunseg_protocol.CURVES.index("Spe")
     for video, pair in _progress(_flat(todo, keep), total, progress, "sunseg"):
         gt = read_grey_cv2(pair.gt)
+        nonbinary += _is_nonbinary(gt)
         pred = read_grey_cv2(pair.pred)
         if pred.shape != gt.shape:
             resized += 1
@@ -241,6 +247,8 @@ def score_sunseg(videos: Sequence[VideoPairs], drop_ends: bool = True, progress:
         notes.append(f"{len(skipped)} video(s) skipped (see skipped_videos)")
     if resized:
         notes.append(f"{resized} prediction(s) resized to their GT's size (cv2.resize, bilinear)")
+    if nonbinary:
+        notes.append(f"{nonbinary} GT mask(s) have grey levels other than 0 and 255: foreground = > 128 (toolbox)")
     if no_negatives:
         notes.append(f"specificity is undefined (NaN, as in the toolbox) for {len(no_negatives)} frame(s) whose "
                      f"GT covers the whole frame: {_named(no_negatives)}")
@@ -259,9 +267,11 @@ def score_authors(videos: Sequence[VideoPairs], progress: bool = False) -> Score
         raise UserError("nothing to score: no frames")
     total = sum(len(v.frames) for v in todo)
     results = {v.name: authors_protocol.AuthorsVideo([], []) for v in todo}
-    resized = 0
+    resized = nonbinary = 0
     for video, pair in _progress(_flat(todo, lambda n: slice(0, n)), total, progress, "authors"):
-        gt = read_mask_gray(pair.gt) > authors_protocol.GT_THRESHOLD
+        gt_grey = read_mask_gray(pair.gt)
+        nonbinary += _is_nonbinary(gt_grey)
+        gt = gt_grey > authors_protocol.GT_THRESHOLD
         pred = read_mask_gray(pair.pred)
         if pred.shape != gt.shape:
             resized += 1
@@ -271,6 +281,8 @@ def score_authors(videos: Sequence[VideoPairs], progress: bool = False) -> Score
         results[video].iou.append(i)
     per_video = {name: {**r.means(), "frames": r.frames} for name, r in results.items()}
     notes = []
+    if nonbinary:
+        notes.append(f"{nonbinary} GT mask(s) have grey levels other than 0 and 255: foreground = > 0 (the authors' rule)")
     if resized:
         notes.append(f"{resized} prediction(s) resized to their GT's size (nearest)")
     return ScoreResult("authors", authors_protocol.summarize_videos(results), per_video, total,
