@@ -162,9 +162,7 @@ def resolve_split(root: Union[str, Path], split: Optional[str] = None) -> SplitL
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset folder")
-    names = list(SPLIT_ALIASES.get(split, ())) if split else []
-    if split and split not in SPLIT_ALIASES:
-        names = [split]
+    names = [split] + [n for n in SPLIT_ALIASES.get(split, ()) if n != split] if split else []
     candidates = [root / n for n in names] if split else [root]
     candidates += [root / _SUNSEG_PREFIX / n for n in names] if split else []
     tried = []

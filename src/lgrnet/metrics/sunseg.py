@@ -253,7 +253,6 @@ def score_frame(pred: np.ndarray, gt: np.ndarray) -> FrameScores:
     m_rec = np.cumsum(np.bincount(first, weights=hist_all, minlength=NUM_THRESHOLDS + 1)[:NUM_THRESHOLDS]).astype(np.int64)
     m_tp = np.cumsum(np.bincount(first, weights=hist_fg, minlength=NUM_THRESHOLDS + 1)[:NUM_THRESHOLDS]).astype(np.int64)
     m_fn = n_gt - m_tp
-    m_fp = m_rec - m_tp
     m_tn = (size - m_rec) - m_fn
     ok = m_tp > 0
     safe = lambda d: np.where(d == 0, 1, d)  # noqa: E731  (nonzero wherever TP > 0)
