@@ -1,11 +1,27 @@
 """Video segmentation datasets on disk: videos as ordered frames with their masks.
 
-The common layout (MICCAI VPS, SUN-SEG, and the generic one) is::
+``find_videos(root, split)`` reads ``root/split`` in any of these layouts (detected in this order, see
+:func:`resolve_split`):
 
-    <split root>/Frame/<video>/<frame>.<jpg|png>
-    <split root>/GT/<video>/<frame>.png
+1. frame folders (MICCAI VPS test sets, SUN-SEG, the authors' reorganised copies, generic)::
 
-Frames are ordered by the number in their name (natural sort), not as strings.
+       <dir>/Frame/<video>/<frame>.<jpg|png>      <dir>/GT/<video>/<frame>.png
+
+2. an image set (Kvasir-SEG as ``images/`` + ``masks/``, IVPS): images directly in ``<dir>/Frame/``;
+   every image is a one-frame video named by its file stem.
+3. SUN-SEG's ``TestEasyDataset`` / ``TestHardDataset`` named without ``Seen``/``Unseen``: the union of
+   ``<dir>/Seen`` and ``<dir>/Unseen`` (layout 1 each), as the authors' ``Combine`` folders hold.
+4. per-video folders (the MICCAI VPS training sets as released)::
+
+       <dir>/<video>/Frame/<frame>                <dir>/<video>/GT/<frame>.png
+
+``split`` is a path under ``root`` (``TestHardDataset/Unseen``, ``CVC-ClinicDB-612/Test``), or one of
+the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, ...; see
+:data:`SPLIT_ALIASES`), resolved to the first of its known locations that exists. A SUN-SEG ``root``
+may also be the folder above ``SUN-SEG-Annotation``.
+
+Frames are ordered by the numbers in their names (natural sort), not as strings; masks are matched
+to frames by file stem. :func:`validate_videos` checks a split before use.
 """
 from __future__ import annotations
 
@@ -13,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -43,12 +59,14 @@ def natural_sorted(names: Sequence[str]) -> List[str]:
 class VideoRecord:
     """One video: its frames in temporal order and, aligned with them, its masks.
 
-    ``masks[i]`` is None where frame i has no annotation (or the dataset has no GT at all).
+    ``masks[i]`` is None where frame i has no annotation (or the dataset has no GT at all);
+    ``extra_masks`` are masks in the video's GT folder that match no frame (see :func:`validate_videos`).
     """
 
     name: str
     frames: Tuple[Path, ...]
     masks: Tuple[Optional[Path], ...]
+    extra_masks: Tuple[Path, ...] = ()
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -84,17 +102,115 @@ def split_root(root: Union[str, Path], split: Optional[str] = None) -> Path:
     return base
 
 
-def find_videos(root: Union[str, Path], split: Optional[str] = None, require_masks: bool = False) -> List[VideoRecord]:
-    """All videos of a split, in natural order of their names.
+#: The authors' data-set names (their ``SET_NAME_TO_DIR``) -> known locations under the data root, first
+#: that exists wins. Their root holds SUN-SEG's splits and ``MICCAI-VPS-dataset/``.
+_VPS = "MICCAI-VPS-dataset/"
+SPLIT_ALIASES: Dict[str, Tuple[str, ...]] = {
+    "polyp_train": ("TrainDataset",),
+    "polyp_easy_seen_validate": ("TestEasyDataset/Seen",),
+    "polyp_easy_unseen_validate": ("TestEasyDataset/Unseen",),
+    "polyp_hard_seen_validate": ("TestHardDataset/Seen",),
+    "polyp_hard_unseen_validate": ("TestHardDataset/Unseen",),
+    "polyp_easy_validate": ("TestEasyDataset/Combine", "TestEasyDataset/combine", "TestEasyDataset"),
+    "polyp_hard_validate": ("TestHardDataset/Combine", "TestHardDataset/combine", "TestHardDataset"),
+    "Kvasir-train": (_VPS + "Kvasir-SEG", "Kvasir-SEG"),
+    "Mayo-train": (_VPS + "VPS-TrainSet/ASU-Mayo_Clinic/Train", "VPS-TrainSet/ASU-Mayo_Clinic/Train", "ASU-Mayo_Clinic/Train"),
+    "300-train": (_VPS + "VPS-TrainSet/CVC-ColonDB-300/Train", "VPS-TrainSet/CVC-ColonDB-300/Train", "CVC-ColonDB-300/Train"),
+    "612-train": (_VPS + "VPS-TrainSet/CVC-ClinicDB-612/Train", "VPS-TrainSet/CVC-ClinicDB-612/Train", "CVC-ClinicDB-612/Train"),
+    "300-tv": (_VPS + "VPS-TestSet/CVC-ColonDB-300", "VPS-TestSet/CVC-ColonDB-300", "CVC-ColonDB-300/Test"),
+    "612-test": (_VPS + "VPS-TestSet/CVC-ClinicDB-612-Test", "VPS-TestSet/CVC-ClinicDB-612-Test", "CVC-ClinicDB-612/Test"),
+    "612-val": (_VPS + "VPS-TestSet/CVC-ClinicDB-612-Valid", "VPS-TestSet/CVC-ClinicDB-612-Valid", "CVC-ClinicDB-612/Valid"),
+}
+_SUNSEG_PREFIX = "SUN-SEG-Annotation"
 
-    Masks are matched to frames by file stem (``12.jpg`` <-> ``12.png``).
+
+@dataclass(frozen=True)
+class SplitLayout:
+    """Where a split lives and how it is laid out: ``layout`` is one of "frame-folders", "images",
+    "seen-unseen", "per-video"; ``parts`` are the folders that hold Frame/ (two for seen-unseen)."""
+
+    path: Path
+    layout: str
+    parts: Tuple[Path, ...]
+
+
+def _visible_dirs(folder: Path) -> List[str]:
+    return natural_sorted([d for d in os.listdir(folder) if not d.startswith(".") and (folder / d).is_dir()])
+
+
+def _layout_of(base: Path) -> Optional[SplitLayout]:
+    frame_dir = _find_subdir(base, FRAME_DIR_NAMES)
+    if frame_dir is not None:
+        has_videos = any((frame_dir / d).is_dir() for d in os.listdir(frame_dir) if not d.startswith("."))
+        return SplitLayout(base, "frame-folders" if has_videos else "images", (base,))
+    halves = tuple(base / h for h in ("Seen", "Unseen") if (base / h).is_dir() and _find_subdir(base / h, FRAME_DIR_NAMES))
+    if halves:
+        return SplitLayout(base, "seen-unseen", halves)
+    subdirs = _visible_dirs(base)
+    with_frames = [d for d in subdirs if _find_subdir(base / d, FRAME_DIR_NAMES) is not None]
+    if with_frames:
+        without = [d for d in subdirs if d not in with_frames]
+        if without:
+            raise DatasetError(f"{base}: per-video layout (<video>/Frame/...), but {', '.join(without[:5])} "
+                               f"{'has' if len(without) == 1 else 'have'} no Frame/ folder")
+        return SplitLayout(base, "per-video", tuple(base / d for d in subdirs))
+    return None
+
+
+def resolve_split(root: Union[str, Path], split: Optional[str] = None) -> SplitLayout:
+    """Find ``split`` under ``root`` (a path, or an authors' data-set name) and detect its layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset folder")
+    names = [split] + [n for n in SPLIT_ALIASES.get(split, ()) if n != split] if split else []
+    candidates = [root / n for n in names] if split else [root]
+    candidates += [root / _SUNSEG_PREFIX / n for n in names] if split else []
+    tried = []
+    for base in candidates:
+        if not base.is_dir():
+            tried.append(str(base))
+            continue
+        found = _layout_of(base)
+        if found is not None:
+            return found
+        tried.append(f"{base} (no Frame/ folder)")
+    if split and not any(c.is_dir() for c in candidates):
+        raise DatasetError(f"{root}: no split {split!r} (looked for {', '.join(tried)})")
+    raise DatasetError(f"{', '.join(tried)}: not a dataset split: expected <split>/Frame/<video>/<frame> with "
+                       f"<split>/GT/<video>/<frame>.png, images in <split>/Frame/, Seen/ + Unseen/, "
+                       f"or <split>/<video>/Frame/")
+
+
+def find_videos(root: Union[str, Path], split: Optional[str] = None, require_masks: bool = False) -> List[VideoRecord]:
+    """All videos of a split, in natural order of their names (see the module notes for the layouts).
+
+    Masks are matched to frames by file stem (``12.jpg`` <-> ``12.png``); ``require_masks`` makes a
+    split without any GT folder an error.
     """
-    base = split_root(root, split)
+    info = resolve_split(root, split)
+    if info.layout == "per-video":
+        records = [_video_from_folders(d.name, _find_subdir(d, FRAME_DIR_NAMES), _find_subdir(d, MASK_DIR_NAMES))
+                   for d in info.parts]
+        if require_masks and all(_find_subdir(d, MASK_DIR_NAMES) is None for d in info.parts):
+            raise DatasetError(f"{info.path}: no <video>/GT/ folder with masks")
+        return records
+    records: List[VideoRecord] = []
+    seen: Dict[str, Path] = {}
+    for base in info.parts:
+        for rec in _frame_folder_videos(base, require_masks):
+            if rec.name in seen:
+                raise DatasetError(f"video {rec.name!r} is in both {seen[rec.name]} and {base}")
+            seen[rec.name] = base
+            records.append(rec)
+    return records
+
+
+def _frame_folder_videos(base: Path, require_masks: bool) -> List[VideoRecord]:
     frame_dir = _find_subdir(base, FRAME_DIR_NAMES)
     mask_dir = _find_subdir(base, MASK_DIR_NAMES)
     if require_masks and mask_dir is None:
         raise DatasetError(f"{base}: has no GT/ folder with masks")
-    videos = natural_sorted([d for d in os.listdir(frame_dir) if (frame_dir / d).is_dir() and not d.startswith(".")])
+    videos = _visible_dirs(frame_dir)
     if not videos:
         # A flat folder of images: every image is a one-frame video (e.g. Kvasir-SEG).
         images = _list_images(frame_dir)
@@ -107,14 +223,150 @@ def find_videos(root: Union[str, Path], split: Optional[str] = None, require_mas
                 mask = _match_mask(mask_dir, img.stem)
             records.append(VideoRecord(img.stem, (img,), (mask,)))
         return records
-    records = []
-    for video in videos:
-        frames = _list_images(frame_dir / video)
-        masks: List[Optional[Path]] = [None] * len(frames)
-        if mask_dir is not None and (mask_dir / video).is_dir():
-            masks = [_match_mask(mask_dir / video, f.stem) for f in frames]
-        records.append(VideoRecord(video, tuple(frames), tuple(masks)))
-    return records
+    return [_video_from_folders(v, frame_dir / v, mask_dir / v if mask_dir is not None else None) for v in videos]
+
+
+def _video_from_folders(name: str, frame_dir: Optional[Path], mask_dir: Optional[Path]) -> VideoRecord:
+    frames = _list_images(frame_dir) if frame_dir is not None else []
+    masks: List[Optional[Path]] = [None] * len(frames)
+    extra: Tuple[Path, ...] = ()
+    if mask_dir is not None and mask_dir.is_dir():
+        masks = [_match_mask(mask_dir, f.stem) for f in frames]
+        stems = {f.stem for f in frames}
+        extra = tuple(m for m in _list_images(mask_dir) if m.stem not in stems)
+    return VideoRecord(name, tuple(frames), tuple(masks), extra)
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate_videos` found that is not an error. ``nonbinary_masks``: masks with grey
+    levels other than 0 and 255 (used after thresholding at 128, as the SUN-SEG toolbox does)."""
+
+    videos: int
+    frames: int
+    masks: int
+    nonbinary_masks: List[Path]
+
+    def summary(self) -> str:
+        text = f"{self.videos} video(s), {self.frames} frame(s), {self.masks} mask(s)"
+        if self.nonbinary_masks:
+            text += (f"; {len(self.nonbinary_masks)} mask(s) are not binary and are thresholded at 128 "
+                     f"(e.g. {self.nonbinary_masks[0]})")
+        return text
+
+
+_MAX_NAMED = 5
+
+
+def _image_size(path: Path) -> Tuple[int, int]:
+    """(W, H) from the file's header, or InputError."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read image ({exc})") from None
+
+
+def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, check_masks: bool = True) -> ValidationReport:
+    """Check videos before use and raise one :class:`DatasetError` that lists every problem, naming
+    files: empty videos, frames without a mask (when ``require_masks``), masks without a frame,
+    unreadable frames (their headers are read) or masks, frames of different sizes within a video,
+    masks whose size differs from their frame's, and masks that thresholding at 128 would empty
+    (e.g. {0, 1} label maps). Masks that are not binary are reported, not rejected.
+
+    ``check_masks=False`` skips decoding the masks (sizes are then read from headers only and the
+    binary check is skipped).
+    """
+    problems: Dict[str, List[str]] = {}
+
+    def add(kind: str, item: str) -> None:
+        problems.setdefault(kind, []).append(item)
+
+    if not videos:
+        raise DatasetError("no videos to validate")
+    n_frames = n_masks = 0
+    nonbinary: List[Path] = []
+    for rec in videos:
+        if not rec.frames:
+            add("videos without frames", rec.name)
+            continue
+        for m in rec.extra_masks:
+            add("masks without a frame", str(m))
+        sizes = {}
+        for frame, mask in zip(rec.frames, rec.masks):
+            n_frames += 1
+            try:
+                size = _image_size(frame)
+            except InputError:
+                add("unreadable frames", str(frame))
+                continue
+            sizes.setdefault(size, frame)
+            if mask is None:
+                if require_masks:
+                    add("frames without a mask", str(frame))
+                continue
+            n_masks += 1
+            try:
+                if check_masks:
+                    grey = read_mask_gray(mask)
+                    msize = (grey.shape[1], grey.shape[0])
+                else:
+                    msize = _image_size(mask)
+            except InputError:
+                add("unreadable masks", str(mask))
+                continue
+            if msize != size:
+                add("masks whose size differs from their frame's",
+                    f"{mask} ({msize[0]}x{msize[1]}, frame {size[0]}x{size[1]})")
+                continue
+            if check_masks:
+                counts = np.bincount(grey.ravel(), minlength=256)
+                levels = np.flatnonzero(counts)
+                if levels.max() > 0 and levels.max() <= 128:
+                    add("masks that are empty after thresholding at 128 (grey levels "
+                        f"{{0..{int(levels.max())}}}: rescale them to 0/255)", str(mask))
+                elif not set(levels.tolist()) <= {0, 255}:
+                    nonbinary.append(mask)
+        if len(sizes) > 1:
+            shown = ", ".join(f"{w}x{h} ({p.name})" for (w, h), p in list(sizes.items())[:3])
+            add("videos whose frames differ in size", f"{rec.name}: {shown}")
+    if problems:
+        parts = []
+        for kind, items in problems.items():
+            shown = "; ".join(items[:_MAX_NAMED]) + (f"; and {len(items) - _MAX_NAMED} more" if len(items) > _MAX_NAMED else "")
+            parts.append(f"{len(items)} {kind}: {shown}")
+        raise DatasetError("dataset check failed: " + " | ".join(parts))
+    return ValidationReport(len(videos), n_frames, n_masks, nonbinary)
+
+
+def validate_split(root: Union[str, Path], split: Optional[str] = None, require_masks: bool = True,
+                   check_masks: bool = True) -> Tuple[List[VideoRecord], ValidationReport]:
+    """:func:`find_videos` then :func:`validate_videos`, and also reject GT video folders that have no
+    frame folder. Returns the videos and the report."""
+    info = resolve_split(root, split)
+    videos = find_videos(root, split, require_masks=require_masks)
+    orphans: List[str] = []
+    if info.layout in ("frame-folders", "seen-unseen"):
+        for base in info.parts:
+            frame_dir, mask_dir = _find_subdir(base, FRAME_DIR_NAMES), _find_subdir(base, MASK_DIR_NAMES)
+            if mask_dir is not None:
+                orphans += [str(mask_dir / d) for d in _visible_dirs(mask_dir) if not (frame_dir / d).is_dir()]
+    elif info.layout == "images":
+        frame_dir, mask_dir = _find_subdir(info.path, FRAME_DIR_NAMES), _find_subdir(info.path, MASK_DIR_NAMES)
+        if mask_dir is not None:
+            stems = {r.name for r in videos}
+            orphans += [str(m) for m in _list_images(mask_dir) if m.stem not in stems]
+    try:
+        report = validate_videos(videos, require_masks=require_masks, check_masks=check_masks)
+    except DatasetError as exc:
+        if orphans:
+            raise DatasetError(f"{exc} | {len(orphans)} masks or GT folders without frames: "
+                               f"{'; '.join(orphans[:_MAX_NAMED])}") from None
+        raise
+    if orphans:
+        raise DatasetError(f"dataset check failed: {len(orphans)} masks or GT folders without frames: "
+                           f"{'; '.join(orphans[:_MAX_NAMED])}")
+    return videos, report
 
 
 def _match_mask(folder: Path, stem: str) -> Optional[Path]:

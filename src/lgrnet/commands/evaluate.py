@@ -1,0 +1,130 @@
+"""Run a model over a dataset split and score it with both protocols.
+
+Every video is segmented as one clip at --size (the published evaluation: 352); the probability
+maps (uint8) and binary masks are written in the SUN-SEG toolbox's prediction layout under
+OUT/probs and OUT/masks, then scored: the SUN-SEG toolbox protocol on the maps, the authors'
+Dice/IoU on the masks. OUT also gets sunseg.json/.csv, authors.json/.csv and config.json.
+
+--split is a folder under --data (TestHardDataset/Unseen, CVC-ClinicDB-612/Test) or one of the
+authors' data-set names (polyp_hard_unseen_validate, 612-test, ...). The split is checked first
+(missing/extra masks, sizes, unreadable files): problems are reported together, naming the files.
+
+examples:
+  lgrnet evaluate --weights sunseg_pvt.safetensors --data SUN-SEG-Annotation --split TestHardDataset/Unseen --out runs/hard_unseen
+  lgrnet evaluate --weights sunseg_pvt.pth --preset sunseg_pvt --data data --split polyp_easy_seen_validate --out runs/easy_seen
+  lgrnet evaluate --preset tiny --random-init --data data --split CVC-ClinicDB-612/Test --size 128 --out /tmp/smoke
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--weights", metavar="W", help="our .safetensors, or an authors' .pth (then --preset names its config)")
+    p.add_argument("--preset", metavar="P", help="the config of an authors' .pth, or with --random-init the architecture")
+    p.add_argument("--random-init", action="store_true",
+                   help="no weights: an untrained --preset model, for smoke tests only (its scores mean nothing)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of --random-init (default 0)")
+    p.add_argument("--data", required=True, metavar="ROOT", help="the dataset root")
+    p.add_argument("--split", metavar="NAME", help="the split under ROOT (a path or an authors' data-set name)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, unless --force)")
+    p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default 352, as published)")
+    p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--keep-ends", action="store_true",
+                   help="sunseg: score every frame (NOT the toolbox's protocol, which drops each video's first and last)")
+    p.add_argument("--skip-mask-check", action="store_true", help="check masks from file headers only (faster)")
+    p.add_argument("--force", action="store_true", help="write into an OUT that already holds files")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no tables")
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_model(args):
+    """The model the arguments name: --weights [--preset], or --preset with --random-init."""
+    import torch
+
+    from ..config import get_preset
+    from ..models.lgrnet import LGRNet
+
+    if args.weights and args.random_init:
+        raise UserError("--random-init and --weights exclude each other")
+    if args.weights:
+        try:
+            return LGRNet.from_pretrained(args.weights, preset=args.preset)
+        except (FileNotFoundError, ValueError) as exc:
+            raise UserError(str(exc)) from None
+    if not args.preset:
+        raise UserError("--weights is required (or --preset P --random-init for an untrained smoke-test model)")
+    if not args.random_init:
+        raise UserError(f"--preset {args.preset} without --weights would evaluate an untrained model; "
+                        f"pass --random-init if that is what you want (smoke tests only)")
+    try:
+        get_preset(args.preset)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    torch.manual_seed(args.seed)
+    print(f"warning: evaluating an untrained {args.preset!r} model (--random-init): its scores mean nothing",
+          file=sys.stderr)
+    return LGRNet.from_preset(args.preset)
+
+
+def run(args) -> int:
+    import torch
+
+    from ..config import to_dict
+    from ..data.datasets import resolve_split, validate_split
+    from ..engine.evaluate import evaluate_split
+
+    if args.size <= 0 or args.size % 32:
+        raise UserError(f"--size {args.size}: must be a positive multiple of 32")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise UserError(f"{out}: already holds files; choose a new folder or pass --force")
+    info = resolve_split(args.data, args.split)
+    videos, report = validate_split(args.data, args.split, require_masks=True, check_masks=not args.skip_mask_check)
+    if args.videos:
+        names = [v.name for v in videos]
+        unknown = [v for v in args.videos if v not in names]
+        if unknown:
+            raise UserError(f"{info.path}: no video(s) {', '.join(unknown)}")
+        videos = [v for v in videos if v.name in set(args.videos)]
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as exc:
+        raise UserError(f"--device {args.device}: {exc}") from None
+    model = load_model(args).to(device).eval()
+    progress = not args.quiet and sys.stderr.isatty()
+    if not args.quiet:
+        print(f"{info.path} ({info.layout}): {report.summary()}", file=sys.stderr)
+    config = {
+        "command": "evaluate",
+        "weights": os.path.abspath(args.weights) if args.weights else None,
+        "weights_sha256": _sha256(args.weights) if args.weights else None,
+        "preset": args.preset, "random_init": bool(args.random_init),
+        "seed": args.seed if args.random_init else None,
+        "model": to_dict(model.config),
+        "data": os.path.abspath(args.data), "split": args.split, "split_path": str(info.path), "layout": info.layout,
+        "device": str(device), "nonbinary_masks": len(report.nonbinary_masks),
+    }
+    result = evaluate_split(model, videos, out, size=args.size, drop_ends=not args.keep_ends, config=config,
+                            progress=progress)
+    if not args.quiet:
+        print(result.tables())
+        print(f"wrote {result.frames} maps and masks, tables and config to {out} "
+              f"(predict {result.seconds_predict:.1f} s, score {result.seconds_score:.1f} s)")
+    return 0

@@ -1,0 +1,131 @@
+"""``lgrnet evaluate`` end to end with a tiny random-weight model on real videos (the first frames of
+two CVC-ClinicDB test videos, copied to a temporary dataset to keep the CPU run short)."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lgrnet.cli import main
+from lgrnet.data.datasets import find_videos, read_frame
+from lgrnet.engine.inference import segment_clip
+from lgrnet.models.lgrnet import LGRNet
+
+VIDEOS = ["16", "24"]
+SPLIT = "CVC-ClinicDB-612/Test"
+SIZE = 128
+FRAMES = 6  # per video
+
+
+@pytest.fixture(scope="module")
+def data_subset(data_dir, tmp_path_factory):
+    """<root>/CVC-ClinicDB-612/Test/{Frame,GT}/<video>/: the first FRAMES frames of each of VIDEOS."""
+    root = tmp_path_factory.mktemp("data")
+    for rec in find_videos(data_dir, SPLIT, require_masks=True):
+        if rec.name not in VIDEOS:
+            continue
+        for frame, mask in list(zip(rec.frames, rec.masks))[:FRAMES]:
+            for src, kind in ((frame, "Frame"), (mask, "GT")):
+                dst = root / SPLIT / kind / rec.name / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    LGRNet.from_preset("tiny").save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_weights, data_subset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    rc = main(["evaluate", "--weights", str(tiny_weights), "--data", str(data_subset), "--split", SPLIT,
+               "--videos", *VIDEOS, "--size", str(SIZE), "--out", str(out), "--quiet", "--device", "cpu"])
+    assert rc == 0
+    return out
+
+
+def test_writes_prediction_folders(run_dir, data_subset):
+    videos = {v.name: v for v in find_videos(data_subset, SPLIT) if v.name in VIDEOS}
+    for kind in ("probs", "masks"):
+        assert sorted(p.name for p in (run_dir / kind).iterdir()) == sorted(VIDEOS)
+        for name, rec in videos.items():
+            written = sorted(p.stem for p in (run_dir / kind / name).glob("*.png"))
+            assert written == sorted(f.stem for f in rec.frames)
+    mask = cv2.imread(str(run_dir / "masks" / "16" / f"{videos['16'].frames[0].stem}.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.dtype == np.uint8 and mask.ndim == 2 and mask.shape == (288, 384)
+    assert set(np.unique(mask).tolist()) <= {0, 255}
+
+
+def test_maps_are_the_models_output(run_dir, data_subset, tiny_weights):
+    """The written maps equal segment_clip on the whole video, rounded to uint8."""
+    rec = next(v for v in find_videos(data_subset, SPLIT) if v.name == "24")
+    model = LGRNet.from_pretrained(str(tiny_weights)).eval()
+    pred = segment_clip(model, np.stack([read_frame(f) for f in rec.frames]), SIZE)
+    for k in (0, len(rec.frames) // 2, len(rec.frames) - 1):
+        stem = rec.frames[k].stem
+        prob = cv2.imread(str(run_dir / "probs" / "24" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(run_dir / "masks" / "24" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.abs(prob.astype(int) - np.round(pred.probs[k] * 255).astype(int)).max() <= 1
+        assert np.array_equal(mask > 0, pred.masks[k])
+
+
+def test_writes_both_tables_and_config(run_dir, tiny_weights, data_subset, tmp_path):
+    sun = json.loads((run_dir / "sunseg.json").read_text())
+    auth = json.loads((run_dir / "authors.json").read_text())
+    assert sun["protocol"] == "sunseg" and len(sun["metrics"]) == 17 and sun["videos"] == 2
+    assert sun["frames"] == 2 * (FRAMES - 2)  # first and last frame of each video dropped
+    assert auth["protocol"] == "authors" and auth["frames"] == 2 * FRAMES and set(auth["metrics"]) == {"Dice", "IoU"}
+    for name in ("sunseg.csv", "authors.csv"):
+        rows = list(csv.DictReader((run_dir / name).open()))
+        assert [r["video"] for r in rows] == VIDEOS + ["ALL"]
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["weights"] == str(tiny_weights) and cfg["size"] == SIZE and cfg["videos"] == VIDEOS
+    assert cfg["model"]["d_model"] == LGRNet.from_preset("tiny").config.d_model
+    assert cfg["layout"] == "frame-folders" and len(cfg["weights_sha256"]) == 64
+    # the tables are what `lgrnet score` gives on the written folders
+    for protocol, folder in (("sunseg", "probs"), ("authors", "masks")):
+        out = tmp_path / f"{protocol}.json"
+        assert main(["score", str(run_dir / folder), str(data_subset / SPLIT / "GT"), "--protocol", protocol,
+                     "--videos", *VIDEOS, "--json", str(out), "--quiet"]) == 0
+        assert json.loads(out.read_text())["metrics"] == json.loads((run_dir / f"{protocol}.json").read_text())["metrics"]
+
+
+def test_refuses_to_write_into_a_used_folder(run_dir, tiny_weights, data_subset, capsys):
+    rc = main(["evaluate", "--weights", str(tiny_weights), "--data", str(data_subset), "--split", SPLIT,
+               "--out", str(run_dir), "--quiet"])
+    assert rc == 2 and "already holds files" in capsys.readouterr().err
+
+
+def test_model_arguments(data_subset, tmp_path, capsys):
+    base = ["evaluate", "--data", str(data_subset), "--split", SPLIT, "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(base + ["--preset", "tiny"]) == 2
+    assert "--random-init" in capsys.readouterr().err
+    assert main(base) == 2
+    assert "--weights is required" in capsys.readouterr().err
+    assert main(base + ["--weights", str(tmp_path / "nope.safetensors")]) == 2
+    assert "nope.safetensors" in capsys.readouterr().err
+    assert main(base + ["--preset", "tiny", "--random-init", "--size", "100"]) == 2
+    assert "multiple of 32" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_pth_with_preset_and_random_init(data_subset, tmp_path, tiny_weights):
+    """A plain PyTorch state dict (.pth) loads with --preset; --random-init runs without weights."""
+    torch.save(LGRNet.from_pretrained(str(tiny_weights)).state_dict(), tmp_path / "tiny.pth")
+    common = ["--data", str(data_subset), "--split", "612-test", "--videos", "16", "--size", "64", "--quiet"]
+    assert main(["evaluate", "--weights", str(tmp_path / "tiny.pth"), "--preset", "tiny",
+                 "--out", str(tmp_path / "a")] + common) == 0
+    assert main(["evaluate", "--preset", "tiny", "--random-init", "--out", str(tmp_path / "b")] + common) == 0
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["random_init"] is True and cfg["weights"] is None
+    assert json.loads((tmp_path / "a" / "authors.json").read_text())["frames"] == FRAMES
