@@ -394,3 +394,22 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     for k in p0:
         assert torch.equal(p0[k], p1[k]), k
     assert [r["step"] for r in read_log(two) if r["event"] == "train"] == [2, 3]
+
+
+def test_cli_accepts_options_after_overrides_and_checks_keys(tmp_path):
+    from lgrnet.cli import build_parser
+    from lgrnet.commands.train import _merge_trailing_options
+    from lgrnet.engine.train import resolve_config
+    from lgrnet.errors import UserError
+
+    args = build_parser().parse_args(["train", "--preset", "tiny", "--data", "a", "train.lr=1e-4", "--val", "v",
+                                      "--data", "b", "train.clip_len=2", "--max-steps", "3"])
+    _merge_trailing_options(args)
+    assert args.data == ["a", "b"] and args.val == ["v"] and args.max_steps == 3
+    assert args.overrides == ["train.lr=1e-4", "train.clip_len=2"]
+    cfg = resolve_config("tiny", args.overrides)
+    assert cfg.train.lr == 1e-4 and cfg.train.clip_len == 2
+    with pytest.raises(UserError, match="unknown config key 'train.lrr'"):
+        resolve_config("tiny", ["train.lrr=1"])
+    with pytest.raises(UserError, match="--preset"):
+        resolve_config(None, [])

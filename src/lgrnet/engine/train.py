@@ -13,11 +13,12 @@ processes (DDP), clipped on their full-model norm, AdamW steps, and the multi-st
 advances. The run folder holds ``config.json`` (the resolved config, written before step 1),
 ``run.json`` (data folders and the command), ``last.pt`` (the checkpoint to resume from, every
 ``checkpoint_every`` steps and at the end), ``log.jsonl``, ``tensorboard/``,
-``best.safetensors`` (best validation Dice) and ``model.safetensors`` (the final weights); both
+``best.safetensors`` (best validation Dice) and ``model.safetensors`` (the latest weights); both
 ``.safetensors`` files load with ``lgrnet predict --weights``.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
@@ -179,7 +180,9 @@ class Trainer:
         self.world, self.rank, self.local_rank = distributed_env()
         self.out_dir = os.path.abspath(opts.out_dir)
         resume_state = None
-        if opts.resume:
+        if opts.resume and not os.path.isfile(os.path.join(self.out_dir, LAST)):
+            log.warning("%s: no checkpoint yet; starting the run from step 0", self.out_dir)
+        elif opts.resume:
             resume_state = load_checkpoint(os.path.join(self.out_dir, LAST))
             saved = json.loads(resume_state["config"])
             changed = diff_dicts(saved["model"], to_dict(cfg.model))
@@ -198,7 +201,9 @@ class Trainer:
             raise UserError(f"train.batch_size={tc.batch_size} is not divisible by the {self.world} processes")
         self.device = pick_device(opts.device, self.local_rank)
         if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            # Rank 0 validates while the others wait: allow a long validation before timing out.
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(hours=2))
         self.is_main = self.rank == 0
 
         if not opts.data:
@@ -227,6 +232,7 @@ class Trainer:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
+        self._last_logged: Optional[int] = None
         self.best: Optional[Dict[str, float]] = None
         random.seed(tc.seed + self.rank)
         np.random.seed(tc.seed + self.rank)
@@ -437,11 +443,10 @@ class Trainer:
                     out_of_time = bool(self.opts.time_limit_s) and (now - t_start) > self.opts.time_limit_s
                     halt = self._any_process(stop.requested or out_of_time)
                     done = self.step == self.total_steps
-                    if (tc.eval_every and self.step % tc.eval_every == 0) or ((done or (halt and out_of_time))
-                                                                               and self.val_videos):
-                        if not (halt and stop.requested):
-                            self.run_validation(logger, time.time() - t_start)
-                            last_validated = self.step
+                    due = (tc.eval_every and self.step % tc.eval_every == 0) or done or (halt and out_of_time)
+                    if self.val_videos and due and not (halt and stop.requested):
+                        self.run_validation(logger, time.time() - t_start)
+                        last_validated = self.step
                     if (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or done or halt:
                         self.save()
                         last_saved = self.step
@@ -451,15 +456,13 @@ class Trainer:
                         break
                 if self.step > start and last_saved != self.step:
                     self.save()
-            if self.is_main and self.step == self.total_steps:
+            if self.is_main and self.step > start:
                 _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
                                                     metadata={"step": self.step})
         finally:
             logger.close()
         return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,
                 "best": self.best, "seconds": time.time() - t_start, "last_validated": last_validated}
-
-    _last_logged: Optional[int] = None
 
 
 def _write_text(path: str, text: str) -> None:
