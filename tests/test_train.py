@@ -413,3 +413,22 @@ def test_cli_accepts_options_after_overrides_and_checks_keys(tmp_path):
         resolve_config("tiny", ["train.lrr=1"])
     with pytest.raises(UserError, match="--preset"):
         resolve_config(None, [])
+
+
+def test_sigterm_checkpoints_the_current_step(tmp_path):
+    data = make_dataset(tmp_path / "d")
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli(run, data, "train.max_iters=500", "train.checkpoint_every=400"), env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "log.jsonl").exists() and any(r["event"] == "train" and r["step"] >= 3 for r in read_log(run)):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert "(signal); resume with --resume" in err
+    last = max(r["step"] for r in read_log(run) if r["event"] == "train")
+    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    assert 3 <= ckpt["step"] == last < 500  # nothing lost
