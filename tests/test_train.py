@@ -234,6 +234,10 @@ def test_bad_data_fails_before_step_one(tmp_path):
     with pytest.raises(DatasetError, match=r"GT/1/3\.png: mask is 10x10 but its frame 3\.png is 56x48"):
         _trainer(tmp_path, root)
     (root / "GT" / "1" / "3.png").unlink()
+    Image.fromarray(np.zeros((48, 56, 4), np.uint8)).save(root / "Frame" / "1" / "4.png")
+    with pytest.raises(DatasetError, match=r"Frame/1/4\.png: RGBA frames are not supported"):
+        _trainer(tmp_path, root)
+    Image.fromarray(np.zeros((48, 56, 3), np.uint8)).save(root / "Frame" / "1" / "4.png")
     (root / "Frame" / "0" / "2.png").write_bytes(b"not an image")
     with pytest.raises(DatasetError, match=r"Frame/0/2\.png: cannot read image"):
         _trainer(tmp_path, root)

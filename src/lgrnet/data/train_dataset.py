@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # The authors binarise training masks with "> 0" (polyp_utils.get_frames_mask).
 TRAIN_MASK_THRESHOLD = 0
 MAX_PROBLEMS_LISTED = 10
+UNSUPPORTED_FRAME_MODES = ("I;16", "I;16B", "I;16L", "I", "F", "RGBA", "LA", "PA")  # what read_frame rejects
 
 
 @dataclass
@@ -78,10 +79,12 @@ def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = Tr
         for f, m in zip(v.frames, v.masks):
             try:
                 with Image.open(f) as im:
-                    fsize = im.size
+                    fsize, mode = im.size, im.mode
             except Exception as exc:
                 problems.append(f"{f}: cannot read image ({type(exc).__name__})")
                 continue
+            if mode in UNSUPPORTED_FRAME_MODES:
+                problems.append(f"{f}: {mode} frames are not supported (convert to 8-bit RGB)")
             if m is None:
                 continue
             try:
