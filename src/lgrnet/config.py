@@ -110,6 +110,7 @@ class TrainConfig:
     clip_len: int = 6
     num_local: int = 2  # local neighbours around the reference frame
     local_max_gap: int = 3
+    reference_stride: int = 6  # every 6th annotated frame is a reference frame ("step[6]" datasets)
     image_size: int = 352
     multiscale_sizes: List[int] = field(default_factory=lambda: [256, 288, 320, 352, 384, 416, 448])
     hflip: bool = True
@@ -131,6 +132,7 @@ class TrainConfig:
     seed: int = 2024
     checkpoint_every: int = 500
     eval_every: int = 0  # 0: only at the end
+    val_clip_len: int = 0  # validation clip length; 0: the whole video as one clip (published)
     log_every: int = 10
     loss: LossConfig = field(default_factory=LossConfig)
 

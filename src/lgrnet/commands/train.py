@@ -1,0 +1,99 @@
+"""Train LGRNet with the published recipe (LGRNET_SPEC.md, "Training").
+
+Data folders are dataset splits laid out as <split>/Frame/<video>/<frame> with masks in
+<split>/GT/<video>/<frame>.png (MICCAI VPS / SUN-SEG layout); --data and --val may be repeated.
+Any config field can be changed with key=value (see `lgrnet presets NAME` for the names).
+Several processes: torchrun --nproc_per_node N -m lgrnet.cli train ... (batch_size is the
+global batch, split over the processes).
+
+examples:
+  lgrnet train --preset sunseg_pvt --data SUN-SEG/TrainDataset --val SUN-SEG/TestEasyDataset/Unseen \\
+      --backbone-weights pvt_v2_b2.pth --out runs/sunseg
+  lgrnet train --preset tiny --data data/CVC-ClinicDB-612/Train --val data/CVC-ClinicDB-612/Valid \\
+      --out runs/tiny train.max_iters=500 train.lr=5e-4
+  lgrnet train --out runs/sunseg --resume               # continue exactly where it stopped
+  torchrun --nproc_per_node 2 -m lgrnet.cli train --preset sunseg_pvt --data ... --out runs/ddp
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from ..errors import UserError
+
+
+def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
+    p.add_argument("--preset", help="model + recipe preset (sunseg_pvt, sunseg_res2net, cvc_pvt, fibroid_pvt, tiny)")
+    p.add_argument("--data", action="append", default=[], metavar="ROOT",
+                   help="training split folder (Frame/ + GT/); repeat to combine datasets")
+    p.add_argument("--val", action="append", default=[], metavar="ROOT",
+                   help="validation split folder, scored with the per-frame Dice; repeatable")
+    p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights of the backbone (.pth / .safetensors)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<date-time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    p.add_argument("--max-steps", type=int, default=0, metavar="N",
+                   help="stop after step N (the schedule still follows train.max_iters)")
+    p.add_argument("--time-limit", type=float, default=0.0, metavar="MIN",
+                   help="stop cleanly (validate, checkpoint) after this many minutes")
+    p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
+    p.add_argument("--progress", choices=["auto", "on", "off"], default="auto", help="progress bar (auto: on a terminal)")
+    # REMAINDER so that options may also follow the overrides (re-parsed in run()).
+    p.add_argument("overrides", nargs=overrides_nargs, metavar="key=value", help="config overrides, e.g. train.lr=5e-4")
+
+
+def _merge_trailing_options(args) -> None:
+    """Options given after the first key=value land in ``args.overrides``; parse them here."""
+    if not any(o.startswith("-") for o in args.overrides):
+        return
+    p = argparse.ArgumentParser(prog="lgrnet train", add_help=False)
+    add_arguments(p, overrides_nargs="*")
+    try:
+        late = p.parse_intermixed_args(args.overrides)
+    except SystemExit:
+        raise UserError(f"cannot parse {' '.join(args.overrides)!r}") from None
+    defaults = p.parse_args([])
+    for key, value in vars(late).items():
+        if key == "overrides":
+            args.overrides = value
+        elif isinstance(value, list):
+            setattr(args, key, list(getattr(args, key)) + value)
+        elif value != getattr(defaults, key):
+            setattr(args, key, value)
+
+
+def run(args) -> int:
+    from ..engine.train import TrainOptions, resolve_config, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    _merge_trailing_options(args)
+    if args.resume and not args.out:
+        raise UserError("--resume needs --out DIR (the run folder to continue)")
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise UserError(f"unexpected argument(s) {' '.join(bad)}: overrides look like train.lr=5e-4")
+    cfg = resolve_config(args.preset, args.overrides, args.out, args.resume)
+    out = args.out or os.path.join("runs", f"{cfg.model.preset or 'custom'}-{__import__('time').strftime('%Y%m%d-%H%M%S')}")
+    data, val = list(args.data), list(args.val)
+    if args.resume and not data:
+        run_json = os.path.join(out, "run.json")
+        if os.path.isfile(run_json):
+            with open(run_json, encoding="utf-8") as f:
+                saved = json.load(f)
+            data = saved.get("data", [])
+            val = val or saved.get("val", [])
+    opts = TrainOptions(data=data, val=val, out_dir=out, resume=args.resume, backbone_weights=args.backbone_weights,
+                        device=args.device, tensorboard=not args.no_tensorboard,
+                        progress={"auto": None, "on": True, "off": False}[args.progress],
+                        time_limit_s=args.time_limit * 60.0, max_steps=args.max_steps, command=sys.argv)
+    summary = train(cfg, opts)
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = summary["best"]
+        msg = f"stopped at step {summary['step']}/{summary['total_steps']}"
+        if best:
+            msg += f"; best validation Dice {best['val_dice']:.4f} at step {best['step']}"
+        print(f"{msg}; run folder {summary['out_dir']}", file=sys.stderr)
+    return 0

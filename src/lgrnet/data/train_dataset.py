@@ -1,0 +1,211 @@
+"""Training clips from dataset folders, reproducible per position in the sample stream.
+
+Every ``reference_stride``-th annotated frame of every video is a reference frame (the published
+SUN-SEG setting takes every 6th frame: 3,292 clips, 823 steps of 4 clips an epoch). A training
+run consumes an endless stream of references: epoch e is a permutation of them seeded by
+(seed, e), and stream position p holds the clip ``perm_{p // N}[p % N]``. All randomness of a
+clip (which frames, the flips and rotation, and the seed of its loss's random points) is drawn
+from a generator seeded by (seed, p). So a clip does not depend on the process, worker or batch
+that builds it, a run resumed at step s continues exactly, and the global batch of step s is
+positions ``[s * B, (s + 1) * B)`` whatever the number of processes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..config import TrainConfig
+from ..losses.criterion import ClipTarget
+from .clip_sampler import sample_clip
+from .datasets import DatasetError, VideoRecord, read_frame, read_mask
+from .transforms import augment_clip, draw_params
+
+log = logging.getLogger(__name__)
+
+# The authors binarise training masks with "> 0" (polyp_utils.get_frames_mask).
+TRAIN_MASK_THRESHOLD = 0
+MAX_PROBLEMS_LISTED = 10
+UNSUPPORTED_FRAME_MODES = ("I;16", "I;16B", "I;16L", "I", "F", "RGBA", "LA", "PA")  # what read_frame rejects
+
+
+@dataclass
+class ClipBatch:
+    """A collated batch: video (b, T, 3, S, S) float in [0, 1]; one target, loss seed and stream
+    position per clip."""
+
+    video: torch.Tensor
+    targets: List[ClipTarget]
+    seeds: List[int]
+    positions: List[int]
+
+    def to(self, device) -> "ClipBatch":
+        non_blocking = torch.device(device).type == "cuda"
+        return ClipBatch(self.video.to(device, non_blocking=non_blocking), [t.to(device) for t in self.targets],
+                         self.seeds, self.positions)
+
+    def pin_memory(self) -> "ClipBatch":
+        return ClipBatch(self.video.pin_memory(), [ClipTarget(t.masks.pin_memory(), t.classes, t.has_ann)
+                                                   for t in self.targets], self.seeds, self.positions)
+
+
+def _seed_int(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = True) -> List[VideoRecord]:
+    """Check what training (or validation) needs before step 1; return the usable videos.
+
+    Reads every frame's and mask's header (not the pixels): unreadable files and masks whose size
+    differs from their frame's are errors; videos without any annotated frame are skipped with a
+    warning (an error if none is left). Raises :class:`DatasetError` listing the first problems.
+    """
+    if not videos:
+        raise DatasetError(f"{root}: no videos found")
+    problems: List[str] = []
+    usable = []
+    unannotated = []
+    for v in videos:
+        if len(v) == 0:
+            problems.append(f"{root}/{v.name}: video has no frames")
+            continue
+        if need_masks and not v.has_masks:
+            unannotated.append(v.name)
+            continue
+        for f, m in zip(v.frames, v.masks):
+            try:
+                with Image.open(f) as im:
+                    fsize, mode = im.size, im.mode
+            except Exception as exc:
+                problems.append(f"{f}: cannot read image ({type(exc).__name__})")
+                continue
+            if mode in UNSUPPORTED_FRAME_MODES:
+                problems.append(f"{f}: {mode} frames are not supported (convert to 8-bit RGB)")
+            if m is None:
+                continue
+            try:
+                with Image.open(m) as im:
+                    msize = im.size
+            except Exception as exc:
+                problems.append(f"{m}: cannot read mask ({type(exc).__name__})")
+                continue
+            if msize != fsize:
+                problems.append(f"{m}: mask is {msize[0]}x{msize[1]} but its frame {f.name} is {fsize[0]}x{fsize[1]}")
+            if len(problems) >= MAX_PROBLEMS_LISTED:
+                break
+        if len(problems) >= MAX_PROBLEMS_LISTED:
+            break
+        usable.append(v)
+    if problems:
+        more = " (first problems only)" if len(problems) >= MAX_PROBLEMS_LISTED else ""
+        raise DatasetError(f"{root}: {len(problems)} problem(s){more}:\n  " + "\n  ".join(problems))
+    if unannotated:
+        if not usable:
+            raise DatasetError(f"{root}: no video has ground-truth masks (expected GT/<video>/<frame>.png "
+                               f"next to Frame/<video>/<frame>)")
+        log.warning("%s: skipping %d video(s) without any mask: %s%s", root, len(unannotated),
+                    ", ".join(unannotated[:10]), " ..." if len(unannotated) > 10 else "")
+    return usable
+
+
+class TrainClipDataset(torch.utils.data.Dataset):
+    """Clips for training. Index it with ``(reference_index, stream_position)`` (what
+    :class:`StreamSampler` yields); ``len()`` is the number of reference frames."""
+
+    def __init__(self, videos: Sequence[VideoRecord], cfg: TrainConfig, seed: Optional[int] = None,
+                 reference_stride: Optional[int] = None):
+        self.videos = list(videos)
+        self.cfg = cfg
+        self.seed = cfg.seed if seed is None else seed
+        stride = cfg.reference_stride if reference_stride is None else reference_stride
+        if stride < 1:
+            raise ValueError(f"reference_stride must be >= 1, got {stride}")
+        self.references: List[Tuple[int, int]] = []
+        for vi, v in enumerate(self.videos):
+            annotated = [i for i, m in enumerate(v.masks) if m is not None]
+            self.references += [(vi, i) for i in annotated[::stride]]
+        if not self.references:
+            raise DatasetError("no annotated frame to build training clips from")
+
+    def __len__(self) -> int:
+        return len(self.references)
+
+    def __getitem__(self, key: Tuple[int, int]) -> Dict:
+        index, position = key
+        vi, ref = self.references[index]
+        v = self.videos[vi]
+        cfg = self.cfg
+        rng = np.random.default_rng([self.seed, int(position)])
+        # As published: redraw a clip in which the object never shows (at most 3 draws in all).
+        for attempt in range(3):
+            idx = sample_clip(len(v), ref, cfg.clip_len, rng, cfg.num_local, cfg.local_max_gap)
+            masks = [None if v.masks[i] is None else read_mask(v.masks[i], TRAIN_MASK_THRESHOLD) for i in idx]
+            if any(m is not None and m.any() for m in masks):
+                break
+        frames = [read_frame(v.frames[i]) for i in idx]
+        for i, f, m in zip(idx, frames, masks):
+            if m is not None and m.shape != f.shape[:2]:
+                raise DatasetError(f"{v.masks[i]}: mask is {m.shape[1]}x{m.shape[0]} but frame {v.frames[i]} "
+                                   f"is {f.shape[1]}x{f.shape[0]}")
+        params = draw_params(rng, cfg.hflip, cfg.vflip, cfg.rot90)
+        frames_a, masks_a = augment_clip(frames, masks, cfg.image_size, params)
+        video = torch.from_numpy(frames_a).permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, S, S)
+        has_ann = torch.tensor([m is not None for m in masks_a], dtype=torch.bool)
+        ann = [torch.from_numpy(m) for m in masks_a if m is not None]
+        stacked = torch.stack(ann).float()[None]  # (1, T', S, S): one object, the lesion
+        if stacked.any():
+            target = ClipTarget(stacked, torch.zeros(1, dtype=torch.int64), has_ann)
+        else:  # a clip without the lesion: every query should say "no object"
+            target = ClipTarget(stacked[:0], torch.zeros(0, dtype=torch.int64), has_ann)
+        return {"video": video, "target": target, "seed": _seed_int(self.seed, position, 1), "position": int(position),
+                "name": v.name, "frames": idx}
+
+
+def collate_clips(items: Sequence[Dict]) -> ClipBatch:
+    return ClipBatch(video=torch.stack([it["video"] for it in items]), targets=[it["target"] for it in items],
+                     seeds=[it["seed"] for it in items], positions=[it["position"] for it in items])
+
+
+class StreamSampler(torch.utils.data.Sampler):
+    """This process's share of the sample stream, from ``start_step`` to ``total_steps``.
+
+    Yields ``(reference_index, position)``; step s holds positions ``[s*B, (s+1)*B)`` with
+    B = ``global_batch``; process r of W takes the r-th block of B / W of them.
+    """
+
+    def __init__(self, num_samples: int, global_batch: int, world_size: int = 1, rank: int = 0, seed: int = 0,
+                 start_step: int = 0, total_steps: int = 0, shuffle: bool = True):
+        if global_batch % world_size:
+            raise ValueError(f"batch size {global_batch} is not divisible by the {world_size} processes")
+        self.n = num_samples
+        self.global_batch = global_batch
+        self.per_rank = global_batch // world_size
+        self.rank = rank
+        self.seed = seed
+        self.start_step = start_step
+        self.total_steps = total_steps
+        self.shuffle = shuffle
+        self._perm: Tuple[int, Optional[np.ndarray]] = (-1, None)
+
+    def epoch_permutation(self, epoch: int) -> np.ndarray:
+        if self._perm[0] != epoch:
+            perm = (np.random.default_rng([self.seed, epoch, 2]).permutation(self.n) if self.shuffle
+                    else np.arange(self.n))
+            self._perm = (epoch, perm)
+        return self._perm[1]
+
+    def index_at(self, position: int) -> int:
+        return int(self.epoch_permutation(position // self.n)[position % self.n])
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        for step in range(self.start_step, self.total_steps):
+            first = step * self.global_batch + self.rank * self.per_rank
+            for pos in range(first, first + self.per_rank):
+                yield self.index_at(pos), pos
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step) * self.per_rank

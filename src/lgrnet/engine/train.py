@@ -1,0 +1,504 @@
+"""Training with the published recipe on CPU, one GPU, or several through ``torchrun``.
+
+>>> from lgrnet.config import get_preset
+>>> from lgrnet.engine.train import TrainOptions, train
+>>> summary = train(get_preset("tiny"), TrainOptions(data=["data/CVC-ClinicDB-612/Train"],
+...                 val=["data/CVC-ClinicDB-612/Valid"], out_dir="runs/tiny"))
+
+One step (LGRNET_SPEC.md, "Training"): a global batch of ``batch_size`` clips (split evenly over
+the processes) is resized to a random square size from ``multiscale_sizes`` (the same size on
+every process), the model runs (bf16/fp16 autocast on CUDA when ``amp``), the set-matching loss
+supervises every decoder head (:class:`lgrnet.losses.SetCriterion`), gradients are averaged over
+processes (DDP), clipped on their full-model norm, AdamW steps, and the multi-step LR schedule
+advances. The run folder holds ``config.json`` (the resolved config, written before step 1),
+``run.json`` (data folders and the command), ``last.pt`` (the checkpoint to resume from, every
+``checkpoint_every`` steps and at the end), ``log.jsonl``, ``tensorboard/``,
+``best.safetensors`` (best validation Dice) and ``model.safetensors`` (the latest weights); both
+``.safetensors`` files load with ``lgrnet predict --weights``.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..config import LGRNetConfig, config_from_dict, to_dict
+from ..data.datasets import DatasetError, VideoRecord, find_videos
+from ..data.train_dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
+from ..errors import InputError, UserError
+from ..losses.criterion import SetCriterion
+from ..models.checkpoint import atomic_write
+from ..models.lgrnet import LGRNet
+from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
+from .train_log import RunLogger
+from .train_state import LAST, capture_rng, diff_dicts, load_checkpoint, restore_rng, save_checkpoint
+from .validation import validate
+
+log = logging.getLogger("lgrnet.train")
+
+
+@dataclass
+class TrainOptions:
+    """Where the data is and how to run (the recipe itself is in :class:`lgrnet.config.TrainConfig`).
+
+    data / val: dataset split folders (``<split>/Frame/<video>/...`` + ``GT/``), several allowed;
+    out_dir: the run folder; resume: continue from ``<out_dir>/last.pt``;
+    backbone_weights: ImageNet weights for the backbone (ignored when resuming);
+    device: "auto" (CUDA if available), "cpu", "cuda" or "cuda:N";
+    progress: progress bar (None: only on a terminal); time_limit_s: stop (checkpoint, validate)
+    after this much wall time, 0 = no limit; max_steps: stop after this step (0 = ``max_iters``)
+    without changing the schedule.
+    """
+
+    data: Sequence[str] = ()
+    val: Sequence[str] = ()
+    out_dir: str = "runs/train"
+    resume: bool = False
+    backbone_weights: Optional[str] = None
+    device: str = "auto"
+    tensorboard: bool = True
+    progress: Optional[bool] = None
+    time_limit_s: float = 0.0
+    max_steps: int = 0
+    command: List[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def check_train_config(cfg: LGRNetConfig) -> None:
+    """Errors a user can fix, raised before anything is built."""
+    t = cfg.train
+    problems = []
+    for s in [t.image_size, *t.multiscale_sizes]:
+        if s <= 0 or s % 32:
+            problems.append(f"sizes must be positive multiples of 32, got {s} (train.image_size / train.multiscale_sizes)")
+    if t.clip_len < 1:
+        problems.append(f"train.clip_len must be >= 1, got {t.clip_len}")
+    if t.batch_size < 1:
+        problems.append(f"train.batch_size must be >= 1, got {t.batch_size}")
+    if t.max_iters < 1:
+        problems.append(f"train.max_iters must be >= 1, got {t.max_iters}")
+    if t.checkpoint_every < 0 or t.eval_every < 0 or t.log_every < 1:
+        problems.append("train.checkpoint_every and train.eval_every must be >= 0, train.log_every >= 1")
+    if t.loss.num_points < 1:
+        problems.append(f"train.loss.num_points must be >= 1, got {t.loss.num_points}")
+    if problems:
+        raise UserError("; ".join(problems))
+
+
+def distributed_env() -> tuple:
+    """(world_size, rank, local_rank) from torchrun's environment (1, 0, 0 without it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def pick_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} asked for, but CUDA is not available")
+        if dev.index is None:
+            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def load_split_videos(roots: Sequence[str], what: str) -> List[VideoRecord]:
+    videos: List[VideoRecord] = []
+    for root in roots:
+        found = find_videos(root, require_masks=True)
+        found = check_videos(found, str(root), need_masks=True)
+        videos += found
+    if not videos:
+        raise DatasetError(f"no {what} videos given")
+    return videos
+
+
+def multiscale_size(seed: int, step: int, sizes: Sequence[int]) -> int:
+    """The step's input size: one draw per step from a generator seeded by (seed, step), so every
+    process and a resumed run pick the same."""
+    return int(sizes[int(np.random.default_rng([seed, step, 3]).integers(0, len(sizes)))])
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+class _StopRequest:
+    """SIGTERM / first SIGINT -> finish the step, checkpoint, exit; a second SIGINT interrupts."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        if sys.platform != "win32":
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                self._old = {}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Builds everything a run needs; :meth:`fit` trains. Split into :meth:`forward_backward` and
+    :meth:`optimizer_step` so that a step's gradients can be inspected."""
+
+    def __init__(self, cfg: LGRNetConfig, opts: TrainOptions):
+        self.opts = opts
+        self.world, self.rank, self.local_rank = distributed_env()
+        self.out_dir = os.path.abspath(opts.out_dir)
+        resume_state = None
+        if opts.resume and not os.path.isfile(os.path.join(self.out_dir, LAST)):
+            log.warning("%s: no checkpoint yet; starting the run from step 0", self.out_dir)
+        elif opts.resume:
+            resume_state = load_checkpoint(os.path.join(self.out_dir, LAST))
+            saved = json.loads(resume_state["config"])
+            changed = diff_dicts(saved["model"], to_dict(cfg.model))
+            if changed:
+                raise UserError(f"{self.out_dir}/{LAST}: the model config differs from the checkpoint's: "
+                                + ", ".join(f"model.{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:8]))
+            for k, (a, b) in diff_dicts(saved["train"], to_dict(cfg.train)).items():
+                log.warning("resuming with train.%s changed: %r -> %r", k, a, b)
+        elif os.path.isfile(os.path.join(self.out_dir, LAST)):
+            raise UserError(f"{self.out_dir}: already holds a run (last.pt); pass --resume to continue it "
+                            f"or choose another --out")
+        check_train_config(cfg)
+        self.cfg = cfg
+        tc = cfg.train
+        if tc.batch_size % self.world:
+            raise UserError(f"train.batch_size={tc.batch_size} is not divisible by the {self.world} processes")
+        self.device = pick_device(opts.device, self.local_rank)
+        if self.world > 1 and not dist.is_initialized():
+            # Rank 0 validates while the others wait: allow a long validation before timing out.
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(hours=2))
+        self.is_main = self.rank == 0
+
+        if not opts.data:
+            raise UserError("no training data: pass --data ROOT (a split folder with Frame/ and GT/)")
+        self.train_videos = load_split_videos(opts.data, "training")
+        self.val_videos = load_split_videos(opts.val, "validation") if opts.val else []
+        self.dataset = TrainClipDataset(self.train_videos, tc)
+
+        # Same initial weights on every process, then per-process streams (as the authors do).
+        random.seed(tc.seed)
+        np.random.seed(tc.seed)
+        torch.manual_seed(tc.seed)
+        self.model = LGRNet(cfg.model)
+        if opts.backbone_weights and resume_state is None:
+            try:
+                self.model.backbone.load_imagenet(opts.backbone_weights)
+            except (ValueError, FileNotFoundError) as exc:
+                raise InputError(str(exc)) from None
+        self.model.to(self.device).train()
+        self.criterion = SetCriterion(tc.loss, cfg.model.decoder.num_classes).to(self.device)
+        self.optimizer = build_optimizer(self.model, tc)
+        self.scheduler = build_scheduler(self.optimizer, tc)
+        cuda = self.device.type == "cuda"
+        self.amp_dtype = None
+        if cuda and tc.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.step = 0
+        self._last_logged: Optional[int] = None
+        self.best: Optional[Dict[str, float]] = None
+        random.seed(tc.seed + self.rank)
+        np.random.seed(tc.seed + self.rank)
+        torch.manual_seed(tc.seed + self.rank)
+        if resume_state is not None:
+            self._load_state(resume_state)
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None, broadcast_buffers=False)
+        self.total_steps = tc.max_iters if not opts.max_steps else min(tc.max_iters, opts.max_steps)
+        self.loader = self._make_loader(self.step)
+        if self.is_main:
+            os.makedirs(self.out_dir, exist_ok=True)
+            self._write_run_files(resumed=resume_state is not None)
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_loader(self, start_step: int) -> torch.utils.data.DataLoader:
+        tc = self.cfg.train
+        sampler = StreamSampler(len(self.dataset), tc.batch_size, self.world, self.rank, tc.seed,
+                                start_step=start_step, total_steps=self.total_steps)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_size=tc.batch_size // self.world, sampler=sampler, num_workers=tc.num_workers,
+            collate_fn=collate_clips, pin_memory=self.device.type == "cuda",
+            # Its own generator: creating the iterator must not draw from the global torch RNG.
+            generator=torch.Generator().manual_seed(tc.seed),
+            persistent_workers=False)
+
+    def _write_run_files(self, resumed: bool) -> None:
+        cfg_text = json.dumps(to_dict(self.cfg), indent=2)
+        atomic_write(os.path.join(self.out_dir, "config.json"), lambda tmp: _write_text(tmp, cfg_text))
+        run_path = os.path.join(self.out_dir, "run.json")
+        run = {}
+        if resumed and os.path.isfile(run_path):
+            with open(run_path, encoding="utf-8") as f:
+                run = json.load(f)
+        run.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
+        run.update({"data": [os.path.abspath(p) for p in self.opts.data],
+                    "val": [os.path.abspath(p) for p in self.opts.val],
+                    "backbone_weights": self.opts.backbone_weights, "world_size": self.world,
+                    "device": str(self.device), "num_train_videos": len(self.train_videos),
+                    "num_train_clips_per_epoch": len(self.dataset), "num_val_videos": len(self.val_videos),
+                    "torch": torch.__version__})
+        run.setdefault("commands", []).append({"command": list(self.opts.command) or sys.argv,
+                                               "start_step": self.step,
+                                               "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        text = json.dumps(run, indent=2)
+        atomic_write(run_path, lambda tmp: _write_text(tmp, text))
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The checkpoint (rank 0's view; every process's RNG state gathered)."""
+        rng = capture_rng()
+        if self.world > 1:
+            gathered: List[Any] = [None] * self.world
+            dist.all_gather_object(gathered, rng)
+            rngs = {r: s for r, s in enumerate(gathered)}
+        else:
+            rngs = {0: rng}
+        return {
+            "step": self.step,
+            "data_position": self.step * self.cfg.train.batch_size,
+            "model": _unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rngs,
+            "world_size": self.world,
+            "best": self.best,
+            "config": json.dumps(to_dict(self.cfg)),
+        }
+
+    def _load_state(self, state: Dict[str, Any]) -> None:
+        _unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        # The schedule's milestones and gamma come from the current config (they may be changed).
+        sched = dict(state["scheduler"])
+        sched.pop("milestones", None)
+        sched.pop("gamma", None)
+        self.scheduler.load_state_dict(sched)
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best = state.get("best")
+        rngs = state.get("rng", {})
+        if self.rank in rngs:
+            restore_rng(rngs[self.rank])
+        else:
+            log.warning("checkpoint has no RNG state for process %d (it ran with %s processes); "
+                        "continuing with fresh seeds", self.rank, state.get("world_size"))
+
+    def save(self) -> None:
+        state = self.state_dict()  # collective when distributed
+        if self.is_main:
+            save_checkpoint(os.path.join(self.out_dir, LAST), state)
+        if self.world > 1:
+            dist.barrier()
+
+    # ------------------------------------------------------------------ one step
+
+    def forward_backward(self, batch: ClipBatch, step: int) -> Dict[str, float]:
+        """Forward, loss and backward of one step (gradients accumulate in ``.grad``)."""
+        tc = self.cfg.train
+        batch = batch.to(self.device)
+        video = batch.video
+        b, t, c, h, w = video.shape
+        size = multiscale_size(tc.seed, step, tc.multiscale_sizes) if tc.multiscale_sizes else h
+        if size != h or size != w:
+            video = F.interpolate(video.flatten(0, 1), size=(size, size), mode="bilinear",
+                                  align_corners=False).view(b, t, c, size, size)
+        amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
+        with amp:
+            out = self.model(video)
+        gens = [torch.Generator(device=self.device).manual_seed(s) for s in batch.seeds]
+        losses = self.criterion(out.aux, batch.targets, gens)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step + 1} (clips at stream positions "
+                                     f"{batch.positions}); lower train.lr or check the data")
+        self.scaler.scale(loss).backward()
+        return {"loss": float(loss.detach()), "loss_bce": float(losses["loss_bce"]),
+                "loss_dice": float(losses["loss_dice"]), "loss_class": float(losses["loss_class"]),
+                "num_objects": float(losses["num_objects"]), "size": size}
+
+    def optimizer_step(self) -> float:
+        """Clip (full-model norm), AdamW step, schedule step. Returns the gradient norm before clipping."""
+        self.scaler.unscale_(self.optimizer)
+        norm = clip_full_model_grad_norm(self.model, self.cfg.train.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return float(norm)
+
+    # ------------------------------------------------------------------ loop
+
+    def _mean_over_processes(self, values: Dict[str, float]) -> Dict[str, float]:
+        if self.world == 1:
+            return values
+        keys = sorted(values)
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return {k: float(v) / self.world for k, v in zip(keys, t.tolist())}
+
+    def _any_process(self, flag: bool) -> bool:
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def run_validation(self, logger: RunLogger, elapsed: float) -> Optional[float]:
+        """Validate on rank 0 (others wait); keep the best weights. Returns the Dice."""
+        dice = None
+        if self.is_main and self.val_videos:
+            res = validate(_unwrap(self.model), self.val_videos, self.cfg.train.image_size, self.cfg.train.val_clip_len)
+            dice = res["dice"]
+            logger.record({"event": "val", "step": self.step, "val_dice": dice, "val_frames": res["frames"],
+                           "elapsed": round(elapsed, 3)})
+            if self.best is None or (not math.isnan(dice) and dice > self.best["val_dice"]):
+                self.best = {"val_dice": dice, "step": self.step}
+                _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "best.safetensors"),
+                                                    metadata={"step": self.step, "val_dice": dice})
+        if self.world > 1:
+            box = [self.best]
+            dist.broadcast_object_list(box, src=0)
+            self.best = box[0]
+        return dice
+
+    def fit(self) -> Dict[str, Any]:
+        tc = self.cfg.train
+        start = self.step
+        logger = RunLogger(self.out_dir, self.total_steps, start, enabled=self.is_main,
+                           tensorboard=self.opts.tensorboard, progress=self.opts.progress)
+        if self.is_main:
+            logger.message(f"training {self.cfg.model.preset or 'custom'} on {len(self.train_videos)} videos "
+                           f"({len(self.dataset)} clips an epoch), {self.world} process(es) on {self.device}, "
+                           f"steps {start + 1}..{self.total_steps}, run folder {self.out_dir}")
+        t_start = time.time()
+        t_last = t_start
+        stopped = None
+        last_saved = last_validated = -1
+        try:
+            with _StopRequest() as stop:
+                it = iter(self.loader)
+                for step in range(start, self.total_steps):
+                    batch = next(it)
+                    stats = self.forward_backward(batch, step)
+                    grad_norm = self.optimizer_step()
+                    self.step = step + 1
+                    now = time.time()
+                    if self.step % tc.log_every == 0 or self.step == self.total_steps:
+                        mean = self._mean_over_processes({k: stats[k] for k in ("loss", "loss_bce", "loss_dice", "loss_class")})
+                        lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
+                        rec = {"event": "train", "step": self.step, **{k: round(v, 7) for k, v in mean.items()},
+                               "lr": lrs.get("head/decay", next(iter(lrs.values()))),
+                               "lr_backbone": lrs.get("backbone/decay", lrs.get("backbone/no_decay")),
+                               "grad_norm": round(grad_norm, 6), "size": stats["size"],
+                               "sec_per_step": round((now - t_last) / max(1, self.step - (self._last_logged or start)), 4),
+                               "elapsed": round(now - t_start, 3)}
+                        self._last_logged = self.step
+                        t_last = now
+                        logger.record(rec)
+                        logger.advance(self.step, rec["loss"], rec["lr"])
+                    else:
+                        logger.advance(self.step, stats["loss"], self.optimizer.param_groups[0]["lr"])
+                    out_of_time = bool(self.opts.time_limit_s) and (now - t_start) > self.opts.time_limit_s
+                    halt = self._any_process(stop.requested or out_of_time)
+                    done = self.step == self.total_steps
+                    due = (tc.eval_every and self.step % tc.eval_every == 0) or done or (halt and out_of_time)
+                    if self.val_videos and due and not (halt and stop.requested):
+                        self.run_validation(logger, time.time() - t_start)
+                        last_validated = self.step
+                    if (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or done or halt:
+                        self.save()
+                        last_saved = self.step
+                    if halt:
+                        stopped = "signal" if stop.requested else "time limit"
+                        logger.message(f"stopping after step {self.step} ({stopped}); resume with --resume")
+                        break
+                if self.step > start and last_saved != self.step:
+                    self.save()
+            if self.is_main and self.step > start:
+                _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
+                                                    metadata={"step": self.step})
+        finally:
+            logger.close()
+        return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,
+                "best": self.best, "seconds": time.time() - t_start, "last_validated": last_validated}
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+
+
+def train(cfg: LGRNetConfig, opts: TrainOptions) -> Dict[str, Any]:
+    """Build a :class:`Trainer` and run it; the summary dict says where it stopped."""
+    trainer = Trainer(cfg, opts)
+    try:
+        return trainer.fit()
+    finally:
+        if trainer.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def resolve_config(preset: Optional[str], overrides: Sequence[str], out_dir: Optional[str] = None,
+                   resume: bool = False) -> LGRNetConfig:
+    """The config of a run: a preset (or, when resuming, the run folder's config.json) with
+    ``key=value`` overrides (``train.lr=1e-4``, ``model.encoder.local.dilation=2``)."""
+    from ..config import get_preset, override
+
+    if resume and out_dir and os.path.isfile(os.path.join(out_dir, "config.json")):
+        with open(os.path.join(out_dir, "config.json"), encoding="utf-8") as f:
+            cfg = config_from_dict(json.load(f))
+        if preset and cfg.model.preset and preset != cfg.model.preset:
+            raise UserError(f"{out_dir}: the run used preset {cfg.model.preset!r}, not {preset!r}")
+    elif preset:
+        try:
+            cfg = get_preset(preset)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    else:
+        raise UserError("pass --preset NAME (or --resume with an --out folder that holds a run)")
+    try:
+        return override(cfg, list(overrides))
+    except ValueError as exc:
+        raise UserError(f"{exc} (keys look like train.lr, train.loss.num_points, model.encoder.local.dilation)") from None
