@@ -1,0 +1,34 @@
+"""Store a trained model as the shipped demo weights: float16 safetensors with its config and the
+input size it was trained at.
+
+usage: python scripts/export_demo_weights.py RUN/best.safetensors src/lgrnet/assets/demo_tiny.safetensors
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import torch
+from safetensors import safe_open
+
+from lgrnet import LGRNet
+
+
+def main(src: str, dst: str) -> int:
+    model = LGRNet.from_pretrained(src)
+    with safe_open(src, framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    run_dir = os.path.dirname(os.path.abspath(src))
+    train_cfg = json.load(open(os.path.join(run_dir, "config.json")))["train"] if os.path.exists(os.path.join(run_dir, "config.json")) else {}
+    extra = {k: v for k, v in meta.items() if k not in ("lgrnet_config", "format_version")}
+    extra["input_size"] = str(train_cfg.get("image_size", 224))
+    extra["trained_on"] = "CVC-ClinicDB-612/Train (MICCAI VPS split), selected on CVC-ClinicDB-612/Valid"
+    extra["recipe"] = "scripts/train_demo_weights.sh"
+    model.save_pretrained(dst, dtype=torch.float16, metadata=extra)
+    print(f"wrote {dst} ({os.path.getsize(dst) / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
