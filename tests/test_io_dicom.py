@@ -129,3 +129,33 @@ def test_predict_cli_on_dicom(tmp_path):
             n = sum(1 for _ in c.decode(video=0))
             assert float(c.streams.video[0].average_rate) == pytest.approx(fps)
         assert n == T
+
+
+def test_jpeg_baseline_ultrasound_encoding(tmp_path):
+    """The usual ultrasound cine encoding: JPEG baseline frames, YBR_FULL_422, decoded to RGB."""
+    import io
+
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    yy, xx = np.mgrid[0:32, 0:48]
+    frames = np.stack([np.stack([(xx * 5 + 20 * i) % 256, yy * 7, np.full_like(xx, 60 * i)], -1) for i in range(3)]).astype(np.uint8)
+    path = write_dicom(tmp_path / "us.dcm", frames, frame_time=50.0)
+    ds = pydicom.dcmread(path)
+    jpegs = []
+    for f in frames:
+        buf = io.BytesIO()
+        Image.fromarray(f).save(buf, format="JPEG", quality=95)
+        jpegs.append(buf.getvalue())
+    ds.PixelData = encapsulate(jpegs)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.LossyImageCompression = "01"
+    ds.save_as(path)
+    src = open_source(path)
+    assert src.num_frames == 3 and src.fps == pytest.approx(20.0) and src.transfer_syntax == JPEGBaseline8Bit
+    got = np.stack(list(src))
+    assert got.shape == frames.shape
+    assert np.abs(got.astype(int) - frames.astype(int)).mean() < 3  # lossy, but RGB (not YBR) and in order
+    assert np.array_equal(src.read(2), got[2])
