@@ -70,6 +70,7 @@ def test_other_containers(tmp_path, container):
     src = open_source(path)
     assert src.kind == "video" and src.frame_size == (48, 64)
     assert sum(1 for _ in src) == 6
+    assert src.names() == [str(i) for i in range(6)]  # counted by decoding where the header has no count (mkv)
 
 
 def test_missing_file(tmp_path):

@@ -525,9 +525,9 @@ def predict_to_folder(predictor: VideoPredictor, input_path: Union[str, os.PathL
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: is a file, not a folder for the results")
     name = name or result_name(input_path)
+    source = open_source(input_path, fps=fps)  # input errors first, before anything is created
     writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.all_queries)
     writer.check()  # refuse an existing result before any work
-    source = open_source(input_path, fps=fps)
     stream = predictor.stream(source, progress)
     with writer:
         writer.start(source)
