@@ -46,7 +46,8 @@ def frames_to_tensor(frames: Union[np.ndarray, Sequence[np.ndarray], torch.Tenso
     if isinstance(frames, torch.Tensor):
         x = frames
     else:
-        x = torch.from_numpy(np.ascontiguousarray(np.stack(list(frames)) if not isinstance(frames, np.ndarray) else frames))
+        arr = np.ascontiguousarray(np.stack(list(frames)) if not isinstance(frames, np.ndarray) else frames)
+        x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # decoders may hand out read-only arrays
     if x.dim() != 4 or x.shape[-1] != 3:
         raise ValueError(f"expected RGB frames (T, H, W, 3), got shape {tuple(x.shape)}")
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -60,15 +61,25 @@ def choose_query(out: LGRNetOutput) -> int:
     return int(out.class_probs[0, :, 0].argmax())
 
 
-def postprocess(out: LGRNetOutput, orig_size: Tuple[int, int], keep_logits: bool = False) -> ClipPrediction:
-    """Model output for one clip -> per-frame maps at ``orig_size`` (H, W)."""
-    q = choose_query(out)
-    logits = out.mask_logits[0, :, q].float()  # (T, h, w)
+def maps_at_size(logits: torch.Tensor, orig_size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask logits (T, h, w) at the model's size -> (probs (T, H, W) float, masks (T, H, W) bool,
+    mask_score (T,)) at ``orig_size`` (H, W): masks are ``logits > 0`` nearest-resized (as
+    published), probs the sigmoid resized bilinearly, mask_score the mean prob inside the mask
+    (0 for an empty mask). Frames are independent: slicing T gives the same per-frame results."""
+    logits = logits.float()
     H, W = orig_size
     masks = F.interpolate((logits > 0).float()[:, None], size=(H, W), mode="nearest")[:, 0] > 0.5
     probs = F.interpolate(logits.sigmoid()[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
     area = masks.flatten(1).sum(1)
     mask_score = torch.where(area > 0, (probs * masks).flatten(1).sum(1) / area.clamp(min=1), torch.zeros_like(area, dtype=probs.dtype))
+    return probs, masks, mask_score
+
+
+def postprocess(out: LGRNetOutput, orig_size: Tuple[int, int], keep_logits: bool = False) -> ClipPrediction:
+    """Model output for one clip -> per-frame maps at ``orig_size`` (H, W)."""
+    q = choose_query(out)
+    logits = out.mask_logits[0, :, q].float()  # (T, h, w)
+    probs, masks, mask_score = maps_at_size(logits, orig_size)
     class_score = out.class_probs[0, q, 0].float().expand(logits.shape[0])
     return ClipPrediction(
         probs=probs.cpu().numpy().astype(np.float32),
@@ -94,8 +105,14 @@ def segment_clip(model: LGRNet, frames: Union[np.ndarray, Sequence[np.ndarray]],
         raise ValueError(f"model input size {size} must be multiples of 32")
     first = frames[0]
     orig = (int(first.shape[0]), int(first.shape[1]))
-    x = frames_to_tensor(frames, size).to(model.device)
+    x = frames_to_tensor(frames, size)
+    return postprocess(forward_clip(model, x, autocast=autocast), orig, keep_logits=keep_logits)
+
+
+def forward_clip(model: LGRNet, x: torch.Tensor, autocast: bool = True) -> LGRNetOutput:
+    """Run one clip x (1, T, 3, h, w) in [0, 1] through ``model`` on its device (bf16 autocast on
+    CUDA when ``autocast`` is true). Call under ``torch.inference_mode()``."""
+    x = x.to(model.device)
     use_amp = autocast and model.device.type == "cuda"
     with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16, enabled=use_amp):
-        out = model(x)
-    return postprocess(out, orig, keep_logits=keep_logits)
+        return model(x)

@@ -1,0 +1,165 @@
+"""VideoPredictor: whole-clip results equal segment_clip, windowed results equal an independent
+per-window computation, streaming is lazy, and the window plan follows the memory budget."""
+import numpy as np
+import pytest
+import torch
+
+from lgrnet import LGRNet, VideoPredictor
+from lgrnet.engine.inference import segment_clip
+from lgrnet.engine.predictor import default_overlap, estimate_bytes_per_frame, mask_bbox, parse_bytes
+from lgrnet.errors import InputError, UserError
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return LGRNet.from_preset("tiny").eval()
+
+
+def video(T, H=40, W=56, seed=0):
+    """Smooth random frames (so that masks are not all-or-nothing)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (T, H // 8 + 1, W // 8 + 1, 3)).astype(np.float32)
+    up = np.repeat(np.repeat(base, 8, 1), 8, 2)[:, :H, :W]
+    return np.clip(up + rng.normal(0, 10, up.shape), 0, 255).astype(np.uint8)
+
+
+def assert_same(fp_probs, fp_masks, ref_probs, ref_masks, what):
+    np.testing.assert_allclose(fp_probs, ref_probs, atol=2e-5, rtol=0, err_msg=what)
+    differ = fp_masks != ref_masks
+    # a mask pixel may flip only where the logit is within float noise of 0
+    assert (np.abs(ref_probs[differ] - 0.5) < 1e-4).all(), what
+
+
+@pytest.mark.parametrize("window", [None, 7, 12])
+def test_window_covering_the_video_equals_whole_clip(model, window):
+    frames = video(7)
+    ref = segment_clip(model, frames, SIZE)
+    res = VideoPredictor(model, size=SIZE, window=window).predict(frames)
+    assert res.info["mode"] == "whole-clip" and res.info["num_windows"] == 1 and res.info["window"] == 7
+    assert_same(res.probs, res.masks, ref.probs, ref.masks, f"window {window}")
+    assert res.probs.shape == (7, 40, 56) and res.masks.dtype == bool
+    np.testing.assert_allclose(res.class_score, ref.class_score, atol=1e-6)
+    np.testing.assert_allclose(res.mask_score, ref.mask_score, atol=1e-5)
+    np.testing.assert_allclose(res.score, ref.confidence, atol=1e-5)
+    assert (res.query == ref.query).all()
+
+
+def reference_windows(T, N, K):
+    """Independent statement of the documented rule: windows [s, s + N) with s = 0, N-K, ...; the
+    last window is shifted back to end at T; a window reports frames from the previous boundary up
+    to the middle of its overlap with the next regular window (to T for the last one)."""
+    stride = N - K
+    windows, s = [], 0
+    while s + N < T:
+        windows.append(s)
+        s += stride
+    windows.append(max(0, T - N))
+    owner, lo = {}, 0
+    for w, s in enumerate(windows):
+        hi = T if w == len(windows) - 1 else (s + stride + s + N) // 2
+        for i in range(lo, hi):
+            owner[i] = (w, s)
+        lo = hi
+    return windows, owner
+
+
+@pytest.mark.parametrize("T,N,K", [(11, 5, 2), (10, 5, 2), (9, 4, 0), (13, 6, 3)])
+def test_windowed_equals_per_window_segment_clip(model, T, N, K):
+    frames = video(T, seed=T)
+    windows, owner = reference_windows(T, N, K)
+    refs = [segment_clip(model, frames[s:s + N], SIZE) for s in windows]
+    fps = list(VideoPredictor(model, size=SIZE, window=N, overlap=K).stream(frames))
+    assert [fp.index for fp in fps] == list(range(T))
+    for fp in fps:
+        w, s = owner[fp.index]
+        ref = refs[w]
+        j = fp.index - s
+        assert fp.window == w, (fp.index, fp.window, w)
+        assert_same(fp.prob, fp.mask, ref.probs[j], ref.masks[j], f"frame {fp.index}")
+        assert fp.query == ref.query and fp.class_score == pytest.approx(float(ref.class_score[j]), abs=1e-6)
+        assert fp.score == pytest.approx(float(ref.confidence[j]), abs=1e-5)
+        assert np.array_equal(fp.frame, frames[fp.index])
+
+
+def test_windows_change_results_and_every_frame_has_context(model):
+    """Sanity: the clip matters (so the tests above can fail), and with the default overlap no
+    reported frame of a later window is one of the first overlap // 2 frames of its window."""
+    frames = video(12, seed=3)
+    whole = VideoPredictor(model, size=SIZE).predict(frames)
+    win = VideoPredictor(model, size=SIZE, window=6).predict(frames)
+    assert np.abs(whole.probs - win.probs).max() > 1e-3
+    K = default_overlap(6, model.config.encoder.num_layers)
+    assert win.info["overlap"] == K == 2 and win.info["mode"] == "windowed"
+
+
+def test_stream_is_lazy(model):
+    consumed = []
+
+    def gen():
+        for i, f in enumerate(video(30, seed=1)):
+            consumed.append(i)
+            yield f
+
+    stream = VideoPredictor(model, size=SIZE, window=5, overlap=2).stream(gen())
+    first = next(stream)
+    assert first.index == 0 and len(consumed) <= 6  # one window plus one read-ahead frame
+    rest = list(stream)
+    assert len(rest) == 29 and len(consumed) == 30
+
+
+def test_all_queries_include_the_chosen_one(model):
+    frames = video(4)
+    fps = list(VideoPredictor(model, size=SIZE, all_queries=True).stream(frames))
+    nq = model.num_queries
+    for fp in fps:
+        assert fp.query_probs.shape == (nq, 40, 56) and fp.query_class_scores.shape == (nq,)
+        assert np.array_equal(fp.query_probs[fp.query], fp.prob)
+        assert fp.query_class_scores.argmax() == fp.query
+        assert fp.query_areas[fp.query] == fp.area
+
+
+def test_plan_follows_memory_budget(model):
+    bpf = estimate_bytes_per_frame(model, (SIZE, SIZE), (40, 56))
+    p = VideoPredictor(model, size=SIZE, memory_budget=bpf * 9 + 1).plan((40, 56))
+    assert p.auto and p.window == 9 and p.overlap == default_overlap(9, 2) == 4
+    frames = video(20)
+    res = VideoPredictor(model, size=SIZE, memory_budget=bpf * 9 + 1).predict(frames)
+    assert res.info["mode"] == "windowed" and res.info["window"] == 9 and len(res) == 20
+    with pytest.raises(UserError, match="memory budget .* fits only 2 frames"):
+        VideoPredictor(model, size=SIZE, memory_budget=bpf * 2).plan((40, 56))
+    # larger frames and inputs cost more
+    assert estimate_bytes_per_frame(model, (352, 352), (1080, 1920)) > 20 * bpf
+
+
+def test_bad_arguments_and_frames(model):
+    with pytest.raises(UserError, match="multiples of 32"):
+        VideoPredictor(model, size=50)
+    with pytest.raises(UserError, match="overlap 5: must be at least 0 and less than the window"):
+        VideoPredictor(model, window=5, overlap=5)
+    p = VideoPredictor(model, size=SIZE)
+    with pytest.raises(InputError, match="frames: no frames"):
+        p.predict([])
+    with pytest.raises(InputError, match="frame 1 has dtype uint16"):
+        p.predict([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint16)])
+    with pytest.raises(InputError, match=r"frame 0 has shape \(8, 8, 4\)"):
+        p.predict([np.zeros((8, 8, 4), np.uint8)])
+    with pytest.raises(InputError, match="frame 2 is 9x8 but the first frame is 8x8"):
+        p.predict([np.zeros((8, 8, 3), np.uint8)] * 2 + [np.zeros((8, 9, 3), np.uint8)])
+    grey = p.predict(np.zeros((2, 8, 8), np.uint8))
+    assert grey.masks.shape == (2, 8, 8)
+
+
+def test_parse_bytes_and_bbox():
+    assert parse_bytes("6G") == parse_bytes("6GiB") == 6 << 30
+    assert parse_bytes("512M") == 512 << 20 and parse_bytes("1.5k") == 1536 and parse_bytes(1000) == 1000
+    with pytest.raises(UserError, match="memory size 'lots'"):
+        parse_bytes("lots")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.random((7, 9)) > 0.93
+        ys, xs = np.nonzero(m)
+        expected = None if len(xs) == 0 else [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        assert mask_bbox(m) == expected
