@@ -22,7 +22,7 @@ from PIL import Image
 
 from lgrnet.errors import InputError
 from lgrnet.viewer import ViewerApp, find_results, load_result, mask_outline, serve_in_thread
-from lgrnet.viewer.frames import JpegCache, VideoFrames
+from lgrnet.viewer.frames import JpegCache
 from lgrnet.viewer.uploads import UploadRejected, check_video_file
 
 W, H, N, R, FPS = 96, 72, 12, 14, 8.0
@@ -66,17 +66,19 @@ def make_result(root: Path, n: int = N, source: Path = None, input_path: str = N
         s = SCORES[i % len(SCORES)]
         frames.append({"index": i, "name": f"frame{i + 1}.png", "score": s, "class_score": 0.95 if s else 0.1,
                        "mask_score": s / 0.95 if s else 0.0, "area": int(m.sum()),
-                       "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if m.any() else None})
+                       "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if m.any() else None,
+                       "query": 3})
     meta = {"input": input_path if input_path is not None else str(source.resolve()), "kind": "frames",
             "num_frames": n, "fps": FPS, "width": W, "height": H,
             "settings": {"weights": "synthetic", "size": 352}, "frames": frames}
     (root / "predictions.json").write_text(json.dumps(meta))
     with open(root / "predictions.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["index", "name", "score", "class_score", "mask_score", "area", "bbox"])
+        w.writerow(["index", "name", "score", "class_score", "mask_score", "area",
+                    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "query"])
         for fr in frames:
             w.writerow([fr["index"], fr["name"], fr["score"], fr["class_score"], fr["mask_score"], fr["area"],
-                        " ".join(map(str, fr["bbox"])) if fr["bbox"] else ""])
+                        *(fr["bbox"] or ["", "", "", ""]), fr["query"]])
     return root
 
 
@@ -240,6 +242,11 @@ def test_exports(server, result_dir):
     (result_dir / "predictions.csv").unlink()  # rebuilt from predictions.json when missing
     rows = list(csv.DictReader(io.StringIO(server.get("/api/results/0/predictions.csv")[2].decode())))
     assert [float(r["score"]) for r in rows] == SCORES
+    meta = json.loads((result_dir / "predictions.json").read_text())
+    for r, f in zip(rows, meta["frames"]):  # the writer's columns: the box split in four, x1/y1 exclusive
+        box = [r[f"bbox_{k}"] for k in ("x0", "y0", "x1", "y1")]
+        assert box == ([str(v) for v in f["bbox"]] if f["bbox"] else ["", "", "", ""])
+        assert r["query"] == "3"
     assert server.get("/api/results/0/overlay.mp4")[0] == 404
 
 
@@ -264,19 +271,6 @@ def test_missing_source_falls_back_to_overlay(tmp_path):
         assert len(s.get_json("/api/results/0/outlines/0.json")["contours"]) == 1  # outlines still work
     finally:
         s.close()
-
-
-def test_video_frames_random_access_is_exact(tmp_path):
-    ref = make_video(tmp_path / "v.mp4", n=30, gop=4)
-    reader = VideoFrames(tmp_path / "v.mp4")
-    assert reader.num_frames == 30
-    order = [0, 1, 29, 5, 4, 13, 12, 12, 2, 28, 9, 20, 3]
-    for i in order:
-        np.testing.assert_array_equal(reader.read(i), ref[i], err_msg=f"frame {i}")
-    assert len(reader._keyframes) >= 5  # backward reads seek to recorded keyframes, not to the start
-    with pytest.raises(IndexError):
-        reader.read(30)
-    reader.close()
 
 
 def test_jpeg_cache_is_bounded():

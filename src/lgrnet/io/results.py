@@ -42,6 +42,14 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
+def csv_row(row: dict) -> list:
+    """The predictions.csv row (:data:`CSV_COLUMNS`) of one ``frames`` entry of predictions.json;
+    the bounding box is split into four columns, empty when there is no lesion."""
+    bbox = row.get("bbox")
+    return [row.get("index"), row.get("name", ""), row.get("score"), row.get("class_score"), row.get("mask_score"),
+            row.get("area"), *(bbox if bbox else ["", "", "", ""]), row.get("query", "")]
+
+
 class ResultFolderWriter:
     """Write one input's results into ``out_dir/name`` via a temporary sibling folder.
 
@@ -105,8 +113,7 @@ class ResultFolderWriter:
         area, bbox = fp.area, fp.bbox
         row = {"index": fp.index, "name": fp.name, "score": _r(fp.score), "class_score": _r(fp.class_score),
                "mask_score": _r(fp.mask_score), "area": area, "bbox": bbox, "query": int(fp.query)}
-        self._csv.writerow([fp.index, fp.name, row["score"], row["class_score"], row["mask_score"], area,
-                            *(bbox if bbox else ["", "", "", ""]), fp.query])
+        self._csv.writerow(csv_row(row))
         if self.all_queries and fp.query_probs is not None:
             queries = []
             for q in range(fp.query_probs.shape[0]):

@@ -4,12 +4,14 @@ A result folder holds::
 
     predictions.json   {"input", "kind", "num_frames", "fps", "width", "height", "settings",
                         "frames": [{"index", "name", "score", "class_score", "mask_score",
-                                    "area", "bbox"}, ...]}
-    predictions.csv    the same per-frame table
+                                    "area", "bbox": [x0, y0, x1, y1] | null, "query"}, ...]}
+                       (bbox: x1 and y1 exclusive, so the box is x1 - x0 pixels wide)
+    predictions.csv    the same per-frame table (columns: :data:`lgrnet.io.results.CSV_COLUMNS`)
     masks/<index:06d>.png   uint8 0/255 at the frame's original size
     probs/<index:06d>.png   uint8 0..255
     overlay.mp4        the frames with the outline drawn
 
+The layout is :mod:`lgrnet.io.results`'s (the writer); this module only reads it.
 ``lgrnet view`` takes one such folder, or a folder whose subfolders (two levels at most) hold
 several of them.
 """
@@ -31,7 +33,6 @@ from ..errors import InputError
 
 PREDICTIONS = "predictions.json"
 REQUIRED_KEYS = ("num_frames", "frames")
-CSV_COLUMNS = ("index", "name", "score", "class_score", "mask_score", "area", "bbox")
 
 
 @dataclass
@@ -72,13 +73,13 @@ class Result:
         p = self.root / "predictions.csv"
         if p.is_file():
             return p.read_bytes()
+        from ..io.results import CSV_COLUMNS, csv_row
+
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CSV_COLUMNS)
         for f in self.meta["frames"]:
-            bbox = f.get("bbox")
-            w.writerow([f.get("index"), f.get("name", ""), f.get("score"), f.get("class_score"), f.get("mask_score"),
-                        f.get("area"), " ".join(str(v) for v in bbox) if bbox else ""])
+            w.writerow(csv_row(f))
         return buf.getvalue().encode("utf-8")
 
     def summary(self) -> Dict[str, Any]:

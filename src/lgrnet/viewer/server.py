@@ -37,7 +37,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
-from .frames import FrameReader, JpegCache, encode_jpeg, open_frames
+from ..io.video import FrameSource
+from .frames import JpegCache, encode_jpeg, open_frames
 from .results import Result, find_results, load_result, safe_filename
 from .uploads import VIDEO_EXTENSIONS, Job, JobManager, JobRunner, UploadRejected, check_video_file
 
@@ -64,7 +65,7 @@ class _Source:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.reader: Optional[FrameReader] = None
+        self.reader: Optional[FrameSource] = None
         self.status = "unopened"  # ok | overlay | missing
         self.message = ""
 
@@ -144,14 +145,14 @@ class ViewerApp:
         problem = "predictions.json records no input" if path is None else ""
         if path is not None:
             try:
-                src.reader, src.status = open_frames(path, r.meta.get("kind")), "ok"
+                src.reader, src.status = open_frames(path), "ok"
                 return
             except (InputError, OSError) as exc:
                 problem = str(exc)
         overlay = r.root / "overlay.mp4"
         if overlay.is_file():
             try:
-                src.reader, src.status = open_frames(overlay, "video"), "overlay"
+                src.reader, src.status = open_frames(overlay), "overlay"
                 src.message = f"{problem}; showing overlay.mp4 (its outline is drawn in)"
                 return
             except (InputError, OSError) as exc:
@@ -177,7 +178,8 @@ class ViewerApp:
         src = self._source(r)
         if src.reader is None:
             raise HttpError(404, src.message)
-        if not 0 <= index < min(r.num_frames, src.reader.num_frames):
+        known = src.reader.num_frames  # None for videos whose header has no frame count: read() says
+        if not 0 <= index < (r.num_frames if known is None else min(r.num_frames, known)):
             raise HttpError(404, f"frame {index} out of range")
         with src.lock:
             try:
@@ -255,10 +257,9 @@ class ViewerApp:
         if self.jobs is not None:
             self.jobs.close()
         for src in self._sources.values():
-            close = getattr(src.reader, "close", None)
-            if close is not None:
+            if src.reader is not None:
                 try:
-                    close()
+                    src.reader.close()
                 except Exception:
                     pass
         if self._own_work_dir:
