@@ -103,14 +103,12 @@ def make_video(path: Path, n: int = 10, gop: int = 4, size=(64, 48)) -> list:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-class Server:
-    """A viewer server on a free loopback port, with a tiny HTTP client."""
+class Client:
+    """A tiny HTTP client for a viewer on a loopback port."""
 
-    def __init__(self, app: ViewerApp) -> None:
-        self.app = app
-        self.httpd, self.thread = serve_in_thread(app, "127.0.0.1", 0)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/"
 
     def request(self, method: str, path: str, body: bytes = None, headers: dict = None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
@@ -128,6 +126,15 @@ class Server:
         status, _, body = self.get(path)
         assert status == 200, (path, status, body[:300])
         return json.loads(body)
+
+
+class Server(Client):
+    """A viewer server on a free loopback port, with the client above."""
+
+    def __init__(self, app: ViewerApp) -> None:
+        self.app = app
+        self.httpd, self.thread = serve_in_thread(app, "127.0.0.1", 0)
+        super().__init__(self.httpd.server_address[1])
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -486,6 +493,86 @@ def test_cli_serves_until_stopped(tmp_path):
         proc.wait(timeout=20)
     assert proc.returncode == 0
     assert "stopped" in proc.stderr.read()
+
+
+def _real_clip(data_dir: Path, path: Path, n: int = 6, size=(96, 72)) -> list:
+    """An H.264 mp4 of the first ``n`` frames of a CVC-ClinicDB test video, shrunk to ``size``;
+    returns the frames as decoded."""
+    import av
+
+    from lgrnet.data.datasets import find_videos, read_frame
+
+    rec = find_videos(data_dir, "CVC-ClinicDB-612/Test")[0]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        for f in rec.frames[:n]:
+            img = np.asarray(Image.fromarray(read_frame(f)).resize(size, Image.BILINEAR))
+            for pk in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_cli_upload_runs_the_model(tmp_path, data_dir):
+    """`lgrnet view --weights` segments an uploaded video with the model: a short mp4 of real
+    colonoscopy frames, a tiny random-weight model, over HTTP, polled to completion."""
+    import signal
+    import subprocess
+    import sys
+
+    import torch
+
+    from lgrnet.models.lgrnet import LGRNet
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    LGRNet.from_preset("tiny").save_pretrained(str(weights))
+    frames = _real_clip(data_dir, tmp_path / "clip.mp4")
+    root = make_result(tmp_path / "r")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-m", "lgrnet.cli", "view", str(root), "--port", "0", "--weights",
+                             str(weights), "--size", "64", "--upload-dir", str(work)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "at http://127.0.0.1:" in line, line + proc.stderr.read()
+        port = int(line.split(" at ")[1].split()[0].rstrip("/").rsplit(":", 1)[1])
+        client = Client(port)
+        assert client.get_json("/api/info")["upload"]["enabled"] is True
+        status, job = _upload(client, (tmp_path / "clip.mp4").read_bytes(), "clip.mp4")
+        assert status == 202, job
+        deadline = time.time() + 180
+        while job["state"] not in ("done", "error") and time.time() < deadline:
+            time.sleep(0.2)
+            job = client.get_json(f"/api/jobs/{job['id']}")
+        assert job["state"] == "done", job
+        assert (job["done"], job["total"]) == (6, 6)
+        out = work / "results" / f"{job['id']}_clip"
+        meta = json.loads((out / "predictions.json").read_text())
+        assert meta["num_frames"] == 6 and len(meta["frames"]) == 6 and (meta["width"], meta["height"]) == (96, 72)
+        assert meta["settings"]["size"] == [64, 64] and meta["settings"]["mode"] == "whole-clip"
+        assert meta["settings"]["weights"] == str(weights.resolve())
+        assert Path(meta["input"]).parent == work / "uploads"
+        assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:06d}.png" for i in range(6)]
+        assert all(set(f) >= {"score", "bbox", "query", "area"} for f in meta["frames"])
+        rid = job["result_id"]
+        served = client.get_json(f"/api/results/{rid}")
+        assert served["num_frames"] == 6 and served["source_status"] == "ok"
+        got = np.asarray(Image.open(io.BytesIO(client.get(f"/api/results/{rid}/frames/4.jpg")[2])).convert("RGB"))
+        assert np.abs(got.astype(int) - frames[4]).mean() < 4.0
+        written = (out / "predictions.csv").read_bytes()
+        (out / "predictions.csv").unlink()  # rebuilt from predictions.json: the writer's bytes
+        assert client.get(f"/api/results/{rid}/predictions.csv")[2] == written
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr.read()
 
 
 # ---- the page in a real browser ------------------------------------------------------------
