@@ -29,6 +29,19 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (one sub-folder per input)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default: 352, as published)")
+    add_window_arguments(p)
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the overlay for frame folders and DICOM files without timing (default: 25)")
+    p.add_argument("--all-queries", action="store_true",
+                   help="also write every query's probability maps and scores (queries/, queries.csv)")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_window_arguments(p) -> None:
+    """--window, --overlap and --memory-budget of :class:`~lgrnet.engine.predictor.VideoPredictor`
+    (shared by ``lgrnet predict`` and ``lgrnet evaluate``)."""
     p.add_argument("--window", type=int, default=None,
                    help="frames per forward pass (default: the whole video if it fits --memory-budget, else the "
                         "largest window that does)")
@@ -37,13 +50,6 @@ def add_arguments(p) -> None:
     p.add_argument("--memory-budget", default=None, metavar="BYTES",
                    help="memory for one clip, e.g. 6G or 512M (default: half the available RAM, at most 8G; on CUDA "
                         "80%% of the free GPU memory)")
-    p.add_argument("--fps", type=float, default=None,
-                   help="frame rate of the overlay for frame folders and DICOM files without timing (default: 25)")
-    p.add_argument("--all-queries", action="store_true",
-                   help="also write every query's probability maps and scores (queries/, queries.csv)")
-    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
-    p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _progress_bar(name: str, disable: bool):

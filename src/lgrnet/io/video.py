@@ -28,7 +28,7 @@ import itertools
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -275,23 +275,32 @@ class _DecodeCursor:
 
 
 class FrameFolderSource(FrameSource):
-    """A folder of images (png, jpg, bmp, tif), ordered by the numbers in their names (natural sort)."""
+    """A folder of images (png, jpg, bmp, tif), ordered by the numbers in their names (natural sort).
+
+    ``files``: the frames' file names in ``path``, in temporal order, instead of every image of the
+    folder (a dataset's video, see :meth:`from_files`).
+    """
 
     kind = "frames"
 
-    def __init__(self, path: Path, fps: Optional[float] = None):
+    def __init__(self, path: Path, fps: Optional[float] = None, files: Optional[Sequence[str]] = None):
         from PIL import Image
 
-        try:
-            entries = os.listdir(path)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
-        files = natural_sorted([n for n in entries if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
-                                and (path / n).is_file()])
+        path = Path(path)
+        if files is None:
+            try:
+                entries = os.listdir(path)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
+            files = natural_sorted([n for n in entries if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
+                                    and (path / n).is_file()])
+            if not files:
+                subdirs = natural_sorted([n for n in entries if (path / n).is_dir() and not n.startswith(".")])
+                hint = f"; it has sub-folders ({', '.join(subdirs[:3])}{', ...' if len(subdirs) > 3 else ''}): pass one of them" if subdirs else ""
+                raise InputError(f"{path}: the folder has no frames (no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images){hint}")
+        files = list(files)
         if not files:
-            subdirs = natural_sorted([n for n in entries if (path / n).is_dir() and not n.startswith(".")])
-            hint = f"; it has sub-folders ({', '.join(subdirs[:3])}{', ...' if len(subdirs) > 3 else ''}): pass one of them" if subdirs else ""
-            raise InputError(f"{path}: the folder has no frames (no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images){hint}")
+            raise InputError(f"{path}: no frames given")
         size = None
         for name in files:  # headers only: fail before any work on size or format problems
             try:
@@ -309,6 +318,17 @@ class FrameFolderSource(FrameSource):
                                  f"{name} is {hw[1]}x{hw[0]}; all frames must have one size")
         self.files = files
         super().__init__(path, fps or DEFAULT_FPS, len(files), size)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[PathLike], fps: Optional[float] = None) -> "FrameFolderSource":
+        """The given image files, in this order, as one source; they must share one folder."""
+        paths = [Path(os.fspath(p)) for p in paths]
+        if not paths:
+            raise InputError("no frames given")
+        folders = {p.parent for p in paths}
+        if len(folders) > 1:
+            raise InputError(f"{paths[0].parent}: frames of one source must be in one folder (also {sorted(folders)[1]})")
+        return cls(paths[0].parent, fps, files=[p.name for p in paths])
 
     def name(self, index: int) -> str:
         return self.files[index]
