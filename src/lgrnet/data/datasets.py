@@ -37,6 +37,13 @@ from PIL import Image
 from ..errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+#: Pillow image modes that frames may not have, and what they are: converting 16-bit, float or alpha
+#: images to 8-bit RGB silently would be wrong, so such frames are rejected.
+UNSUPPORTED_FRAME_MODES = {
+    "I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",
+    "F": "32-bit float", "RGBA": "RGBA (alpha channel)", "LA": "grey + alpha", "PA": "palette + alpha",
+    "RGBa": "RGBA (alpha channel)", "La": "grey + alpha",
+}
 FRAME_DIR_NAMES = ("Frame", "Frames", "Image", "Images", "images")
 MASK_DIR_NAMES = ("GT", "Mask", "Masks", "masks", "Annotation")
 
@@ -258,21 +265,41 @@ class ValidationReport:
 _MAX_NAMED = 5
 
 
-def _image_size(path: Path) -> Tuple[int, int]:
-    """(W, H) from the file's header, or InputError."""
+def image_header(path: Union[str, Path]) -> Tuple[Tuple[int, int], str]:
+    """((W, H), Pillow mode) from an image file's header (the pixels are not decoded), or
+    :class:`InputError` naming the file."""
     try:
         with Image.open(path) as im:
-            return im.size
+            return im.size, im.mode
     except Exception as exc:
-        raise InputError(f"{path}: cannot read image ({exc})") from None
+        raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    """Why Pillow could not read a file, without the path it repeats."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image, or a format Pillow cannot read"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def unsupported_frame_error(path: Union[str, Path], mode: str) -> Optional[InputError]:
+    """The error for a frame of Pillow ``mode`` when frames may not have it, else None."""
+    if mode in UNSUPPORTED_FRAME_MODES:
+        return InputError(f"{path}: {UNSUPPORTED_FRAME_MODES[mode]} frames are not supported; convert the frames to 8-bit RGB")
+    return None
 
 
 def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, check_masks: bool = True) -> ValidationReport:
     """Check videos before use and raise one :class:`DatasetError` that lists every problem, naming
     files: empty videos, frames without a mask (when ``require_masks``), masks without a frame,
-    unreadable frames (their headers are read) or masks, frames of different sizes within a video,
-    masks whose size differs from their frame's, and masks that thresholding at 128 would empty
-    (e.g. {0, 1} label maps). Masks that are not binary are reported, not rejected.
+    unreadable frames (their headers are read) or masks, 16-bit, float or alpha frames
+    (:data:`UNSUPPORTED_FRAME_MODES`), frames of different sizes within a video, masks whose size
+    differs from their frame's, and masks that thresholding at 128 would empty (e.g. {0, 1} label
+    maps). Masks that are not binary are reported, not rejected.
 
     ``check_masks=False`` skips decoding the masks (sizes are then read from headers only and the
     binary check is skipped).
@@ -296,10 +323,13 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
         for frame, mask in zip(rec.frames, rec.masks):
             n_frames += 1
             try:
-                size = _image_size(frame)
-            except InputError:
-                add("unreadable frames", str(frame))
+                size, mode = image_header(frame)
+            except InputError as exc:
+                add("unreadable frames", str(exc))
                 continue
+            if mode in UNSUPPORTED_FRAME_MODES:
+                add("frames that are not 8-bit grey or RGB (16-bit, float or with alpha: convert them)",
+                    f"{frame}: {mode} frames are not supported")
             sizes.setdefault(size, frame)
             if mask is None:
                 if require_masks:
@@ -311,9 +341,9 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
                     grey = read_mask_gray(mask)
                     msize = (grey.shape[1], grey.shape[0])
                 else:
-                    msize = _image_size(mask)
-            except InputError:
-                add("unreadable masks", str(mask))
+                    msize = image_header(mask)[0]
+            except InputError as exc:
+                add("unreadable masks", str(exc))
                 continue
             if msize != size:
                 add("masks whose size differs from their frame's",
@@ -378,21 +408,19 @@ def _match_mask(folder: Path, stem: str) -> Optional[Path]:
 
 
 def read_frame(path: Union[str, Path]) -> np.ndarray:
-    """An RGB frame as uint8 (H, W, 3). Grey frames are repeated to 3 channels; 16-bit or RGBA
-    frames are rejected with a clear error."""
+    """An RGB frame as uint8 (H, W, 3). Grey and palette frames are converted; 16-bit, float or
+    alpha frames (:data:`UNSUPPORTED_FRAME_MODES`) are rejected with a clear error."""
     try:
         with Image.open(path) as im:
             im.load()
-            mode = im.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                raise InputError(f"{path}: {mode} frames (16-bit or float) are not supported; convert to 8-bit RGB")
-            if mode in ("RGBA", "LA", "PA"):
-                raise InputError(f"{path}: frame has an alpha channel ({mode}); convert it to RGB")
+            error = unsupported_frame_error(path, im.mode)
+            if error is not None:
+                raise error
             return np.asarray(im.convert("RGB"))
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"{path}: cannot read image ({exc})") from None
+        raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
 
 
 def read_mask(path: Union[str, Path], threshold: int = 128) -> np.ndarray:
@@ -411,4 +439,4 @@ def read_mask_gray(path: Union[str, Path]) -> np.ndarray:
                 return (arr * (255.0 / max(arr.max(), 1))).astype(np.uint8)
             return np.asarray(im.convert("L"))
     except Exception as exc:
-        raise InputError(f"{path}: cannot read mask ({exc})") from None
+        raise InputError(f"{path}: cannot read mask ({_reason(exc)})") from None

@@ -32,18 +32,13 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.datasets import IMAGE_EXTENSIONS, natural_sorted, read_frame
+from ..data.datasets import IMAGE_EXTENSIONS, image_header, natural_sorted, read_frame, unsupported_frame_error
 from ..errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",
                     ".ts", ".mts", ".m2ts", ".flv", ".3gp")
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
 DEFAULT_FPS = 25.0
-_BAD_IMAGE_MODES = {
-    "I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",
-    "F": "32-bit float", "RGBA": "RGBA (alpha channel)", "LA": "grey + alpha", "PA": "palette + alpha",
-    "RGBa": "RGBA (alpha channel)", "La": "grey + alpha",
-}
 
 PathLike = Union[str, os.PathLike]
 
@@ -284,8 +279,6 @@ class FrameFolderSource(FrameSource):
     kind = "frames"
 
     def __init__(self, path: Path, fps: Optional[float] = None, files: Optional[Sequence[str]] = None):
-        from PIL import Image
-
         path = Path(path)
         if files is None:
             try:
@@ -303,13 +296,10 @@ class FrameFolderSource(FrameSource):
             raise InputError(f"{path}: no frames given")
         size = None
         for name in files:  # headers only: fail before any work on size or format problems
-            try:
-                with Image.open(path / name) as im:
-                    mode, wh = im.mode, im.size
-            except Exception as exc:
-                raise InputError(f"{path / name}: cannot read image ({exc})") from None
-            if mode in _BAD_IMAGE_MODES:
-                raise InputError(f"{path / name}: {_BAD_IMAGE_MODES[mode]} frames are not supported; convert the frames to 8-bit RGB")
+            wh, mode = image_header(path / name)
+            error = unsupported_frame_error(path / name, mode)
+            if error is not None:
+                raise error
             hw = (wh[1], wh[0])
             if size is None:
                 size = hw
