@@ -33,7 +33,7 @@ import numpy as np
 from ..data.datasets import VideoRecord
 from ..errors import InputError
 from ..metrics.scoring import ScoreResult, format_table, pairs_from_records, score, write_csv, write_json
-from ..models.checkpoint import atomic_write
+from ..files import write_bytes_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from .predictor import VideoPredictor
@@ -46,13 +46,7 @@ def write_png(path: Union[str, Path], image: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         raise InputError(f"{path}: cannot encode PNG")
-    data = buf.tobytes()
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-    atomic_write(str(path), write)
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def probs_to_uint8(probs: np.ndarray) -> np.ndarray:
@@ -134,13 +128,7 @@ def write_config(out_dir: Union[str, Path], config: dict) -> None:
     data = dict(config)
     data.setdefault("versions", {"lgrnet": __version__, "torch": torch.__version__, "numpy": np.__version__,
                                  "opencv": cv2.__version__, "python": platform.python_version()})
-    text = json.dumps(data, indent=2, default=str) + "\n"
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    atomic_write(os.path.join(str(out_dir), "config.json"), write)
+    write_text_atomic(os.path.join(str(out_dir), "config.json"), json.dumps(data, indent=2, default=str) + "\n")
 
 
 def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..files import make_temp_dir
 from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
 
 CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "area",
@@ -89,7 +90,7 @@ class ResultFolderWriter:
         if not self.out_dir.exists():
             self.out_dir.mkdir(parents=True)
             self._created_out = True
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.partial-", dir=self.out_dir))
+        self.tmp = make_temp_dir(self.out_dir, f".{self.name}.partial-")  # 0777 & ~umask: it becomes the result
         (self.tmp / "masks").mkdir()
         (self.tmp / "probs").mkdir()
         self.source = source

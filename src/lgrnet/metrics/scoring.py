@@ -301,13 +301,9 @@ def score(videos: Sequence[VideoPairs], protocol: str = "sunseg", drop_ends: boo
 # ----------------------------------------------------------------------------- output
 
 def _atomic_text(path: Union[str, Path], text: str) -> None:
-    from ..models.checkpoint import atomic_write
+    from ..files import write_text_atomic
 
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    atomic_write(str(path), write)
+    write_text_atomic(path, text)
 
 
 def _finite(x):
