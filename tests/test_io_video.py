@@ -7,27 +7,13 @@ import pytest
 
 from lgrnet.errors import InputError
 from lgrnet.io.video import VideoFileSource, open_source
+from media import encode_video
 
 
 def encode_mp4(path, frames, fps=25, faststart=False, codec="libx264", gop=None):
-    """Encode uint8 RGB frames with PyAV directly (independent of lgrnet's writer); ``gop``: a key
-    frame every ``gop`` frames (and no B-frames)."""
-    opts = {"movflags": "+faststart"} if faststart else {}
-    c = av.open(str(path), "w", container_options=opts)
-    st = c.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-    st.height, st.width = frames[0].shape[:2]
-    st.pix_fmt = "yuv420p"
-    st.options = {"crf": "0"} if codec == "libx264" else {}
-    if gop:
-        st.codec_context.gop_size = gop
-        st.options = {**st.options, "bf": "0", "sc_threshold": "0"}
-    for f in frames:
-        for pk in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-            c.mux(pk)
-    for pk in st.encode(None):
-        c.mux(pk)
-    c.close()
-    return path
+    """Near-lossless (crf 0) with libx264; ``gop``: a key frame every ``gop`` frames."""
+    return encode_video(path, frames, fps, codec=codec, crf=0 if codec == "libx264" else None, gop=gop,
+                        faststart=faststart)
 
 
 def ramp_frames(n, h=48, w=64):

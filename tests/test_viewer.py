@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from lgrnet.errors import InputError
 from lgrnet.viewer import ViewerApp, find_results, load_result, mask_outline, serve_in_thread
 from lgrnet.viewer.frames import JpegCache
 from lgrnet.viewer.uploads import UploadRejected, check_video_file
+from media import decode_video, encode_video
 
 W, H, N, R, FPS = 96, 72, 12, 14, 8.0
 BG, DISC = (40, 30, 35), (220, 120, 140)
@@ -84,23 +84,15 @@ def make_result(root: Path, n: int = N, source: Path = None, input_path: str = N
 
 def make_video(path: Path, n: int = 10, gop: int = 4, size=(64, 48)) -> list:
     """An H.264 mp4 of ``n`` frames with a keyframe every ``gop`` frames; returns the frames as decoded."""
-    import av
-
     w, h = size
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.codec_context.gop_size = gop
-        s.codec_context.options = {"bf": "0", "sc_threshold": "0"}
-        for i in range(n):
-            img = np.full((h, w, 3), 200, np.uint8)
-            img[:, : (i * 5) % w + 4] = (30 + 20 * i) % 256
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+    def frame(i):
+        img = np.full((h, w, 3), 200, np.uint8)
+        img[:, : (i * 5) % w + 4] = (30 + 20 * i) % 256
+        return img
+
+    encode_video(path, (frame(i) for i in range(n)), fps=10, gop=gop)
+    return decode_video(path)
 
 
 class Client:
@@ -498,22 +490,12 @@ def test_cli_serves_until_stopped(tmp_path):
 def _real_clip(data_dir: Path, path: Path, n: int = 6, size=(96, 72)) -> list:
     """An H.264 mp4 of the first ``n`` frames of a CVC-ClinicDB test video, shrunk to ``size``;
     returns the frames as decoded."""
-    import av
-
     from lgrnet.data.datasets import find_videos, read_frame
 
     rec = find_videos(data_dir, "CVC-ClinicDB-612/Test")[0]
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
-        for f in rec.frames[:n]:
-            img = np.asarray(Image.fromarray(read_frame(f)).resize(size, Image.BILINEAR))
-            for pk in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(pk)
-        for pk in s.encode():
-            c.mux(pk)
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    encode_video(path, (np.asarray(Image.fromarray(read_frame(f)).resize(size, Image.BILINEAR)) for f in rec.frames[:n]),
+                 fps=10)
+    return decode_video(path)
 
 
 def test_cli_upload_runs_the_model(tmp_path, data_dir):
