@@ -52,27 +52,11 @@ def add_window_arguments(p) -> None:
                         "80%% of the free GPU memory)")
 
 
-def _progress_bar(name: str, disable: bool):
-    from tqdm import tqdm
-
-    bar = {}
-
-    def update(done: int, total) -> None:
-        if "b" not in bar:
-            bar["b"] = tqdm(total=total, unit="frame", desc=name, disable=disable, file=sys.stderr, dynamic_ncols=True)
-        bar["b"].update(done - bar["b"].n)
-
-    def close() -> None:
-        if "b" in bar:
-            bar.pop("b").close()
-
-    return update, close
-
-
 def run(args) -> int:
     import os
 
     from ..engine.predictor import VideoPredictor, predict_to_folder, result_name
+    from ..progress import ProgressBar
 
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps {args.fps}: must be positive")
@@ -92,22 +76,22 @@ def run(args) -> int:
             failed += 1
             continue
         seen[name] = inp
-        update, close = _progress_bar(name, args.no_progress)
+        bar = ProgressBar(name, unit="frame", enabled=not args.no_progress)
         try:
-            path = predict_to_folder(predictor, inp, args.out, progress=update, overwrite=args.overwrite,
+            path = predict_to_folder(predictor, inp, args.out, progress=bar.callback(), overwrite=args.overwrite,
                                      overlay=not args.no_overlay, fps=args.fps)
         except UserError as exc:
-            close()
+            bar.close()
             print(f"lgrnet predict: error: {exc}", file=sys.stderr)
             failed += 1
             continue
         except Exception:  # a bug, not the input's fault: show it, go on with the other inputs
-            close()
+            bar.close()
             traceback.print_exc()
             print(f"lgrnet predict: error: {inp}: failed with an unexpected error (above)", file=sys.stderr)
             failed += 1
             continue
-        close()
+        bar.close()
         with open(path / "predictions.json") as f:
             info = json.load(f)
         s = info["settings"]

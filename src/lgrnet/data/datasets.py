@@ -83,9 +83,10 @@ class VideoRecord:
         return any(m is not None for m in self.masks)
 
 
-def _list_images(folder: Path) -> List[Path]:
+def list_images(folder: Path) -> List[Path]:
+    """The image files (:data:`IMAGE_EXTENSIONS`, not hidden) in ``folder``, in natural order."""
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
-    return [folder / n for n in natural_sorted(names)]
+    return [folder / n for n in natural_sorted(names) if (folder / n).is_file()]
 
 
 def _find_subdir(root: Path, candidates: Sequence[str]) -> Optional[Path]:
@@ -141,7 +142,8 @@ class SplitLayout:
     parts: Tuple[Path, ...]
 
 
-def _visible_dirs(folder: Path) -> List[str]:
+def list_subdirs(folder: Path) -> List[str]:
+    """The names of the (not hidden) sub-folders of ``folder``, in natural order."""
     return natural_sorted([d for d in os.listdir(folder) if not d.startswith(".") and (folder / d).is_dir()])
 
 
@@ -153,7 +155,7 @@ def _layout_of(base: Path) -> Optional[SplitLayout]:
     halves = tuple(base / h for h in ("Seen", "Unseen") if (base / h).is_dir() and _find_subdir(base / h, FRAME_DIR_NAMES))
     if halves:
         return SplitLayout(base, "seen-unseen", halves)
-    subdirs = _visible_dirs(base)
+    subdirs = list_subdirs(base)
     with_frames = [d for d in subdirs if _find_subdir(base / d, FRAME_DIR_NAMES) is not None]
     if with_frames:
         without = [d for d in subdirs if d not in with_frames]
@@ -217,30 +219,30 @@ def _frame_folder_videos(base: Path, require_masks: bool) -> List[VideoRecord]:
     mask_dir = _find_subdir(base, MASK_DIR_NAMES)
     if require_masks and mask_dir is None:
         raise DatasetError(f"{base}: has no GT/ folder with masks")
-    videos = _visible_dirs(frame_dir)
+    videos = list_subdirs(frame_dir)
     if not videos:
         # A flat folder of images: every image is a one-frame video (e.g. Kvasir-SEG).
-        images = _list_images(frame_dir)
+        images = list_images(frame_dir)
         if not images:
             raise DatasetError(f"{frame_dir}: contains no videos and no images")
         records = []
         for img in images:
             mask = None
             if mask_dir is not None:
-                mask = _match_mask(mask_dir, img.stem)
+                mask = find_image(mask_dir, img.stem)
             records.append(VideoRecord(img.stem, (img,), (mask,)))
         return records
     return [_video_from_folders(v, frame_dir / v, mask_dir / v if mask_dir is not None else None) for v in videos]
 
 
 def _video_from_folders(name: str, frame_dir: Optional[Path], mask_dir: Optional[Path]) -> VideoRecord:
-    frames = _list_images(frame_dir) if frame_dir is not None else []
+    frames = list_images(frame_dir) if frame_dir is not None else []
     masks: List[Optional[Path]] = [None] * len(frames)
     extra: Tuple[Path, ...] = ()
     if mask_dir is not None and mask_dir.is_dir():
-        masks = [_match_mask(mask_dir, f.stem) for f in frames]
+        masks = [find_image(mask_dir, f.stem) for f in frames]
         stems = {f.stem for f in frames}
-        extra = tuple(m for m in _list_images(mask_dir) if m.stem not in stems)
+        extra = tuple(m for m in list_images(mask_dir) if m.stem not in stems)
     return VideoRecord(name, tuple(frames), tuple(masks), extra)
 
 
@@ -380,12 +382,12 @@ def validate_split(root: Union[str, Path], split: Optional[str] = None, require_
         for base in info.parts:
             frame_dir, mask_dir = _find_subdir(base, FRAME_DIR_NAMES), _find_subdir(base, MASK_DIR_NAMES)
             if mask_dir is not None:
-                orphans += [str(mask_dir / d) for d in _visible_dirs(mask_dir) if not (frame_dir / d).is_dir()]
+                orphans += [str(mask_dir / d) for d in list_subdirs(mask_dir) if not (frame_dir / d).is_dir()]
     elif info.layout == "images":
         frame_dir, mask_dir = _find_subdir(info.path, FRAME_DIR_NAMES), _find_subdir(info.path, MASK_DIR_NAMES)
         if mask_dir is not None:
             stems = {r.name for r in videos}
-            orphans += [str(m) for m in _list_images(mask_dir) if m.stem not in stems]
+            orphans += [str(m) for m in list_images(mask_dir) if m.stem not in stems]
     try:
         report = validate_videos(videos, require_masks=require_masks, check_masks=check_masks)
     except DatasetError as exc:
@@ -399,8 +401,10 @@ def validate_split(root: Union[str, Path], split: Optional[str] = None, require_
     return videos, report
 
 
-def _match_mask(folder: Path, stem: str) -> Optional[Path]:
-    for ext in (".png", ".jpg", ".bmp", ".tif", ".jpeg"):
+def find_image(folder: Path, stem: str) -> Optional[Path]:
+    """``folder/<stem>.<ext>`` for the first image extension that exists (.png first, then the
+    others of :data:`IMAGE_EXTENSIONS`), or None."""
+    for ext in (".png",) + tuple(e for e in IMAGE_EXTENSIONS if e != ".png"):
         p = folder / (stem + ext)
         if p.is_file():
             return p

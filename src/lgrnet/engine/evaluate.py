@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 
 from ..data.datasets import VideoRecord
-from ..errors import InputError
 from ..metrics.scoring import ScoreResult, format_table, pairs_from_records, score, write_csv, write_json
 from ..files import write_bytes_atomic, write_text_atomic
+from ..io.writers import encode_png, mask_to_uint8, prob_to_uint8
 
 if TYPE_CHECKING:
     from .predictor import VideoPredictor
@@ -42,16 +42,8 @@ PROTOCOL_INPUTS = {"sunseg": "probs", "authors": "masks"}
 
 
 def write_png(path: Union[str, Path], image: np.ndarray) -> None:
-    """Write a uint8 grey image as PNG, atomically."""
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
-        raise InputError(f"{path}: cannot encode PNG")
-    write_bytes_atomic(path, buf.tobytes())
-
-
-def probs_to_uint8(probs: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] -> uint8 0..255 (rounded)."""
-    return np.round(np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """Write a uint8 grey image as PNG, atomically (a rerun with --force never leaves half a file)."""
+    write_bytes_atomic(path, encode_png(image, path))
 
 
 def as_predictor(model, size: int = 352) -> "VideoPredictor":
@@ -72,33 +64,20 @@ def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     "overlap", "num_windows"}.
     """
     from ..io.video import FrameFolderSource
+    from ..progress import ProgressBar
 
     predictor = as_predictor(model, size)
     out_dir = Path(out_dir)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=sum(len(v) for v in videos), desc="predict", unit="frame", leave=False)
     runs: Dict[str, Dict[str, object]] = {}
-    try:
+    with ProgressBar("predict", total=sum(len(v) for v in videos), enabled=progress, leave=False) as bar:
         for rec in videos:
-            base = bar.n if bar is not None else 0
-
-            def advance(done: int, total=None, base=base) -> None:
-                if bar is not None:
-                    bar.update(base + done - bar.n)
-
-            stream = predictor.stream(FrameFolderSource.from_files(rec.frames), advance)
+            stream = predictor.stream(FrameFolderSource.from_files(rec.frames), bar.callback(offset=bar.n))
             for fp in stream:
                 stem = rec.frames[fp.index].stem
-                write_png(out_dir / "probs" / rec.name / f"{stem}.png", probs_to_uint8(fp.prob))
-                write_png(out_dir / "masks" / rec.name / f"{stem}.png", fp.mask.astype(np.uint8) * 255)
+                write_png(out_dir / "probs" / rec.name / f"{stem}.png", prob_to_uint8(fp.prob))
+                write_png(out_dir / "masks" / rec.name / f"{stem}.png", mask_to_uint8(fp.mask))
             runs[rec.name] = {"frames": stream.info["num_frames"],
                               **{k: stream.info[k] for k in ("mode", "window", "overlap", "num_windows")}}
-    finally:
-        if bar is not None:
-            bar.close()
     return runs
 
 

@@ -32,7 +32,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.datasets import IMAGE_EXTENSIONS, image_header, natural_sorted, read_frame, unsupported_frame_error
+from ..data.datasets import (IMAGE_EXTENSIONS, image_header, list_images, list_subdirs, read_frame,
+                             unsupported_frame_error)
 from ..errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",
@@ -282,13 +283,11 @@ class FrameFolderSource(FrameSource):
         path = Path(path)
         if files is None:
             try:
-                entries = os.listdir(path)
+                files = [p.name for p in list_images(path)]
+                subdirs = [] if files else list_subdirs(path)
             except OSError as exc:
                 raise InputError(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
-            files = natural_sorted([n for n in entries if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
-                                    and (path / n).is_file()])
             if not files:
-                subdirs = natural_sorted([n for n in entries if (path / n).is_dir() and not n.startswith(".")])
                 hint = f"; it has sub-folders ({', '.join(subdirs[:3])}{', ...' if len(subdirs) > 3 else ''}): pass one of them" if subdirs else ""
                 raise InputError(f"{path}: the folder has no frames (no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images){hint}")
         files = list(files)

@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 
 from ..errors import InputError
+from ..io.video import DEFAULT_FPS
 
 PREDICTIONS = "predictions.json"
 REQUIRED_KEYS = ("num_frames", "frames")
@@ -52,7 +53,7 @@ class Result:
     @property
     def fps(self) -> float:
         fps = self.meta.get("fps")
-        return float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else 25.0
+        return float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
 
     def source_path(self) -> Optional[Path]:
         """The source recorded in ``input`` (relative paths are taken from the result folder)."""

@@ -36,10 +36,10 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
-from ..io.video import FrameSource
+from ..io.video import VIDEO_EXTENSIONS, FrameSource  # uploads: the names `lgrnet predict` takes
 from .frames import JpegCache, encode_jpeg, open_frames
 from .results import Result, find_results, load_result, safe_filename
-from .uploads import VIDEO_EXTENSIONS, Job, JobManager, JobRunner, UploadRejected, check_video_file
+from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -190,7 +190,7 @@ class ViewerApp:
         return data
 
     def outline(self, rid: str, index: int) -> Dict[str, Any]:
-        from PIL import Image
+        from ..data.datasets import read_mask
 
         r = self.result(rid)
         if not 0 <= index < r.num_frames:
@@ -199,10 +199,9 @@ class ViewerApp:
         if not path.is_file():
             return {"index": index, "contours": [], "missing": True}
         try:
-            with Image.open(path) as im:
-                mask = np.asarray(im.convert("L")) > 127
-        except Exception as exc:
-            raise HttpError(500, f"{path.name}: cannot read mask ({exc})") from None
+            mask = read_mask(path, threshold=127)  # our masks are 0/255
+        except InputError as exc:
+            raise HttpError(500, f"masks/{path.name}: {str(exc).replace(f'{path}: ', '', 1)}") from None
         return {"index": index, "width": int(mask.shape[1]), "height": int(mask.shape[0]),
                 "contours": mask_outline(mask)}
 

@@ -27,8 +27,6 @@ from typing import Callable, Dict, Optional
 
 ProgressFn = Callable[..., None]
 JobRunner = Callable[[Path, Path, ProgressFn], None]
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".ogv")
 # FFmpeg demuxer names (PyAV's ``container.format.name`` is a comma-separated list of aliases).
 ALLOWED_FORMATS = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "avi", "matroska", "webm", "mpeg", "mpegts",
                              "mpegvideo", "asf", "ogg", "flv"})
