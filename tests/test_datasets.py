@@ -198,6 +198,17 @@ def test_unreadable_files_named_in_one_error(tmp_path):
     assert "unreadable masks" in msg and "GT/b/1.png" in msg
 
 
+def test_16bit_and_alpha_frames_named(tmp_path):
+    base = _fresh(tmp_path)
+    (base / "Frame" / "a" / "2.jpg").unlink()
+    Image.fromarray(np.zeros((30, 40, 4), np.uint8)).save(base / "Frame" / "a" / "2.png")
+    Image.fromarray(np.zeros((30, 40), np.uint16)).save(base / "Frame" / "b" / "1.png")
+    (base / "Frame" / "b" / "1.jpg").unlink()
+    with pytest.raises(DatasetError, match=r"2 frames that are not 8-bit grey or RGB .*: \S*Frame/a/2\.png: RGBA frames "
+                                           r"are not supported; \S*Frame/b/1\.png: I;16 frames are not supported"):
+        validate_split(tmp_path, "set")
+
+
 def test_many_problems_are_counted(tmp_path):
     base = tmp_path / "set"
     _video(base, "a", list(range(1, 10)), masks=False)

@@ -92,6 +92,9 @@ def test_writes_both_tables_and_config(run_dir, tiny_weights, data_subset, tmp_p
     assert cfg["weights"] == str(tiny_weights) and cfg["size"] == SIZE and cfg["videos"] == VIDEOS
     assert cfg["model"]["d_model"] == LGRNet.from_preset("tiny").config.d_model
     assert cfg["layout"] == "frame-folders" and len(cfg["weights_sha256"]) == 64
+    assert cfg["window"] is None and cfg["overlap"] is None  # default: whole video when it fits
+    assert {v: r["mode"] for v, r in cfg["inference"].items()} == {v: "whole-clip" for v in VIDEOS}
+    assert all(r["frames"] == FRAMES and r["window"] == FRAMES for r in cfg["inference"].values())
     # the tables are what `lgrnet score` gives on the written folders
     for protocol, folder in (("sunseg", "probs"), ("authors", "masks")):
         out = tmp_path / f"{protocol}.json"
@@ -129,3 +132,37 @@ def test_pth_with_preset_and_random_init(data_subset, tmp_path, tiny_weights):
     cfg = json.loads((tmp_path / "b" / "config.json").read_text())
     assert cfg["random_init"] is True and cfg["weights"] is None
     assert json.loads((tmp_path / "a" / "authors.json").read_text())["frames"] == FRAMES
+
+
+def test_windows_and_memory_budget(data_subset, tiny_weights, tmp_path, capsys):
+    """--window/--overlap run long videos in windows (maps = the VideoPredictor's windowed output);
+    a small --memory-budget picks the window itself; config.json says how each video ran."""
+    from lgrnet.engine.predictor import VideoPredictor, estimate_bytes_per_frame
+
+    rec = next(v for v in find_videos(data_subset, SPLIT) if v.name == "24")
+    common = ["--weights", str(tiny_weights), "--data", str(data_subset), "--split", SPLIT, "--videos", "24",
+              "--size", "64", "--quiet"]
+    assert main(["evaluate", *common, "--window", "4", "--overlap", "2", "--out", str(tmp_path / "w")]) == 0
+    assert "ran in overlapping windows" in capsys.readouterr().err
+    run = json.loads((tmp_path / "w" / "config.json").read_text())["inference"]["24"]
+    assert run == {"frames": FRAMES, "mode": "windowed", "window": 4, "overlap": 2, "num_windows": 2}
+    model = LGRNet.from_pretrained(str(tiny_weights)).eval()
+    ref = VideoPredictor(model, size=64, window=4, overlap=2).predict(np.stack([read_frame(f) for f in rec.frames]))
+    assert ref.info["mode"] == "windowed"
+    for k, f in enumerate(rec.frames):
+        prob = cv2.imread(str(tmp_path / "w" / "probs" / "24" / f"{f.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(tmp_path / "w" / "masks" / "24" / f"{f.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.abs(prob.astype(int) - np.round(ref.probs[k] * 255).astype(int)).max() <= 1
+        assert np.array_equal(mask > 0, ref.masks[k])
+
+    bpf = estimate_bytes_per_frame(model, (64, 64), (288, 384))
+    assert main(["evaluate", *common, "--memory-budget", str(5 * bpf), "--out", str(tmp_path / "b")]) == 0
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["memory_budget"] == 5 * bpf
+    assert cfg["inference"]["24"]["mode"] == "windowed" and cfg["inference"]["24"]["window"] == 5
+
+    assert main(["evaluate", *common, "--window", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "window 1: must be at least 2 frames" in capsys.readouterr().err
+    assert main(["evaluate", *common, "--memory-budget", "lots", "--out", str(tmp_path / "x")]) == 2
+    assert "memory size 'lots'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

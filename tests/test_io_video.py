@@ -7,23 +7,13 @@ import pytest
 
 from lgrnet.errors import InputError
 from lgrnet.io.video import VideoFileSource, open_source
+from media import encode_video
 
 
-def encode_mp4(path, frames, fps=25, faststart=False, codec="libx264"):
-    """Encode uint8 RGB frames with PyAV directly (independent of lgrnet's writer)."""
-    opts = {"movflags": "+faststart"} if faststart else {}
-    c = av.open(str(path), "w", container_options=opts)
-    st = c.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-    st.height, st.width = frames[0].shape[:2]
-    st.pix_fmt = "yuv420p"
-    st.options = {"crf": "0"} if codec == "libx264" else {}
-    for f in frames:
-        for pk in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-            c.mux(pk)
-    for pk in st.encode(None):
-        c.mux(pk)
-    c.close()
-    return path
+def encode_mp4(path, frames, fps=25, faststart=False, codec="libx264", gop=None):
+    """Near-lossless (crf 0) with libx264; ``gop``: a key frame every ``gop`` frames."""
+    return encode_video(path, frames, fps, codec=codec, crf=0 if codec == "libx264" else None, gop=gop,
+                        faststart=faststart)
 
 
 def ramp_frames(n, h=48, w=64):
@@ -64,6 +54,38 @@ def test_read_matches_iteration(tmp_path):
         src.read(40)
 
 
+def test_read_in_any_order_is_exact_and_playing_decodes_once(tmp_path, monkeypatch):
+    """Reads in any order return the streamed frames; consecutive reads keep one decoder open
+    (playing costs one decode a frame); a jump back seeks to a key frame, not to the start."""
+    import lgrnet.io.video as video
+
+    path = encode_mp4(tmp_path / "g.mp4", ramp_frames(30), fps=25, gop=4)
+    src = open_source(path)
+    frames = list(src)
+    opened, starts = [], []
+    real_open = src._open
+    monkeypatch.setattr(src, "_open", lambda *a: opened.append(a) or real_open(*a))
+
+    class Cursor(video._DecodeCursor):
+        def __init__(self, av_, container, it, next_index):
+            starts.append(next_index)
+            super().__init__(av_, container, it, next_index)
+
+    monkeypatch.setattr(video, "_DecodeCursor", Cursor)
+    for i in range(30):
+        assert np.array_equal(src.read(i), frames[i]), i
+    assert len(opened) == 1 and starts == [0]
+    src.read(13)
+    assert 0 < starts[-1] <= 13  # landed on a key frame before 13
+    for i in (0, 1, 29, 5, 4, 13, 12, 12, 2, 28, 9, 20, 3):
+        assert np.array_equal(src.read(i), frames[i]), i
+    with pytest.raises(IndexError):
+        src.read(30)
+    src.close()
+    assert np.array_equal(src.read(7), frames[7])  # reopens after close
+    src.close()
+
+
 @pytest.mark.parametrize("container", ["avi", "mkv", "mov"])
 def test_other_containers(tmp_path, container):
     path = encode_mp4(tmp_path / f"c.{container}", ramp_frames(6), fps=10, codec="mpeg4")
@@ -71,6 +93,11 @@ def test_other_containers(tmp_path, container):
     assert src.kind == "video" and src.frame_size == (48, 64)
     assert sum(1 for _ in src) == 6
     assert src.names() == [str(i) for i in range(6)]  # counted by decoding where the header has no count (mkv)
+    frames = list(src)
+    assert np.array_equal(src.read(5), frames[5]) and np.array_equal(src.read(2), frames[2])
+    with pytest.raises(IndexError):
+        src.read(6)
+    src.close()
 
 
 def test_missing_file(tmp_path):

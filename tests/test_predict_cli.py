@@ -4,7 +4,6 @@ queries and windows."""
 import csv
 import json
 import re
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 from lgrnet import LGRNet, VideoPredictor
 from lgrnet.cli import main
 from lgrnet.data.datasets import natural_sorted
+from media import encode_video
 
 SIZE = "64"
 FRAME_KEYS = {"index", "name", "score", "class_score", "mask_score", "area", "bbox", "query"}
@@ -34,24 +34,10 @@ def real_folder(shared_dir):
     return folder
 
 
-def encode_mp4(path, frames, fps=25, faststart=False):
-    c = av.open(str(path), "w", container_options={"movflags": "+faststart"} if faststart else {})
-    st = c.add_stream("libx264", rate=Fraction(fps))
-    st.height, st.width = frames[0].shape[:2]
-    st.pix_fmt = "yuv420p"
-    for f in frames:
-        for pk in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-            c.mux(pk)
-    for pk in st.encode(None):
-        c.mux(pk)
-    c.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def real_mp4(real_folder, tmp_path_factory):
     frames = [np.asarray(Image.open(real_folder / n).convert("RGB")) for n in natural_sorted(p.name for p in real_folder.iterdir())]
-    return encode_mp4(tmp_path_factory.mktemp("v") / "clip16.mp4", frames, fps=25)
+    return encode_video(tmp_path_factory.mktemp("v") / "clip16.mp4", frames, fps=25)
 
 
 def predict(*args):
@@ -162,7 +148,7 @@ def make_bad(kind, tmp):
         return p, "garbage.avi: cannot open as a video"
     if kind == "truncated":  # opens, fails while streaming: results were already being written
         frames = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(24)]
-        p = encode_mp4(tmp / "cut.mp4", frames, faststart=True)
+        p = encode_video(tmp / "cut.mp4", frames, faststart=True)
         p.write_bytes(p.read_bytes()[: p.stat().st_size * 2 // 3])
         return p, "cut.mp4: truncated: decoded"
     if kind == "zero_frames":

@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 import lgrnet
+from media import encode_video
 
 SCRIPT = textwrap.dedent(r"""
     import json, resource, sys
@@ -50,20 +49,11 @@ SCRIPT = textwrap.dedent(r"""
 
 
 def synthetic_video(path, n, size=(40, 48)):
-    """A moving-gradient video with n frames (encoded with PyAV)."""
+    """A moving-gradient video with n frames (encoded with PyAV as they are made)."""
     H, W = size
     yy, xx = np.mgrid[0:H, 0:W]
-    c = av.open(str(path), "w")
-    st = c.add_stream("libx264", rate=Fraction(25))
-    st.height, st.width, st.pix_fmt = H, W, "yuv420p"
-    for i in range(n):
-        f = np.stack([(xx * 5 + i) % 256, (yy * 5 + 2 * i) % 256, np.full_like(xx, i % 256)], -1).astype(np.uint8)
-        for pk in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-            c.mux(pk)
-    for pk in st.encode(None):
-        c.mux(pk)
-    c.close()
-    return path
+    return encode_video(path, (np.stack([(xx * 5 + i) % 256, (yy * 5 + 2 * i) % 256, np.full_like(xx, i % 256)], -1)
+                               .astype(np.uint8) for i in range(n)))
 
 
 def run_child(video, warm, out):

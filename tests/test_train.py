@@ -223,6 +223,34 @@ def test_frames_without_masks(tmp_path):
         assert [f + 1 not in (2, 3, 4) for f in item["frames"]] == has.tolist()
 
 
+def test_validation_is_the_authors_dice(tmp_path, monkeypatch):
+    """Validation scores each annotated frame with the authors' Dice ((2I + 1) / (|P| + |G| + 1), GT
+    pixels > 0) and pools all frames; the model's masks are stubbed to known ones."""
+    import lgrnet.engine.validation as validation
+    from lgrnet.engine.inference import ClipPrediction
+
+    root = make_dataset(tmp_path / "d", videos=2, frames=3)
+    gt = {(v, t): np.asarray(Image.open(root / "GT" / str(v) / f"{t + 1}.png")) > 0 for v in range(2) for t in range(3)}
+    Image.fromarray(gt[(1, 2)].astype(np.uint8) * 100).save(root / "GT" / "1" / "3.png")  # grey label: > 0 counts
+    (root / "GT" / "0" / "2.png").unlink()  # an unannotated frame is not scored
+    videos = find_videos(root)
+
+    def fake_segment(model, frames, size):
+        name = calls.pop(0)
+        masks = np.stack([gt[(name, t)] for t in range(len(frames))])
+        masks[0] = False  # frame 1 of each video: nothing found
+        return ClipPrediction(masks.astype(np.float32), masks, *[np.zeros(len(frames), np.float32)] * 3, query=0)
+
+    calls = [0, 1]
+    monkeypatch.setattr(validation, "segment_clip", fake_segment)
+    model = nn.Linear(1, 1).train()
+    res = validation.validate(model, videos, size=64)
+    assert model.training  # restored
+    empty = [1.0 / (gt[(v, 0)].sum() + 1.0) for v in range(2)]
+    expected = [empty[0], 1.0, empty[1], 1.0, 1.0]  # video 0: frames 1, 3; video 1: frames 1, 2, 3
+    assert res["frames"] == 5 and abs(res["dice"] - float(np.mean(expected))) < 1e-12
+
+
 def _trainer(tmp_path, data, extra=()):
     cfg = override(get_preset("tiny"), FAST + list(extra))
     return Trainer(cfg, TrainOptions(data=[str(data)], out_dir=str(tmp_path / "run"), tensorboard=False, progress=False))
@@ -231,7 +259,7 @@ def _trainer(tmp_path, data, extra=()):
 def test_bad_data_fails_before_step_one(tmp_path):
     root = make_dataset(tmp_path / "d", videos=2)
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "GT" / "1" / "3.png")
-    with pytest.raises(DatasetError, match=r"GT/1/3\.png: mask is 10x10 but its frame 3\.png is 56x48"):
+    with pytest.raises(DatasetError, match=r"size differs from their frame's: \S*GT/1/3\.png \(10x10, frame 56x48\)"):
         _trainer(tmp_path, root)
     (root / "GT" / "1" / "3.png").unlink()
     Image.fromarray(np.zeros((48, 56, 4), np.uint8)).save(root / "Frame" / "1" / "4.png")

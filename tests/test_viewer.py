@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -22,8 +21,9 @@ from PIL import Image
 
 from lgrnet.errors import InputError
 from lgrnet.viewer import ViewerApp, find_results, load_result, mask_outline, serve_in_thread
-from lgrnet.viewer.frames import JpegCache, VideoFrames
+from lgrnet.viewer.frames import JpegCache
 from lgrnet.viewer.uploads import UploadRejected, check_video_file
+from media import decode_video, encode_video
 
 W, H, N, R, FPS = 96, 72, 12, 14, 8.0
 BG, DISC = (40, 30, 35), (220, 120, 140)
@@ -66,49 +66,41 @@ def make_result(root: Path, n: int = N, source: Path = None, input_path: str = N
         s = SCORES[i % len(SCORES)]
         frames.append({"index": i, "name": f"frame{i + 1}.png", "score": s, "class_score": 0.95 if s else 0.1,
                        "mask_score": s / 0.95 if s else 0.0, "area": int(m.sum()),
-                       "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if m.any() else None})
+                       "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if m.any() else None,
+                       "query": 3})
     meta = {"input": input_path if input_path is not None else str(source.resolve()), "kind": "frames",
             "num_frames": n, "fps": FPS, "width": W, "height": H,
             "settings": {"weights": "synthetic", "size": 352}, "frames": frames}
     (root / "predictions.json").write_text(json.dumps(meta))
     with open(root / "predictions.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["index", "name", "score", "class_score", "mask_score", "area", "bbox"])
+        w.writerow(["index", "name", "score", "class_score", "mask_score", "area",
+                    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "query"])
         for fr in frames:
             w.writerow([fr["index"], fr["name"], fr["score"], fr["class_score"], fr["mask_score"], fr["area"],
-                        " ".join(map(str, fr["bbox"])) if fr["bbox"] else ""])
+                        *(fr["bbox"] or ["", "", "", ""]), fr["query"]])
     return root
 
 
 def make_video(path: Path, n: int = 10, gop: int = 4, size=(64, 48)) -> list:
     """An H.264 mp4 of ``n`` frames with a keyframe every ``gop`` frames; returns the frames as decoded."""
-    import av
-
     w, h = size
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.codec_context.gop_size = gop
-        s.codec_context.options = {"bf": "0", "sc_threshold": "0"}
-        for i in range(n):
-            img = np.full((h, w, 3), 200, np.uint8)
-            img[:, : (i * 5) % w + 4] = (30 + 20 * i) % 256
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+    def frame(i):
+        img = np.full((h, w, 3), 200, np.uint8)
+        img[:, : (i * 5) % w + 4] = (30 + 20 * i) % 256
+        return img
+
+    encode_video(path, (frame(i) for i in range(n)), fps=10, gop=gop)
+    return decode_video(path)
 
 
-class Server:
-    """A viewer server on a free loopback port, with a tiny HTTP client."""
+class Client:
+    """A tiny HTTP client for a viewer on a loopback port."""
 
-    def __init__(self, app: ViewerApp) -> None:
-        self.app = app
-        self.httpd, self.thread = serve_in_thread(app, "127.0.0.1", 0)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/"
 
     def request(self, method: str, path: str, body: bytes = None, headers: dict = None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
@@ -126,6 +118,15 @@ class Server:
         status, _, body = self.get(path)
         assert status == 200, (path, status, body[:300])
         return json.loads(body)
+
+
+class Server(Client):
+    """A viewer server on a free loopback port, with the client above."""
+
+    def __init__(self, app: ViewerApp) -> None:
+        self.app = app
+        self.httpd, self.thread = serve_in_thread(app, "127.0.0.1", 0)
+        super().__init__(self.httpd.server_address[1])
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -240,6 +241,11 @@ def test_exports(server, result_dir):
     (result_dir / "predictions.csv").unlink()  # rebuilt from predictions.json when missing
     rows = list(csv.DictReader(io.StringIO(server.get("/api/results/0/predictions.csv")[2].decode())))
     assert [float(r["score"]) for r in rows] == SCORES
+    meta = json.loads((result_dir / "predictions.json").read_text())
+    for r, f in zip(rows, meta["frames"]):  # the writer's columns: the box split in four, x1/y1 exclusive
+        box = [r[f"bbox_{k}"] for k in ("x0", "y0", "x1", "y1")]
+        assert box == ([str(v) for v in f["bbox"]] if f["bbox"] else ["", "", "", ""])
+        assert r["query"] == "3"
     assert server.get("/api/results/0/overlay.mp4")[0] == 404
 
 
@@ -264,19 +270,6 @@ def test_missing_source_falls_back_to_overlay(tmp_path):
         assert len(s.get_json("/api/results/0/outlines/0.json")["contours"]) == 1  # outlines still work
     finally:
         s.close()
-
-
-def test_video_frames_random_access_is_exact(tmp_path):
-    ref = make_video(tmp_path / "v.mp4", n=30, gop=4)
-    reader = VideoFrames(tmp_path / "v.mp4")
-    assert reader.num_frames == 30
-    order = [0, 1, 29, 5, 4, 13, 12, 12, 2, 28, 9, 20, 3]
-    for i in order:
-        np.testing.assert_array_equal(reader.read(i), ref[i], err_msg=f"frame {i}")
-    assert len(reader._keyframes) >= 5  # backward reads seek to recorded keyframes, not to the start
-    with pytest.raises(IndexError):
-        reader.read(30)
-    reader.close()
 
 
 def test_jpeg_cache_is_bounded():
@@ -492,6 +485,76 @@ def test_cli_serves_until_stopped(tmp_path):
         proc.wait(timeout=20)
     assert proc.returncode == 0
     assert "stopped" in proc.stderr.read()
+
+
+def _real_clip(data_dir: Path, path: Path, n: int = 6, size=(96, 72)) -> list:
+    """An H.264 mp4 of the first ``n`` frames of a CVC-ClinicDB test video, shrunk to ``size``;
+    returns the frames as decoded."""
+    from lgrnet.data.datasets import find_videos, read_frame
+
+    rec = find_videos(data_dir, "CVC-ClinicDB-612/Test")[0]
+    encode_video(path, (np.asarray(Image.fromarray(read_frame(f)).resize(size, Image.BILINEAR)) for f in rec.frames[:n]),
+                 fps=10)
+    return decode_video(path)
+
+
+def test_cli_upload_runs_the_model(tmp_path, data_dir):
+    """`lgrnet view --weights` segments an uploaded video with the model: a short mp4 of real
+    colonoscopy frames, a tiny random-weight model, over HTTP, polled to completion."""
+    import signal
+    import subprocess
+    import sys
+
+    import torch
+
+    from lgrnet.models.lgrnet import LGRNet
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    LGRNet.from_preset("tiny").save_pretrained(str(weights))
+    frames = _real_clip(data_dir, tmp_path / "clip.mp4")
+    root = make_result(tmp_path / "r")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-m", "lgrnet.cli", "view", str(root), "--port", "0", "--weights",
+                             str(weights), "--size", "64", "--upload-dir", str(work)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "at http://127.0.0.1:" in line, line + proc.stderr.read()
+        port = int(line.split(" at ")[1].split()[0].rstrip("/").rsplit(":", 1)[1])
+        client = Client(port)
+        assert client.get_json("/api/info")["upload"]["enabled"] is True
+        status, job = _upload(client, (tmp_path / "clip.mp4").read_bytes(), "clip.mp4")
+        assert status == 202, job
+        deadline = time.time() + 180
+        while job["state"] not in ("done", "error") and time.time() < deadline:
+            time.sleep(0.2)
+            job = client.get_json(f"/api/jobs/{job['id']}")
+        assert job["state"] == "done", job
+        assert (job["done"], job["total"]) == (6, 6)
+        out = work / "results" / f"{job['id']}_clip"
+        meta = json.loads((out / "predictions.json").read_text())
+        assert meta["num_frames"] == 6 and len(meta["frames"]) == 6 and (meta["width"], meta["height"]) == (96, 72)
+        assert meta["settings"]["size"] == [64, 64] and meta["settings"]["mode"] == "whole-clip"
+        assert meta["settings"]["weights"] == str(weights.resolve())
+        assert Path(meta["input"]).parent == work / "uploads"
+        assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i:06d}.png" for i in range(6)]
+        assert all(set(f) >= {"score", "bbox", "query", "area"} for f in meta["frames"])
+        rid = job["result_id"]
+        served = client.get_json(f"/api/results/{rid}")
+        assert served["num_frames"] == 6 and served["source_status"] == "ok"
+        got = np.asarray(Image.open(io.BytesIO(client.get(f"/api/results/{rid}/frames/4.jpg")[2])).convert("RGB"))
+        assert np.abs(got.astype(int) - frames[4]).mean() < 4.0
+        written = (out / "predictions.csv").read_bytes()
+        (out / "predictions.csv").unlink()  # rebuilt from predictions.json: the writer's bytes
+        assert client.get(f"/api/results/{rid}/predictions.csv")[2] == written
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr.read()
 
 
 # ---- the page in a real browser ------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Run a model over a dataset split and score it with both protocols.
 
-Every video is segmented as one clip at --size (the published evaluation: 352); the probability
-maps (uint8) and binary masks are written in the SUN-SEG toolbox's prediction layout under
+Every video is segmented as one clip at --size (the published evaluation: 352) when it fits the
+memory budget, else in overlapping windows (--window/--overlap/--memory-budget as for `lgrnet
+predict`; config.json records how each video ran); the probability maps (uint8) and binary masks
+are written in the SUN-SEG toolbox's prediction layout under
 OUT/probs and OUT/masks, then scored: the SUN-SEG toolbox protocol on the maps, the authors'
 Dice/IoU on the masks. OUT also gets sunseg.json/.csv, authors.json/.csv and config.json.
 
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from .predict import add_window_arguments
 
 
 def add_arguments(p) -> None:
@@ -34,6 +37,7 @@ def add_arguments(p) -> None:
     p.add_argument("--split", metavar="NAME", help="the split under ROOT (a path or an authors' data-set name)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, unless --force)")
     p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default 352, as published)")
+    add_window_arguments(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--keep-ends", action="store_true",
@@ -81,14 +85,17 @@ def load_model(args):
 
 
 def run(args) -> int:
-    import torch
-
     from ..config import to_dict
     from ..data.datasets import resolve_split, validate_split
     from ..engine.evaluate import evaluate_split
+    from ..engine.predictor import VideoPredictor, check_window, parse_bytes, resolve_device
 
     if args.size <= 0 or args.size % 32:
         raise UserError(f"--size {args.size}: must be a positive multiple of 32")
+    check_window(args.window, args.overlap)  # option errors before any work
+    if args.memory_budget is not None:
+        parse_bytes(args.memory_budget)
+    device = resolve_device(args.device or "auto")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -102,12 +109,9 @@ def run(args) -> int:
         if unknown:
             raise UserError(f"{info.path}: no video(s) {', '.join(unknown)}")
         videos = [v for v in videos if v.name in set(args.videos)]
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError as exc:
-        raise UserError(f"--device {args.device}: {exc}") from None
     model = load_model(args).to(device).eval()
+    predictor = VideoPredictor(model, size=args.size, window=args.window, overlap=args.overlap,
+                               memory_budget=args.memory_budget)
     progress = not args.quiet and sys.stderr.isatty()
     if not args.quiet:
         print(f"{info.path} ({info.layout}): {report.summary()}", file=sys.stderr)
@@ -121,8 +125,11 @@ def run(args) -> int:
         "data": os.path.abspath(args.data), "split": args.split, "split_path": str(info.path), "layout": info.layout,
         "device": str(device), "nonbinary_masks": len(report.nonbinary_masks),
     }
-    result = evaluate_split(model, videos, out, size=args.size, drop_ends=not args.keep_ends, config=config,
-                            progress=progress)
+    result = evaluate_split(predictor, videos, out, drop_ends=not args.keep_ends, config=config, progress=progress)
+    if result.windowed:
+        print(f"note: {len(result.windowed)} video(s) ran in overlapping windows, not as one clip (the published "
+              f"protocol; see --window and --memory-budget): {', '.join(result.windowed[:5])}"
+              f"{' ...' if len(result.windowed) > 5 else ''}; see 'inference' in {out / 'config.json'}", file=sys.stderr)
     if not args.quiet:
         print(result.tables())
         print(f"wrote {result.frames} maps and masks, tables and config to {out} "

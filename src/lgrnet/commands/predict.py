@@ -29,14 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (one sub-folder per input)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default: 352, as published)")
-    p.add_argument("--window", type=int, default=None,
-                   help="frames per forward pass (default: the whole video if it fits --memory-budget, else the "
-                        "largest window that does)")
-    p.add_argument("--overlap", type=int, default=None,
-                   help="frames shared by consecutive windows (default: max(2 x encoder layers, window / 8))")
-    p.add_argument("--memory-budget", default=None, metavar="BYTES",
-                   help="memory for one clip, e.g. 6G or 512M (default: half the available RAM, at most 8G; on CUDA "
-                        "80%% of the free GPU memory)")
+    add_window_arguments(p)
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of the overlay for frame folders and DICOM files without timing (default: 25)")
     p.add_argument("--all-queries", action="store_true",
@@ -46,27 +39,24 @@ def add_arguments(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _progress_bar(name: str, disable: bool):
-    from tqdm import tqdm
-
-    bar = {}
-
-    def update(done: int, total) -> None:
-        if "b" not in bar:
-            bar["b"] = tqdm(total=total, unit="frame", desc=name, disable=disable, file=sys.stderr, dynamic_ncols=True)
-        bar["b"].update(done - bar["b"].n)
-
-    def close() -> None:
-        if "b" in bar:
-            bar.pop("b").close()
-
-    return update, close
+def add_window_arguments(p) -> None:
+    """--window, --overlap and --memory-budget of :class:`~lgrnet.engine.predictor.VideoPredictor`
+    (shared by ``lgrnet predict`` and ``lgrnet evaluate``)."""
+    p.add_argument("--window", type=int, default=None,
+                   help="frames per forward pass (default: the whole video if it fits --memory-budget, else the "
+                        "largest window that does)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="frames shared by consecutive windows (default: max(2 x encoder layers, window / 8))")
+    p.add_argument("--memory-budget", default=None, metavar="BYTES",
+                   help="memory for one clip, e.g. 6G or 512M (default: half the available RAM, at most 8G; on CUDA "
+                        "80%% of the free GPU memory)")
 
 
 def run(args) -> int:
     import os
 
     from ..engine.predictor import VideoPredictor, predict_to_folder, result_name
+    from ..progress import ProgressBar
 
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps {args.fps}: must be positive")
@@ -86,22 +76,22 @@ def run(args) -> int:
             failed += 1
             continue
         seen[name] = inp
-        update, close = _progress_bar(name, args.no_progress)
+        bar = ProgressBar(name, unit="frame", enabled=not args.no_progress)
         try:
-            path = predict_to_folder(predictor, inp, args.out, progress=update, overwrite=args.overwrite,
+            path = predict_to_folder(predictor, inp, args.out, progress=bar.callback(), overwrite=args.overwrite,
                                      overlay=not args.no_overlay, fps=args.fps)
         except UserError as exc:
-            close()
+            bar.close()
             print(f"lgrnet predict: error: {exc}", file=sys.stderr)
             failed += 1
             continue
         except Exception:  # a bug, not the input's fault: show it, go on with the other inputs
-            close()
+            bar.close()
             traceback.print_exc()
             print(f"lgrnet predict: error: {inp}: failed with an unexpected error (above)", file=sys.stderr)
             failed += 1
             continue
-        close()
+        bar.close()
         with open(path / "predictions.json") as f:
             info = json.load(f)
         s = info["settings"]

@@ -11,6 +11,7 @@ The server listens on 127.0.0.1 only, unless --host says otherwise. It has no au
 examples:
   lgrnet view runs/case01
   lgrnet view runs/ --port 8800 --weights lgrnet_tiny.safetensors --preset tiny
+  lgrnet view runs/ --weights model.safetensors --size 224 --upload-dir uploads/
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", type=Path, default=None,
                    help="model checkpoint (.safetensors) for the page's video upload; without it uploads are off")
     p.add_argument("--preset", default=None, help="config preset for --weights when the file carries no config")
-    p.add_argument("--device", default="cpu", help="device for uploads' predictions (default cpu)")
+    p.add_argument("--device", default="cpu", help="device for uploads' predictions: cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--size", type=int, default=352,
+                   help="model input size for uploads, a multiple of 32 (default 352, as published)")
     p.add_argument("--max-upload-mb", type=float, default=500.0, help="largest accepted upload in MiB (default 500)")
     p.add_argument("--cache-mb", type=float, default=256.0, help="memory for decoded frames (JPEG) in MiB (default 256)")
     p.add_argument("--upload-dir", type=Path, default=None,
@@ -77,13 +80,12 @@ def run(args) -> int:
     if args.weights is not None:
         if not args.weights.is_file():
             raise UserError(f"{args.weights}: weights file not found")
-        from ..viewer.uploads import PredictorUnavailable, make_model_runner
+        if args.size <= 0 or args.size % 32:
+            raise UserError(f"--size {args.size}: must be a positive multiple of 32")
+        from ..viewer.uploads import make_model_runner
 
         try:
-            runner = make_model_runner(args.weights, preset=args.preset, device=args.device)
-        except PredictorUnavailable as exc:
-            reason = str(exc)
-            print(f"lgrnet view: warning: {reason}; uploads are off", file=sys.stderr)
+            runner = make_model_runner(args.weights, preset=args.preset, device=args.device, size=args.size)
         except UserError:
             raise
         except Exception as exc:  # safetensors, config and state-dict errors alike: name the file

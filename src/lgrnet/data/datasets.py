@@ -37,6 +37,13 @@ from PIL import Image
 from ..errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+#: Pillow image modes that frames may not have, and what they are: converting 16-bit, float or alpha
+#: images to 8-bit RGB silently would be wrong, so such frames are rejected.
+UNSUPPORTED_FRAME_MODES = {
+    "I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",
+    "F": "32-bit float", "RGBA": "RGBA (alpha channel)", "LA": "grey + alpha", "PA": "palette + alpha",
+    "RGBa": "RGBA (alpha channel)", "La": "grey + alpha",
+}
 FRAME_DIR_NAMES = ("Frame", "Frames", "Image", "Images", "images")
 MASK_DIR_NAMES = ("GT", "Mask", "Masks", "masks", "Annotation")
 
@@ -76,9 +83,10 @@ class VideoRecord:
         return any(m is not None for m in self.masks)
 
 
-def _list_images(folder: Path) -> List[Path]:
+def list_images(folder: Path) -> List[Path]:
+    """The image files (:data:`IMAGE_EXTENSIONS`, not hidden) in ``folder``, in natural order."""
     names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
-    return [folder / n for n in natural_sorted(names)]
+    return [folder / n for n in natural_sorted(names) if (folder / n).is_file()]
 
 
 def _find_subdir(root: Path, candidates: Sequence[str]) -> Optional[Path]:
@@ -134,7 +142,8 @@ class SplitLayout:
     parts: Tuple[Path, ...]
 
 
-def _visible_dirs(folder: Path) -> List[str]:
+def list_subdirs(folder: Path) -> List[str]:
+    """The names of the (not hidden) sub-folders of ``folder``, in natural order."""
     return natural_sorted([d for d in os.listdir(folder) if not d.startswith(".") and (folder / d).is_dir()])
 
 
@@ -146,7 +155,7 @@ def _layout_of(base: Path) -> Optional[SplitLayout]:
     halves = tuple(base / h for h in ("Seen", "Unseen") if (base / h).is_dir() and _find_subdir(base / h, FRAME_DIR_NAMES))
     if halves:
         return SplitLayout(base, "seen-unseen", halves)
-    subdirs = _visible_dirs(base)
+    subdirs = list_subdirs(base)
     with_frames = [d for d in subdirs if _find_subdir(base / d, FRAME_DIR_NAMES) is not None]
     if with_frames:
         without = [d for d in subdirs if d not in with_frames]
@@ -210,30 +219,30 @@ def _frame_folder_videos(base: Path, require_masks: bool) -> List[VideoRecord]:
     mask_dir = _find_subdir(base, MASK_DIR_NAMES)
     if require_masks and mask_dir is None:
         raise DatasetError(f"{base}: has no GT/ folder with masks")
-    videos = _visible_dirs(frame_dir)
+    videos = list_subdirs(frame_dir)
     if not videos:
         # A flat folder of images: every image is a one-frame video (e.g. Kvasir-SEG).
-        images = _list_images(frame_dir)
+        images = list_images(frame_dir)
         if not images:
             raise DatasetError(f"{frame_dir}: contains no videos and no images")
         records = []
         for img in images:
             mask = None
             if mask_dir is not None:
-                mask = _match_mask(mask_dir, img.stem)
+                mask = find_image(mask_dir, img.stem)
             records.append(VideoRecord(img.stem, (img,), (mask,)))
         return records
     return [_video_from_folders(v, frame_dir / v, mask_dir / v if mask_dir is not None else None) for v in videos]
 
 
 def _video_from_folders(name: str, frame_dir: Optional[Path], mask_dir: Optional[Path]) -> VideoRecord:
-    frames = _list_images(frame_dir) if frame_dir is not None else []
+    frames = list_images(frame_dir) if frame_dir is not None else []
     masks: List[Optional[Path]] = [None] * len(frames)
     extra: Tuple[Path, ...] = ()
     if mask_dir is not None and mask_dir.is_dir():
-        masks = [_match_mask(mask_dir, f.stem) for f in frames]
+        masks = [find_image(mask_dir, f.stem) for f in frames]
         stems = {f.stem for f in frames}
-        extra = tuple(m for m in _list_images(mask_dir) if m.stem not in stems)
+        extra = tuple(m for m in list_images(mask_dir) if m.stem not in stems)
     return VideoRecord(name, tuple(frames), tuple(masks), extra)
 
 
@@ -258,21 +267,41 @@ class ValidationReport:
 _MAX_NAMED = 5
 
 
-def _image_size(path: Path) -> Tuple[int, int]:
-    """(W, H) from the file's header, or InputError."""
+def image_header(path: Union[str, Path]) -> Tuple[Tuple[int, int], str]:
+    """((W, H), Pillow mode) from an image file's header (the pixels are not decoded), or
+    :class:`InputError` naming the file."""
     try:
         with Image.open(path) as im:
-            return im.size
+            return im.size, im.mode
     except Exception as exc:
-        raise InputError(f"{path}: cannot read image ({exc})") from None
+        raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    """Why Pillow could not read a file, without the path it repeats."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image, or a format Pillow cannot read"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def unsupported_frame_error(path: Union[str, Path], mode: str) -> Optional[InputError]:
+    """The error for a frame of Pillow ``mode`` when frames may not have it, else None."""
+    if mode in UNSUPPORTED_FRAME_MODES:
+        return InputError(f"{path}: {UNSUPPORTED_FRAME_MODES[mode]} frames are not supported; convert the frames to 8-bit RGB")
+    return None
 
 
 def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, check_masks: bool = True) -> ValidationReport:
     """Check videos before use and raise one :class:`DatasetError` that lists every problem, naming
     files: empty videos, frames without a mask (when ``require_masks``), masks without a frame,
-    unreadable frames (their headers are read) or masks, frames of different sizes within a video,
-    masks whose size differs from their frame's, and masks that thresholding at 128 would empty
-    (e.g. {0, 1} label maps). Masks that are not binary are reported, not rejected.
+    unreadable frames (their headers are read) or masks, 16-bit, float or alpha frames
+    (:data:`UNSUPPORTED_FRAME_MODES`), frames of different sizes within a video, masks whose size
+    differs from their frame's, and masks that thresholding at 128 would empty (e.g. {0, 1} label
+    maps). Masks that are not binary are reported, not rejected.
 
     ``check_masks=False`` skips decoding the masks (sizes are then read from headers only and the
     binary check is skipped).
@@ -296,10 +325,13 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
         for frame, mask in zip(rec.frames, rec.masks):
             n_frames += 1
             try:
-                size = _image_size(frame)
-            except InputError:
-                add("unreadable frames", str(frame))
+                size, mode = image_header(frame)
+            except InputError as exc:
+                add("unreadable frames", str(exc))
                 continue
+            if mode in UNSUPPORTED_FRAME_MODES:
+                add("frames that are not 8-bit grey or RGB (16-bit, float or with alpha: convert them)",
+                    f"{frame}: {mode} frames are not supported")
             sizes.setdefault(size, frame)
             if mask is None:
                 if require_masks:
@@ -311,9 +343,9 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
                     grey = read_mask_gray(mask)
                     msize = (grey.shape[1], grey.shape[0])
                 else:
-                    msize = _image_size(mask)
-            except InputError:
-                add("unreadable masks", str(mask))
+                    msize = image_header(mask)[0]
+            except InputError as exc:
+                add("unreadable masks", str(exc))
                 continue
             if msize != size:
                 add("masks whose size differs from their frame's",
@@ -350,12 +382,12 @@ def validate_split(root: Union[str, Path], split: Optional[str] = None, require_
         for base in info.parts:
             frame_dir, mask_dir = _find_subdir(base, FRAME_DIR_NAMES), _find_subdir(base, MASK_DIR_NAMES)
             if mask_dir is not None:
-                orphans += [str(mask_dir / d) for d in _visible_dirs(mask_dir) if not (frame_dir / d).is_dir()]
+                orphans += [str(mask_dir / d) for d in list_subdirs(mask_dir) if not (frame_dir / d).is_dir()]
     elif info.layout == "images":
         frame_dir, mask_dir = _find_subdir(info.path, FRAME_DIR_NAMES), _find_subdir(info.path, MASK_DIR_NAMES)
         if mask_dir is not None:
             stems = {r.name for r in videos}
-            orphans += [str(m) for m in _list_images(mask_dir) if m.stem not in stems]
+            orphans += [str(m) for m in list_images(mask_dir) if m.stem not in stems]
     try:
         report = validate_videos(videos, require_masks=require_masks, check_masks=check_masks)
     except DatasetError as exc:
@@ -369,8 +401,10 @@ def validate_split(root: Union[str, Path], split: Optional[str] = None, require_
     return videos, report
 
 
-def _match_mask(folder: Path, stem: str) -> Optional[Path]:
-    for ext in (".png", ".jpg", ".bmp", ".tif", ".jpeg"):
+def find_image(folder: Path, stem: str) -> Optional[Path]:
+    """``folder/<stem>.<ext>`` for the first image extension that exists (.png first, then the
+    others of :data:`IMAGE_EXTENSIONS`), or None."""
+    for ext in (".png",) + tuple(e for e in IMAGE_EXTENSIONS if e != ".png"):
         p = folder / (stem + ext)
         if p.is_file():
             return p
@@ -378,21 +412,19 @@ def _match_mask(folder: Path, stem: str) -> Optional[Path]:
 
 
 def read_frame(path: Union[str, Path]) -> np.ndarray:
-    """An RGB frame as uint8 (H, W, 3). Grey frames are repeated to 3 channels; 16-bit or RGBA
-    frames are rejected with a clear error."""
+    """An RGB frame as uint8 (H, W, 3). Grey and palette frames are converted; 16-bit, float or
+    alpha frames (:data:`UNSUPPORTED_FRAME_MODES`) are rejected with a clear error."""
     try:
         with Image.open(path) as im:
             im.load()
-            mode = im.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                raise InputError(f"{path}: {mode} frames (16-bit or float) are not supported; convert to 8-bit RGB")
-            if mode in ("RGBA", "LA", "PA"):
-                raise InputError(f"{path}: frame has an alpha channel ({mode}); convert it to RGB")
+            error = unsupported_frame_error(path, im.mode)
+            if error is not None:
+                raise error
             return np.asarray(im.convert("RGB"))
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"{path}: cannot read image ({exc})") from None
+        raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
 
 
 def read_mask(path: Union[str, Path], threshold: int = 128) -> np.ndarray:
@@ -411,4 +443,4 @@ def read_mask_gray(path: Union[str, Path]) -> np.ndarray:
                 return (arr * (255.0 / max(arr.max(), 1))).astype(np.uint8)
             return np.asarray(im.convert("L"))
     except Exception as exc:
-        raise InputError(f"{path}: cannot read mask ({exc})") from None
+        raise InputError(f"{path}: cannot read mask ({_reason(exc)})") from None

@@ -17,20 +17,17 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..config import TrainConfig
 from ..losses.criterion import ClipTarget
 from .clip_sampler import sample_clip
-from .datasets import DatasetError, VideoRecord, read_frame, read_mask
+from .datasets import DatasetError, VideoRecord, read_frame, read_mask, validate_videos
 from .transforms import augment_clip, draw_params
 
 log = logging.getLogger(__name__)
 
 # The authors binarise training masks with "> 0" (polyp_utils.get_frames_mask).
 TRAIN_MASK_THRESHOLD = 0
-MAX_PROBLEMS_LISTED = 10
-UNSUPPORTED_FRAME_MODES = ("I;16", "I;16B", "I;16L", "I", "F", "RGBA", "LA", "PA")  # what read_frame rejects
 
 
 @dataclass
@@ -60,49 +57,23 @@ def _seed_int(*parts: int) -> int:
 def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = True) -> List[VideoRecord]:
     """Check what training (or validation) needs before step 1; return the usable videos.
 
-    Reads every frame's and mask's header (not the pixels): unreadable files and masks whose size
-    differs from their frame's are errors; videos without any annotated frame are skipped with a
-    warning (an error if none is left). Raises :class:`DatasetError` listing the first problems.
+    The files are checked by :func:`lgrnet.data.datasets.validate_videos` from their headers
+    (pixels are not decoded): unreadable frames or masks, 16-bit, float or alpha frames, masks
+    whose size differs from their frame's, frames of different sizes within a video, masks that
+    match no frame, and videos without frames are errors, listed together in one
+    :class:`DatasetError`. Frames without a mask are fine (they are not reference frames), and
+    videos without any mask are skipped with a warning (an error if none is left). Masks are not
+    checked for being binary: training binarises them with ``> 0``, as the authors do.
     """
     if not videos:
         raise DatasetError(f"{root}: no videos found")
-    problems: List[str] = []
-    usable = []
-    unannotated = []
-    for v in videos:
-        if len(v) == 0:
-            problems.append(f"{root}/{v.name}: video has no frames")
-            continue
-        if need_masks and not v.has_masks:
-            unannotated.append(v.name)
-            continue
-        for f, m in zip(v.frames, v.masks):
-            try:
-                with Image.open(f) as im:
-                    fsize, mode = im.size, im.mode
-            except Exception as exc:
-                problems.append(f"{f}: cannot read image ({type(exc).__name__})")
-                continue
-            if mode in UNSUPPORTED_FRAME_MODES:
-                problems.append(f"{f}: {mode} frames are not supported (convert to 8-bit RGB)")
-            if m is None:
-                continue
-            try:
-                with Image.open(m) as im:
-                    msize = im.size
-            except Exception as exc:
-                problems.append(f"{m}: cannot read mask ({type(exc).__name__})")
-                continue
-            if msize != fsize:
-                problems.append(f"{m}: mask is {msize[0]}x{msize[1]} but its frame {f.name} is {fsize[0]}x{fsize[1]}")
-            if len(problems) >= MAX_PROBLEMS_LISTED:
-                break
-        if len(problems) >= MAX_PROBLEMS_LISTED:
-            break
-        usable.append(v)
-    if problems:
-        more = " (first problems only)" if len(problems) >= MAX_PROBLEMS_LISTED else ""
-        raise DatasetError(f"{root}: {len(problems)} problem(s){more}:\n  " + "\n  ".join(problems))
+    unannotated = [v.name for v in videos if need_masks and len(v) and not v.has_masks]
+    usable = [v for v in videos if v.name not in set(unannotated)]
+    if usable:
+        try:
+            validate_videos(usable, require_masks=False, check_masks=False)
+        except DatasetError as exc:
+            raise DatasetError(f"{root}: {exc}") from None
     if unannotated:
         if not usable:
             raise DatasetError(f"{root}: no video has ground-truth masks (expected GT/<video>/<frame>.png "

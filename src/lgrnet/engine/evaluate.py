@@ -12,7 +12,10 @@ Output folder::
 ``probs/`` and ``masks/`` are each a ``<pred_root>/<method>/<dataset>`` folder of the SUN-SEG toolbox
 (``<video>/<frame>.png``), so ``lgrnet score`` or the toolbox itself can re-score them.
 
-Each video is segmented as one clip (the published evaluation), with frames resized to ``size``.
+Each video is segmented by :class:`~lgrnet.engine.predictor.VideoPredictor` with frames resized to
+``size``: as one clip (the published evaluation) whenever it fits the memory budget, else in
+overlapping windows (or in the windows asked for). Frames are read as a stream, so memory does not
+grow with a video's length. How each video ran is recorded under ``inference`` in ``config.json``.
 """
 from __future__ import annotations
 
@@ -22,62 +25,60 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
-from ..data.datasets import VideoRecord, read_frame
-from ..errors import InputError
+from ..data.datasets import VideoRecord
 from ..metrics.scoring import ScoreResult, format_table, pairs_from_records, score, write_csv, write_json
-from ..models.checkpoint import atomic_write
+from ..files import write_bytes_atomic, write_text_atomic
+from ..io.writers import encode_png, mask_to_uint8, prob_to_uint8
+
+if TYPE_CHECKING:
+    from .predictor import VideoPredictor
 
 PROTOCOL_INPUTS = {"sunseg": "probs", "authors": "masks"}
 
 
 def write_png(path: Union[str, Path], image: np.ndarray) -> None:
-    """Write a uint8 grey image as PNG, atomically."""
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
-        raise InputError(f"{path}: cannot encode PNG")
-    data = buf.tobytes()
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-    atomic_write(str(path), write)
+    """Write a uint8 grey image as PNG, atomically (a rerun with --force never leaves half a file)."""
+    write_bytes_atomic(path, encode_png(image, path))
 
 
-def probs_to_uint8(probs: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] -> uint8 0..255 (rounded)."""
-    return np.round(np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)
+def as_predictor(model, size: int = 352) -> "VideoPredictor":
+    """``model`` as a :class:`~lgrnet.engine.predictor.VideoPredictor` (a predictor is returned as is;
+    an LGRNet is wrapped with the default window rule: whole video when it fits)."""
+    from .predictor import VideoPredictor
+
+    return model if isinstance(model, VideoPredictor) else VideoPredictor(model, size=size)
 
 
 def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
-                   progress: bool = True) -> int:
-    """Segment every video as one clip and write ``probs/`` and ``masks/`` under ``out_dir``.
-    Returns the number of frames written."""
-    from ..engine.inference import segment_clip
+                   progress: bool = True) -> Dict[str, Dict[str, object]]:
+    """Segment every video and write ``probs/`` and ``masks/`` under ``out_dir``.
 
+    ``model``: an LGRNet (run at ``size``, whole video when it fits the memory budget) or a
+    :class:`~lgrnet.engine.predictor.VideoPredictor` (its size and window settings).
+    Returns, per video, how it ran: {"frames", "mode" ("whole-clip" | "windowed"), "window",
+    "overlap", "num_windows"}.
+    """
+    from ..io.video import FrameFolderSource
+    from ..progress import ProgressBar
+
+    predictor = as_predictor(model, size)
     out_dir = Path(out_dir)
-    iterator = videos
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(videos, desc="predict", unit="video", leave=False)
-    n = 0
-    for rec in iterator:
-        frames = [read_frame(f) for f in rec.frames]
-        shapes = {f.shape for f in frames}
-        if len(shapes) > 1:
-            raise InputError(f"video {rec.name}: frames differ in size ({', '.join(map(str, sorted(shapes)))})")
-        pred = segment_clip(model, np.stack(frames), size)
-        for k, frame in enumerate(rec.frames):
-            write_png(out_dir / "probs" / rec.name / f"{frame.stem}.png", probs_to_uint8(pred.probs[k]))
-            write_png(out_dir / "masks" / rec.name / f"{frame.stem}.png", pred.masks[k].astype(np.uint8) * 255)
-        n += len(rec.frames)
-    return n
+    runs: Dict[str, Dict[str, object]] = {}
+    with ProgressBar("predict", total=sum(len(v) for v in videos), enabled=progress, leave=False) as bar:
+        for rec in videos:
+            stream = predictor.stream(FrameFolderSource.from_files(rec.frames), bar.callback(offset=bar.n))
+            for fp in stream:
+                stem = rec.frames[fp.index].stem
+                write_png(out_dir / "probs" / rec.name / f"{stem}.png", prob_to_uint8(fp.prob))
+                write_png(out_dir / "masks" / rec.name / f"{stem}.png", mask_to_uint8(fp.mask))
+            runs[rec.name] = {"frames": stream.info["num_frames"],
+                              **{k: stream.info[k] for k in ("mode", "window", "overlap", "num_windows")}}
+    return runs
 
 
 @dataclass
@@ -87,6 +88,12 @@ class EvaluationResult:
     results: Dict[str, ScoreResult] = field(default_factory=dict)
     seconds_predict: float = 0.0
     seconds_score: float = 0.0
+    runs: Dict[str, Dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def windowed(self) -> List[str]:
+        """Videos that did not run as one clip (not the published protocol)."""
+        return [v for v, r in self.runs.items() if r.get("mode") == "windowed"]
 
     def tables(self) -> str:
         return "\n\n".join(format_table(r) for r in self.results.values())
@@ -100,29 +107,31 @@ def write_config(out_dir: Union[str, Path], config: dict) -> None:
     data = dict(config)
     data.setdefault("versions", {"lgrnet": __version__, "torch": torch.__version__, "numpy": np.__version__,
                                  "opencv": cv2.__version__, "python": platform.python_version()})
-    text = json.dumps(data, indent=2, default=str) + "\n"
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    atomic_write(os.path.join(str(out_dir), "config.json"), write)
+    write_text_atomic(os.path.join(str(out_dir), "config.json"), json.dumps(data, indent=2, default=str) + "\n")
 
 
 def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
                    drop_ends: bool = True, config: Optional[dict] = None, progress: bool = True) -> EvaluationResult:
     """Predict ``videos`` (with masks) into ``out_dir`` and score both protocols; writes
-    ``config.json`` first, then the prediction folders, then ``{sunseg,authors}.{json,csv}``."""
+    ``config.json`` first, then the prediction folders, then ``{sunseg,authors}.{json,csv}``, then
+    ``config.json`` again with how each video ran (``inference``).
+
+    ``model``: an LGRNet (run at ``size``) or a :class:`~lgrnet.engine.predictor.VideoPredictor`
+    (its size, window, overlap and memory budget)."""
+    predictor = as_predictor(model, size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_config(out_dir, {**(config or {}), "size": size, "drop_ends": drop_ends,
-                           "videos": [v.name for v in videos], "frames": sum(len(v) for v in videos),
-                           "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    model.eval()
+    settings = predictor.settings()
+    run_config = {**(config or {}), "size": predictor.size[0] if predictor.size[0] == predictor.size[1] else list(predictor.size),
+                  "window": settings["window"], "overlap": settings["overlap"],
+                  "memory_budget": settings["memory_budget"], "drop_ends": drop_ends,
+                  "videos": [v.name for v in videos], "frames": sum(len(v) for v in videos),
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_config(out_dir, run_config)
     t0 = time.perf_counter()
-    frames = predict_videos(model, videos, out_dir, size=size, progress=progress)
+    runs = predict_videos(predictor, videos, out_dir, progress=progress)
     t1 = time.perf_counter()
-    result = EvaluationResult(out_dir, frames, seconds_predict=t1 - t0)
+    result = EvaluationResult(out_dir, sum(int(r["frames"]) for r in runs.values()), seconds_predict=t1 - t0, runs=runs)
     for protocol, folder in PROTOCOL_INPUTS.items():
         pairs = pairs_from_records(videos, out_dir / folder)
         res = score(pairs, protocol=protocol, drop_ends=drop_ends, progress=progress)
@@ -132,4 +141,5 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
         write_csv(res, out_dir / f"{protocol}.csv")
         result.results[protocol] = res
     result.seconds_score = time.perf_counter() - t1
+    write_config(out_dir, {**run_config, "inference": runs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return result

@@ -216,6 +216,15 @@ def estimate_bytes_per_frame(model: LGRNet, size: Tuple[int, int], frame_size: T
     return int(_MODEL_MARGIN * forward_px * h * w) + kept_px * h * w + 3 * H * W
 
 
+def check_window(window: Optional[int], overlap: Optional[int]) -> None:
+    """Raise :class:`~lgrnet.errors.UserError` for a window under 2 frames or an overlap that is
+    negative or not less than the window."""
+    if window is not None and window < 2:
+        raise UserError(f"window {window}: must be at least 2 frames")
+    if overlap is not None and (overlap < 0 or (window is not None and overlap >= window)):
+        raise UserError(f"overlap {overlap}: must be at least 0 and less than the window ({window})")
+
+
 def default_overlap(window: int, encoder_layers: int) -> int:
     """``max(2 * encoder_layers, window // 8)``, at most ``(window - 1) // 2`` (see the module doc)."""
     return max(0, min(max(2 * encoder_layers, window // 8), (window - 1) // 2))
@@ -366,10 +375,7 @@ class VideoPredictor:
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
         if len(size) != 2 or size[0] <= 0 or size[1] <= 0 or size[0] % 32 or size[1] % 32:
             raise UserError(f"model input size {size}: must be positive multiples of 32 (e.g. 352)")
-        if window is not None and window < 2:
-            raise UserError(f"window {window}: must be at least 2 frames")
-        if overlap is not None and (overlap < 0 or (window is not None and overlap >= window)):
-            raise UserError(f"overlap {overlap}: must be at least 0 and less than the window ({window})")
+        check_window(window, overlap)
         self.model = model.eval()
         self.size: Tuple[int, int] = size
         self.window = window

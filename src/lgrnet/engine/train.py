@@ -41,7 +41,7 @@ from ..data.datasets import DatasetError, VideoRecord, find_videos
 from ..data.train_dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
 from ..errors import InputError, UserError
 from ..losses.criterion import SetCriterion
-from ..models.checkpoint import atomic_write
+from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
 from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
 from .train_log import RunLogger
@@ -263,7 +263,7 @@ class Trainer:
 
     def _write_run_files(self, resumed: bool) -> None:
         cfg_text = json.dumps(to_dict(self.cfg), indent=2)
-        atomic_write(os.path.join(self.out_dir, "config.json"), lambda tmp: _write_text(tmp, cfg_text))
+        write_text_atomic(os.path.join(self.out_dir, "config.json"), cfg_text + "\n")
         run_path = os.path.join(self.out_dir, "run.json")
         run = {}
         if resumed and os.path.isfile(run_path):
@@ -280,7 +280,7 @@ class Trainer:
                                                "start_step": self.step,
                                                "time": time.strftime("%Y-%m-%d %H:%M:%S")})
         text = json.dumps(run, indent=2)
-        atomic_write(run_path, lambda tmp: _write_text(tmp, text))
+        write_text_atomic(run_path, text + "\n")
 
     # ------------------------------------------------------------------ state
 
@@ -463,11 +463,6 @@ class Trainer:
             logger.close()
         return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,
                 "best": self.best, "seconds": time.time() - t_start, "last_validated": last_validated}
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
 
 
 def train(cfg: LGRNetConfig, opts: TrainOptions) -> Dict[str, Any]:

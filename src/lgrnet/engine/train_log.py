@@ -46,7 +46,7 @@ class RunLogger:
     def _truncate_after(self, step: int) -> None:
         if not os.path.exists(self.path):
             return
-        from ..models.checkpoint import atomic_write
+        from ..files import atomic_write
 
         with open(self.path, encoding="utf-8") as f:
             lines = f.readlines()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..models.checkpoint import atomic_write
+from ..files import atomic_write
 
 FORMAT = "lgrnet-train-1"
 LAST = "last.pt"

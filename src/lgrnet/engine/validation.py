@@ -1,25 +1,22 @@
-"""Validation during training: the published per-frame Dice on held-out videos.
+"""Validation during training: the authors' per-frame Dice on held-out videos.
 
 Each video is segmented as one clip (or in clips of ``clip_len`` frames) with
-:func:`lgrnet.engine.inference.segment_clip` at ``size``; Dice per annotated frame is
-(2 |P & G| + 1) / (|P| + |G| + 1) at the frame's original size, averaged over all frames of all
-videos (the authors' "mask_dice" aggregation).
+:func:`lgrnet.engine.inference.segment_clip` at ``size``; every annotated frame is scored with
+the authors' Dice, (2 |P & G| + 1) / (|P| + |G| + 1) at the frame's original size
+(:func:`lgrnet.metrics.authors.dice_iou`, GT pixels > 0 as in their evaluator and in the training
+targets), and the scores are averaged over all frames of all videos (the authors' "mask_dice"
+aggregation, as in :func:`lgrnet.metrics.authors.summarize_videos`).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 
 from ..data.datasets import VideoRecord, read_frame, read_mask
+from ..metrics.authors import GT_THRESHOLD, dice_iou
 from .inference import segment_clip
-
-
-def frame_dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    """(2 |P & G| + 1) / (|P| + |G| + 1) for bool masks of one frame."""
-    inter = np.logical_and(pred, gt).sum()
-    return float((2.0 * inter + 1.0) / (pred.sum() + gt.sum() + 1.0))
 
 
 @torch.no_grad()
@@ -40,7 +37,7 @@ def validate(model, videos: Sequence[VideoRecord], size: int, clip_len: int = 0)
                 pred = segment_clip(model, frames, size)
                 for k, i in enumerate(idx):
                     if v.masks[i] is not None:
-                        scores.append(frame_dice(pred.masks[k], read_mask(v.masks[i])))
+                        scores.append(dice_iou(pred.masks[k], read_mask(v.masks[i], GT_THRESHOLD))[0])
     finally:
         model.train(was_training)
     return {"dice": float(np.mean(scores)) if scores else float("nan"), "frames": float(len(scores))}

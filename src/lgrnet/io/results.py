@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..files import make_temp_dir
 from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
 
 CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "area",
@@ -40,6 +41,14 @@ QUERY_CSV_COLUMNS = ["index", "query", "class_score", "mask_score", "score", "ar
 
 def _r(x: float) -> float:
     return round(float(x), 6)
+
+
+def csv_row(row: dict) -> list:
+    """The predictions.csv row (:data:`CSV_COLUMNS`) of one ``frames`` entry of predictions.json;
+    the bounding box is split into four columns, empty when there is no lesion."""
+    bbox = row.get("bbox")
+    return [row.get("index"), row.get("name", ""), row.get("score"), row.get("class_score"), row.get("mask_score"),
+            row.get("area"), *(bbox if bbox else ["", "", "", ""]), row.get("query", "")]
 
 
 class ResultFolderWriter:
@@ -81,7 +90,7 @@ class ResultFolderWriter:
         if not self.out_dir.exists():
             self.out_dir.mkdir(parents=True)
             self._created_out = True
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.partial-", dir=self.out_dir))
+        self.tmp = make_temp_dir(self.out_dir, f".{self.name}.partial-")  # 0777 & ~umask: it becomes the result
         (self.tmp / "masks").mkdir()
         (self.tmp / "probs").mkdir()
         self.source = source
@@ -105,8 +114,7 @@ class ResultFolderWriter:
         area, bbox = fp.area, fp.bbox
         row = {"index": fp.index, "name": fp.name, "score": _r(fp.score), "class_score": _r(fp.class_score),
                "mask_score": _r(fp.mask_score), "area": area, "bbox": bbox, "query": int(fp.query)}
-        self._csv.writerow([fp.index, fp.name, row["score"], row["class_score"], row["mask_score"], area,
-                            *(bbox if bbox else ["", "", "", ""]), fp.query])
+        self._csv.writerow(csv_row(row))
         if self.all_queries and fp.query_probs is not None:
             queries = []
             for q in range(fp.query_probs.shape[0]):

@@ -2,8 +2,8 @@
 
 :func:`open_source` inspects the input and returns a :class:`FrameSource`. Every source yields
 uint8 RGB frames of shape (H, W, 3), one at a time (memory does not grow with the length of the
-input), and offers random access with :meth:`FrameSource.read` (slow for compressed videos: it
-seeks to the previous key frame and decodes forward).
+input), and offers random access with :meth:`FrameSource.read` (for compressed videos a far jump
+seeks to the previous key frame and decodes forward; reading the next frames continues decoding).
 
 Checks done when the source is opened (so that a bad input fails before any work is done):
 
@@ -24,24 +24,22 @@ Errors found while streaming (a truncated or corrupt video, a frame of another s
 """
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.datasets import IMAGE_EXTENSIONS, natural_sorted, read_frame
+from ..data.datasets import (IMAGE_EXTENSIONS, image_header, list_images, list_subdirs, read_frame,
+                             unsupported_frame_error)
 from ..errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",
                     ".ts", ".mts", ".m2ts", ".flv", ".3gp")
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
 DEFAULT_FPS = 25.0
-_BAD_IMAGE_MODES = {
-    "I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",
-    "F": "32-bit float", "RGBA": "RGBA (alpha channel)", "LA": "grey + alpha", "PA": "palette + alpha",
-    "RGBa": "RGBA (alpha channel)", "La": "grey + alpha",
-}
 
 PathLike = Union[str, os.PathLike]
 
@@ -69,6 +67,9 @@ class FrameSource:
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as uint8 RGB (H, W, 3)."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what :meth:`read` keeps open (nothing for most sources)."""
 
     def name(self, index: int) -> str:
         """The name of frame ``index``: its file name for folders, the index as text otherwise."""
@@ -123,6 +124,8 @@ class VideoFileSource(FrameSource):
     """A video file decoded with PyAV (FFmpeg): mp4, avi, mov, mkv, ...; the first video stream."""
 
     kind = "video"
+    #: a :meth:`read` at most this many frames after the previous one decodes forward instead of seeking
+    READ_AHEAD = 64
 
     def __init__(self, path: Path, fps: Optional[float] = None):
         import av
@@ -152,6 +155,8 @@ class VideoFileSource(FrameSource):
             container.close()
         super().__init__(path, fps if fps else (float(rate) if rate else DEFAULT_FPS), declared, size)
         self.rate = rate  # exact Fraction, for writing a video with the same timing
+        self._lock = threading.Lock()
+        self._cursor: Optional[_DecodeCursor] = None
 
     def _open(self, path: Optional[Path] = None):
         path = path or self.path
@@ -183,64 +188,117 @@ class VideoFileSource(FrameSource):
             container.close()
 
     def read(self, index: int) -> np.ndarray:
-        """Seek to the key frame before ``index`` and decode forward (falls back to decoding from the
-        start when the timestamps do not map to frame numbers)."""
+        """Frame ``index`` as uint8 RGB (H, W, 3). Thread-safe.
+
+        A decoder stays open between calls: a read at or up to :attr:`READ_AHEAD` frames after the
+        previous one decodes forward from there (playing or stepping through the video costs one
+        decode per frame). Any other read seeks to the key frame before ``index`` and decodes
+        forward, falling back to decoding from the start when the timestamps do not map to frame
+        numbers. :meth:`close` releases the decoder.
+        """
         index = self._check_index(index)
-        if index > 0 and self.time_base and self.fps > 0:
-            container = self._open()
+        with self._lock:
+            cursor = self._cursor
+            if cursor is None or not cursor.next <= index <= cursor.next + self.READ_AHEAD:
+                self._close_cursor()
+                cursor = self._cursor = self._seek(index)
             try:
-                stream = container.streams.video[0]
-                tb = float(self.time_base)
-                target = self.start_pts + int(round(index / self.fps / tb))
-                container.seek(target, stream=stream, backward=True, any_frame=False)
-                for frame in container.decode(stream):
-                    if frame.pts is None:
-                        break
-                    i = int(round((frame.pts - self.start_pts) * tb * self.fps))
-                    if i == index:
-                        return self._check_size(frame.to_ndarray(format="rgb24"), index)
-                    if i > index:
-                        break
+                frame = cursor.advance_to(index)
+            except self._av.FFmpegError as exc:
+                self._close_cursor()
+                raise InputError(f"{self.path}: cannot decode frame {index} ({_av_reason(exc)}); the file is corrupt or truncated") from None
+            if frame is None:
+                self._close_cursor()
+                raise IndexError(f"{self.path}: frame {index} out of range (the video has fewer frames)")
+            return self._check_size(frame, index)
+
+    def _seek(self, index: int) -> "_DecodeCursor":
+        """An open decoder positioned at or before frame ``index``."""
+        container = self._open()
+        stream = container.streams.video[0]
+        if index > 0 and self.time_base and self.fps > 0:
+            tb = float(self.time_base)
+            try:
+                container.seek(self.start_pts + int(round(index / self.fps / tb)), stream=stream, backward=True,
+                               any_frame=False)
+                frames = container.decode(stream)
+                first = next(frames, None)
+                if first is not None and first.pts is not None:
+                    landed = int(round((first.pts - self.start_pts) * tb * self.fps))
+                    if 0 <= landed <= index:
+                        return _DecodeCursor(self._av, container, itertools.chain([first], frames), landed)
             except self._av.FFmpegError:
                 pass
-            finally:
-                container.close()
-        for i, frame in enumerate(self):
+            container.close()  # timestamps do not map to frame numbers: count from the start
+            container = self._open()
+            stream = container.streams.video[0]
+        return _DecodeCursor(self._av, container, container.decode(stream), 0)
+
+    def _close_cursor(self) -> None:
+        if self._cursor is not None:
+            cursor, self._cursor = self._cursor, None
+            cursor.close()
+
+    def close(self) -> None:
+        """Release the decoder kept open by :meth:`read` (reading again reopens it)."""
+        with self._lock:
+            self._close_cursor()
+
+
+class _DecodeCursor:
+    """An open container whose decoder yields frame ``next`` next (frames counted in presentation order)."""
+
+    def __init__(self, av, container, frames: Iterator, next_index: int):
+        self.container = container
+        self.frames = frames
+        self.next = next_index
+        self._reformatter = av.video.reformatter.VideoReformatter()
+
+    def advance_to(self, index: int) -> Optional[np.ndarray]:
+        """Decode up to frame ``index`` (>= ``next``) and return it as RGB; None if the video ends first."""
+        for frame in self.frames:
+            i = self.next
+            self.next += 1
             if i == index:
-                return frame
-        raise IndexError(f"{self.path}: frame {index} out of range (the video has fewer frames)")
+                return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+        return None
+
+    def close(self) -> None:
+        self.container.close()
 
 
 # --------------------------------------------------------------------------------------- frame folder
 
 
 class FrameFolderSource(FrameSource):
-    """A folder of images (png, jpg, bmp, tif), ordered by the numbers in their names (natural sort)."""
+    """A folder of images (png, jpg, bmp, tif), ordered by the numbers in their names (natural sort).
+
+    ``files``: the frames' file names in ``path``, in temporal order, instead of every image of the
+    folder (a dataset's video, see :meth:`from_files`).
+    """
 
     kind = "frames"
 
-    def __init__(self, path: Path, fps: Optional[float] = None):
-        from PIL import Image
-
-        try:
-            entries = os.listdir(path)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
-        files = natural_sorted([n for n in entries if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
-                                and (path / n).is_file()])
+    def __init__(self, path: Path, fps: Optional[float] = None, files: Optional[Sequence[str]] = None):
+        path = Path(path)
+        if files is None:
+            try:
+                files = [p.name for p in list_images(path)]
+                subdirs = [] if files else list_subdirs(path)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
+            if not files:
+                hint = f"; it has sub-folders ({', '.join(subdirs[:3])}{', ...' if len(subdirs) > 3 else ''}): pass one of them" if subdirs else ""
+                raise InputError(f"{path}: the folder has no frames (no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images){hint}")
+        files = list(files)
         if not files:
-            subdirs = natural_sorted([n for n in entries if (path / n).is_dir() and not n.startswith(".")])
-            hint = f"; it has sub-folders ({', '.join(subdirs[:3])}{', ...' if len(subdirs) > 3 else ''}): pass one of them" if subdirs else ""
-            raise InputError(f"{path}: the folder has no frames (no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images){hint}")
+            raise InputError(f"{path}: no frames given")
         size = None
         for name in files:  # headers only: fail before any work on size or format problems
-            try:
-                with Image.open(path / name) as im:
-                    mode, wh = im.mode, im.size
-            except Exception as exc:
-                raise InputError(f"{path / name}: cannot read image ({exc})") from None
-            if mode in _BAD_IMAGE_MODES:
-                raise InputError(f"{path / name}: {_BAD_IMAGE_MODES[mode]} frames are not supported; convert the frames to 8-bit RGB")
+            wh, mode = image_header(path / name)
+            error = unsupported_frame_error(path / name, mode)
+            if error is not None:
+                raise error
             hw = (wh[1], wh[0])
             if size is None:
                 size = hw
@@ -249,6 +307,17 @@ class FrameFolderSource(FrameSource):
                                  f"{name} is {hw[1]}x{hw[0]}; all frames must have one size")
         self.files = files
         super().__init__(path, fps or DEFAULT_FPS, len(files), size)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[PathLike], fps: Optional[float] = None) -> "FrameFolderSource":
+        """The given image files, in this order, as one source; they must share one folder."""
+        paths = [Path(os.fspath(p)) for p in paths]
+        if not paths:
+            raise InputError("no frames given")
+        folders = {p.parent for p in paths}
+        if len(folders) > 1:
+            raise InputError(f"{paths[0].parent}: frames of one source must be in one folder (also {sorted(folders)[1]})")
+        return cls(paths[0].parent, fps, files=[p.name for p in paths])
 
     def name(self, index: int) -> str:
         return self.files[index]

@@ -19,17 +19,27 @@ import numpy as np
 OUTLINE_RGB = (0, 255, 0)
 
 
-def _write_png(path: Union[str, os.PathLike], image: np.ndarray, compression: int = 3) -> None:
+def encode_png(image: np.ndarray, path: Union[str, os.PathLike] = "image", compression: int = 3) -> bytes:
+    """uint8 grey (H, W) or BGR (H, W, 3) image -> PNG bytes (``path`` only names it in errors)."""
     ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
+    return buf.tobytes()
+
+
+def _write_png(path: Union[str, os.PathLike], image: np.ndarray) -> None:
     with open(path, "wb") as f:
-        f.write(buf.tobytes())
+        f.write(encode_png(image, path))
+
+
+def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool (or 0/1) -> uint8 with values 0 and 255."""
+    return np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8)
 
 
 def write_mask_png(path: Union[str, os.PathLike], mask: np.ndarray) -> None:
     """mask: (H, W) bool (or 0/1) -> 8-bit PNG with values 0 and 255."""
-    _write_png(path, np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8))
+    _write_png(path, mask_to_uint8(mask))
 
 
 def prob_to_uint8(prob: np.ndarray) -> np.ndarray:

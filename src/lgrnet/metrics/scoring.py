@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -19,7 +18,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from ..data.datasets import IMAGE_EXTENSIONS, DatasetError, VideoRecord, natural_sorted, read_mask_gray
+from ..data.datasets import DatasetError, VideoRecord, find_image, list_images, list_subdirs, read_mask_gray
 from ..errors import InputError, UserError
 from . import authors as authors_protocol
 from . import sunseg as sunseg_protocol
@@ -72,23 +71,6 @@ class ScoreResult:
 
 # ----------------------------------------------------------------------------- pairing
 
-def _images(folder: Path) -> List[Path]:
-    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
-    return [folder / n for n in natural_sorted(names)]
-
-
-def _subdirs(folder: Path) -> List[str]:
-    return natural_sorted([d for d in os.listdir(folder) if not d.startswith(".") and (folder / d).is_dir()])
-
-
-def _find_pred(folder: Path, stem: str) -> Optional[Path]:
-    for ext in (".png",) + tuple(e for e in IMAGE_EXTENSIONS if e != ".png"):
-        p = folder / (stem + ext)
-        if p.is_file():
-            return p
-    return None
-
-
 def _named(paths: Sequence[object]) -> str:
     shown = ", ".join(str(p) for p in paths[:_MAX_NAMED])
     return shown + (f" and {len(paths) - _MAX_NAMED} more" if len(paths) > _MAX_NAMED else "")
@@ -112,18 +94,18 @@ def pair_folders(pred_dir: Union[str, Path], gt_dir: Union[str, Path],
             raise InputError(f"{d}: no such {what} folder")
     if (gt_dir / "GT").is_dir():
         gt_dir = gt_dir / "GT"
-    names = _subdirs(gt_dir)
+    names = list_subdirs(gt_dir)
     out: List[VideoPairs] = []
     missing: List[Path] = []
     if not names:
         # a flat folder of masks: one-frame videos named by file stem
-        images = _images(gt_dir)
+        images = list_images(gt_dir)
         if not images:
             raise DatasetError(f"{gt_dir}: holds neither <video>/ folders nor masks")
         stems = _select([p.stem for p in images], videos, gt_dir)
         by_stem = {p.stem: p for p in images}
         for stem in stems:
-            pred = _find_pred(pred_dir, stem) or _find_pred(pred_dir / stem, stem)
+            pred = find_image(pred_dir, stem) or find_image(pred_dir / stem, stem)
             if pred is None:
                 missing.append(pred_dir / f"{stem}.png")
                 continue
@@ -131,8 +113,8 @@ def pair_folders(pred_dir: Union[str, Path], gt_dir: Union[str, Path],
     else:
         for video in _select(names, videos, gt_dir):
             frames = []
-            for gt in _images(gt_dir / video):
-                pred = _find_pred(pred_dir / video, gt.stem)
+            for gt in list_images(gt_dir / video):
+                pred = find_image(pred_dir / video, gt.stem)
                 if pred is None:
                     missing.append(pred_dir / video / f"{gt.stem}.png")
                     continue
@@ -153,7 +135,7 @@ def pairs_from_records(records: Sequence[VideoRecord], pred_dir: Union[str, Path
         for frame, mask in zip(rec.frames, rec.masks):
             if mask is None:
                 continue
-            pred = _find_pred(pred_dir / rec.name, frame.stem)
+            pred = find_image(pred_dir / rec.name, frame.stem)
             if pred is None:
                 missing.append(pred_dir / rec.name / f"{frame.stem}.png")
                 continue
@@ -301,13 +283,9 @@ def score(videos: Sequence[VideoPairs], protocol: str = "sunseg", drop_ends: boo
 # ----------------------------------------------------------------------------- output
 
 def _atomic_text(path: Union[str, Path], text: str) -> None:
-    from ..models.checkpoint import atomic_write
+    from ..files import write_text_atomic
 
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    atomic_write(str(path), write)
+    write_text_atomic(path, text)
 
 
 def _finite(x):

@@ -4,12 +4,14 @@ A result folder holds::
 
     predictions.json   {"input", "kind", "num_frames", "fps", "width", "height", "settings",
                         "frames": [{"index", "name", "score", "class_score", "mask_score",
-                                    "area", "bbox"}, ...]}
-    predictions.csv    the same per-frame table
+                                    "area", "bbox": [x0, y0, x1, y1] | null, "query"}, ...]}
+                       (bbox: x1 and y1 exclusive, so the box is x1 - x0 pixels wide)
+    predictions.csv    the same per-frame table (columns: :data:`lgrnet.io.results.CSV_COLUMNS`)
     masks/<index:06d>.png   uint8 0/255 at the frame's original size
     probs/<index:06d>.png   uint8 0..255
     overlay.mp4        the frames with the outline drawn
 
+The layout is :mod:`lgrnet.io.results`'s (the writer); this module only reads it.
 ``lgrnet view`` takes one such folder, or a folder whose subfolders (two levels at most) hold
 several of them.
 """
@@ -28,10 +30,10 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 
 from ..errors import InputError
+from ..io.video import DEFAULT_FPS
 
 PREDICTIONS = "predictions.json"
 REQUIRED_KEYS = ("num_frames", "frames")
-CSV_COLUMNS = ("index", "name", "score", "class_score", "mask_score", "area", "bbox")
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Result:
     @property
     def fps(self) -> float:
         fps = self.meta.get("fps")
-        return float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else 25.0
+        return float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
 
     def source_path(self) -> Optional[Path]:
         """The source recorded in ``input`` (relative paths are taken from the result folder)."""
@@ -72,13 +74,13 @@ class Result:
         p = self.root / "predictions.csv"
         if p.is_file():
             return p.read_bytes()
+        from ..io.results import CSV_COLUMNS, csv_row
+
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(CSV_COLUMNS)
         for f in self.meta["frames"]:
-            bbox = f.get("bbox")
-            w.writerow([f.get("index"), f.get("name", ""), f.get("score"), f.get("class_score"), f.get("mask_score"),
-                        f.get("area"), " ".join(str(v) for v in bbox) if bbox else ""])
+            w.writerow(csv_row(f))
         return buf.getvalue().encode("utf-8")
 
     def summary(self) -> Dict[str, Any]:

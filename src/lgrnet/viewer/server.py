@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import zipfile
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -37,9 +36,10 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
-from .frames import FrameReader, JpegCache, encode_jpeg, open_frames
+from ..io.video import VIDEO_EXTENSIONS, FrameSource  # uploads: the names `lgrnet predict` takes
+from .frames import JpegCache, encode_jpeg, open_frames
 from .results import Result, find_results, load_result, safe_filename
-from .uploads import VIDEO_EXTENSIONS, Job, JobManager, JobRunner, UploadRejected, check_video_file
+from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -64,7 +64,7 @@ class _Source:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.reader: Optional[FrameReader] = None
+        self.reader: Optional[FrameSource] = None
         self.status = "unopened"  # ok | overlay | missing
         self.message = ""
 
@@ -144,14 +144,14 @@ class ViewerApp:
         problem = "predictions.json records no input" if path is None else ""
         if path is not None:
             try:
-                src.reader, src.status = open_frames(path, r.meta.get("kind")), "ok"
+                src.reader, src.status = open_frames(path), "ok"
                 return
             except (InputError, OSError) as exc:
                 problem = str(exc)
         overlay = r.root / "overlay.mp4"
         if overlay.is_file():
             try:
-                src.reader, src.status = open_frames(overlay, "video"), "overlay"
+                src.reader, src.status = open_frames(overlay), "overlay"
                 src.message = f"{problem}; showing overlay.mp4 (its outline is drawn in)"
                 return
             except (InputError, OSError) as exc:
@@ -177,7 +177,8 @@ class ViewerApp:
         src = self._source(r)
         if src.reader is None:
             raise HttpError(404, src.message)
-        if not 0 <= index < min(r.num_frames, src.reader.num_frames):
+        known = src.reader.num_frames  # None for videos whose header has no frame count: read() says
+        if not 0 <= index < (r.num_frames if known is None else min(r.num_frames, known)):
             raise HttpError(404, f"frame {index} out of range")
         with src.lock:
             try:
@@ -189,7 +190,7 @@ class ViewerApp:
         return data
 
     def outline(self, rid: str, index: int) -> Dict[str, Any]:
-        from PIL import Image
+        from ..data.datasets import read_mask
 
         r = self.result(rid)
         if not 0 <= index < r.num_frames:
@@ -198,10 +199,9 @@ class ViewerApp:
         if not path.is_file():
             return {"index": index, "contours": [], "missing": True}
         try:
-            with Image.open(path) as im:
-                mask = np.asarray(im.convert("L")) > 127
-        except Exception as exc:
-            raise HttpError(500, f"{path.name}: cannot read mask ({exc})") from None
+            mask = read_mask(path, threshold=127)  # our masks are 0/255
+        except InputError as exc:
+            raise HttpError(500, f"masks/{path.name}: {str(exc).replace(f'{path}: ', '', 1)}") from None
         return {"index": index, "width": int(mask.shape[1]), "height": int(mask.shape[0]),
                 "contours": mask_outline(mask)}
 
@@ -255,10 +255,9 @@ class ViewerApp:
         if self.jobs is not None:
             self.jobs.close()
         for src in self._sources.values():
-            close = getattr(src.reader, "close", None)
-            if close is not None:
+            if src.reader is not None:
                 try:
-                    close()
+                    src.reader.close()
                 except Exception:
                     pass
         if self._own_work_dir:

@@ -7,9 +7,10 @@ through a *job runner*::
 
     runner(input_path: Path, out_dir: Path, progress: Callable[[int, int], None]) -> None
 
-which must write a result folder (``predictions.json``, ``masks/``, ...) at ``out_dir``. The
-default runner (:func:`make_model_runner`) calls
-``lgrnet.engine.predictor.predict_to_folder(VideoPredictor(model), input_path, out_dir, progress=...)``.
+which must write a result folder (``predictions.json``, ``masks/``, ...) at ``out_dir`` (a path
+that does not exist yet) and may call ``progress(frames_done, total_or_None)``. The model's
+runner (:func:`make_model_runner`) calls
+``lgrnet.engine.predictor.predict_to_folder(predictor, input_path, out_dir.parent, progress, name=out_dir.name)``.
 """
 from __future__ import annotations
 
@@ -26,18 +27,12 @@ from typing import Callable, Dict, Optional
 
 ProgressFn = Callable[..., None]
 JobRunner = Callable[[Path, Path, ProgressFn], None]
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".ogv")
 # FFmpeg demuxer names (PyAV's ``container.format.name`` is a comma-separated list of aliases).
 ALLOWED_FORMATS = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "avi", "matroska", "webm", "mpeg", "mpegts",
                              "mpegvideo", "asf", "ogg", "flv"})
 ALLOWED_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg1video", "mpeg2video", "mjpeg",
                             "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "wmv3", "vc1", "theora", "prores", "dnxhd",
                             "ffv1", "h263", "rawvideo"})
-
-
-class PredictorUnavailable(RuntimeError):
-    """This build has no ``lgrnet.engine.predictor``: uploads cannot be segmented."""
 
 
 class UploadRejected(Exception):
@@ -172,22 +167,28 @@ class JobManager:
                 job.finished = time.time()
 
 
-def make_model_runner(weights: Path, preset: Optional[str] = None, device: str = "cpu") -> JobRunner:
-    """The job runner for ``lgrnet view --weights``: load the model once, then for each upload run
-    ``predict_to_folder(VideoPredictor(model), input_path, out_dir, progress=progress)``."""
-    import importlib.util
+def make_model_runner(weights: Path, preset: Optional[str] = None, device: str = "cpu", size: int = 352,
+                      window: Optional[int] = None, overlap: Optional[int] = None,
+                      memory_budget: Optional[str] = None) -> JobRunner:
+    """The job runner for ``lgrnet view --weights``: load the model once, then segment each upload with
+    :func:`lgrnet.engine.predictor.predict_to_folder` (whole video as one clip when it fits the
+    memory budget, else overlapping windows; see :class:`~lgrnet.engine.predictor.VideoPredictor`).
 
+    ``size``: the model's input size (multiple of 32); ``window``, ``overlap``, ``memory_budget``: as
+    for ``lgrnet predict``. Loading errors propagate (``lgrnet view`` reports them naming the file).
+    """
+    from ..engine.predictor import VideoPredictor, predict_to_folder, resolve_device
     from ..models.lgrnet import LGRNet
 
-    model = LGRNet.from_pretrained(str(weights), preset=preset).to(device).eval()
-    if importlib.util.find_spec("lgrnet.engine.predictor") is None:
-        raise PredictorUnavailable("uploads need lgrnet.engine.predictor, which this build does not have")
+    dev = resolve_device(device)
+    model = LGRNet.from_pretrained(str(weights), preset=preset, map_location="cpu").to(dev).eval()
+    predictor = VideoPredictor(model, size=size, window=window, overlap=overlap, memory_budget=memory_budget)
+    predictor.weights = str(Path(weights).resolve())
+    predictor.preset = preset or predictor.preset
     lock = threading.Lock()
 
     def run(input_path: Path, out_dir: Path, progress: ProgressFn) -> None:
-        from ..engine.predictor import VideoPredictor, predict_to_folder
-
         with lock:
-            predict_to_folder(VideoPredictor(model), input_path, out_dir, progress=progress)
+            predict_to_folder(predictor, input_path, out_dir.parent, progress, name=out_dir.name)
 
     return run

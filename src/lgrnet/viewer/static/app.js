@@ -126,6 +126,12 @@
     return bw / w;
   }
 
+  // bbox [x0, y0, x1, y1] with x1, y1 exclusive (as lgrnet predict writes it): size and top-left corner
+  function fmtBox(b) {
+    if (!Array.isArray(b) || b.length !== 4) return "none";
+    return `${b[2] - b[0]}×${b[3] - b[1]} px at (${b[0]}, ${b[1]})`;
+  }
+
   // ---- navigation -------------------------------------------------------------------------
   function goTo(i) {
     const n = numFrames();
@@ -136,7 +142,7 @@
     const f = state.pred.frames[i] || {};
     el.frameLabel.textContent = `frame ${i + 1} / ${n}`;
     const items = [["name", f.name ?? "–"], ["confidence", fmt(f.score)], ["class", fmt(f.class_score)],
-      ["mask", fmt(f.mask_score)], ["area", f.area ?? "–"], ["bbox", f.bbox ? f.bbox.join(", ") : "none"]];
+      ["mask", fmt(f.mask_score)], ["area", f.area ?? "–"], ["box", fmtBox(f.bbox)], ["query", f.query ?? "–"]];
     el.frameInfo.replaceChildren(...items.map(([k, v]) => {
       const d = document.createElement("div");
       const dt = document.createElement("dt"); dt.textContent = k;

@@ -1,0 +1,84 @@
+"""Writing output files atomically, with the permissions a user expects.
+
+Every file the package writes (checkpoints, logs, configs, tables, prediction PNGs) goes through
+:func:`atomic_write`: the content is written to a temporary file beside the target, which is then
+renamed onto it, so a reader (or a crash) never sees a half-written file. Unlike
+``tempfile.mkstemp``, whose files are private (0600), the temporary file is created with mode
+0666 and the process's umask applied, as ``open(path, "w")`` would create it; temporary folders
+from :func:`make_temp_dir` likewise get 0777 minus the umask, not ``mkdtemp``'s 0700.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Callable, Union
+
+PathLike = Union[str, os.PathLike]
+_ATTEMPTS = 100
+
+
+def _unique_name(directory: str, prefix: str, suffix: str = "") -> str:
+    return os.path.join(directory, f"{prefix}{secrets.token_hex(4)}{suffix}")
+
+
+def atomic_write(path: PathLike, write: Callable[[str], None]) -> str:
+    """Call ``write(tmp_path)`` on a new temporary file beside ``path``, then rename it onto ``path``.
+
+    The final file has mode ``0666 & ~umask`` (like a file made with ``open``). The parent folder
+    is created if needed; on any error the temporary file is removed and ``path`` is untouched.
+    Returns the absolute path.
+    """
+    path = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_ATTEMPTS):
+        tmp = _unique_name(directory, ".tmp-", "-" + os.path.basename(path)[-100:])
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        os.close(fd)
+        break
+    else:
+        raise FileExistsError(f"{directory}: cannot create a temporary file for {os.path.basename(path)}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def write_bytes_atomic(path: PathLike, data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    return atomic_write(path, write)
+
+
+def write_text_atomic(path: PathLike, text: str) -> str:
+    """Write ``text`` as UTF-8 to ``path`` atomically, newlines as given (see :func:`atomic_write`)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def make_temp_dir(parent: PathLike, prefix: str) -> Path:
+    """A new, empty folder ``parent/<prefix><random>`` with mode ``0777 & ~umask`` (``mkdtemp``
+    would make it private, and renaming it into place would keep that)."""
+    parent = os.fspath(parent)
+    for _ in range(_ATTEMPTS):
+        path = _unique_name(parent, prefix)
+        try:
+            os.mkdir(path, 0o777)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        return Path(path)
+    raise FileExistsError(f"{parent}: cannot create a temporary folder {prefix}...")
