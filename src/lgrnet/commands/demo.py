@@ -90,7 +90,7 @@ def run(args) -> int:
     import torch
 
     from ..engine.predictor import VideoPredictor, predict_to_folder, resolve_device
-    from ..models.checkpoint import atomic_write
+    from ..files import write_text_atomic
     from ..models.lgrnet import LGRNet
 
     t0 = time.perf_counter()
@@ -115,13 +115,7 @@ def run(args) -> int:
                                overlay=not args.no_overlay)
     t_pred = time.perf_counter() - t0
     scores = score_result(result, clip)
-    text = json.dumps(scores, indent=2, allow_nan=False, default=lambda x: None)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-
-    atomic_write(str(result / "scores.json"), write)
+    write_text_atomic(result / "scores.json", json.dumps(scores, indent=2) + "\n")
     a, s = scores["authors"]["metrics"], scores["sunseg"]["metrics"]
     n = scores["authors"]["frames"]
     print(f"segmented {n} frames in {t_pred:.1f} s; written to {result}/")

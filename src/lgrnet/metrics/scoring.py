@@ -59,7 +59,9 @@ class ScoreResult:
     info: Dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        out = {"protocol": self.protocol, "metrics": self.metrics, "per_video": self.per_video,
+        """The JSON document (non-finite values, e.g. an undefined specificity, become null)."""
+        out = {"protocol": self.protocol, "metrics": {k: _finite(v) for k, v in self.metrics.items()},
+               "per_video": {v: {k: _finite(x) for k, x in d.items()} for v, d in self.per_video.items()},
                "frames": self.frames, "videos": self.videos}
         if self.skipped:
             out["skipped_videos"] = self.skipped
@@ -293,10 +295,7 @@ def _finite(x):
 
 
 def write_json(result: ScoreResult, path: Union[str, Path]) -> None:
-    data = result.to_json()
-    data["metrics"] = {k: _finite(v) for k, v in data["metrics"].items()}
-    data["per_video"] = {v: {k: _finite(x) for k, x in d.items()} for v, d in data["per_video"].items()}
-    _atomic_text(path, json.dumps(data, indent=2) + "\n")
+    _atomic_text(path, json.dumps(result.to_json(), indent=2) + "\n")
 
 
 def csv_text(result: ScoreResult) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
 from ..config import ModelConfig, get_preset, model_config_from_dict, to_dict
+from ..files import atomic_write
 from .backbone import convert_imagenet_state_dict, load_state_dict_file
 
 FORMAT_VERSION = "1"
@@ -161,23 +161,6 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
     model = cls(cfg)
     _check_and_load(model, state, path)
     return model.to(map_location)
-
-
-def atomic_write(path: str, write: Callable[[str], None]) -> str:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a partial file."""
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save_pretrained(model, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None) -> str:
