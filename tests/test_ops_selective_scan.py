@@ -10,6 +10,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+
+@pytest.fixture
+def one_thread():
+    """gradcheck runs thousands of tiny ops: a second thread only adds synchronisation (and waits
+    for a busy core on a shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 from lgrnet.ops import force, selective_scan, selective_scan_ref
 from lgrnet.ops.selective_scan import _prepare
 from lgrnet.ops.selective_scan_chunked import chunk_length, selective_scan_chunked
@@ -120,7 +130,7 @@ def test_strong_decays_underflow_without_nan():
         assert rel(a, b) <= 1e-5
 
 
-def test_gradcheck():
+def test_gradcheck(one_thread):
     args = [a.requires_grad_(True) for a in inputs(batch=1, dim=2, n=2, L=7, groups=1, seed=1, dtype=torch.float64)]
     fn = lambda u, delta, A, B, C, D, bias: selective_scan_chunked(u, delta, A, B, C, D, delta_bias=bias,
                                                                    delta_softplus=True, chunk=3)
