@@ -20,7 +20,7 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-MAX_SAMPLED_BYTES = 64 << 20
+MAX_SAMPLED_BYTES = 16 << 20
 
 
 def ms_deform_attn_fused(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, int]],

@@ -26,6 +26,9 @@ from torch.autograd.function import once_differentiable
 
 from .neighborhood_attention import neighborhood_attention_ref, window_indices
 
+# Elements (frames x heads x head_dim x H x W) per group of frames processed together.
+CHUNK_ELEMENTS = 1 << 20
+
 
 @lru_cache(maxsize=256)
 def _ring(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -40,6 +43,19 @@ def _ring(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
     ri, rj = ring // W, ring % W
     win = (rows[ri][:, :, None] * W + cols[rj][:, None, :]).reshape(len(ring), K * K)
     return ring, win
+
+
+def _pixel_major(x: torch.Tensor) -> torch.Tensor:
+    """(B, nh, d, H, W) -> (H*W, d * B * nh) contiguous: one row per pixel, so that gathering
+    windows is a row copy."""
+    B, nh, d, H, W = x.shape
+    return x.permute(3, 4, 2, 0, 1).reshape(H * W, d * B * nh)
+
+
+def _from_pixel_major(x: torch.Tensor, B: int, nh: int) -> torch.Tensor:
+    """(P, d, B*nh) -> (B, nh, d, P)."""
+    P, d = x.shape[0], x.shape[1]
+    return x.view(P, d, B, nh).permute(2, 3, 1, 0)
 
 
 class _ShiftedNA(torch.autograd.Function):
@@ -65,17 +81,18 @@ class _ShiftedNA(torch.autograd.Function):
             for b in range(K):
                 if a or b:
                     oi.addcmul_(attn[a * K + b].unsqueeze(2), v[..., a:a + Hi, b:b + Wi])
-        # ring: explicit windows
+        # ring: explicit windows, gathered as rows of pixel-major copies (HW, d * B * nh)
         ring, win = (t.to(q.device) for t in _ring(H, W, K))
         R = ring.numel()
-        attn_ring = q.new_empty(B, nh, R, K * K)
+        attn_ring = q.new_empty(R, K * K, B * nh)
         if R:
             flat = win.reshape(-1)
-            qr = q.view(B, nh, d, H * W).index_select(3, ring)
-            kr = k.view(B, nh, d, H * W).index_select(3, flat).view(B, nh, d, R, K * K)
-            attn_ring = torch.softmax((qr.unsqueeze(-1) * kr).sum(2), dim=-1)
-            vr = v.view(B, nh, d, H * W).index_select(3, flat).view(B, nh, d, R, K * K)
-            out.view(B, nh, d, H * W).index_copy_(3, ring, (attn_ring.unsqueeze(2) * vr).sum(-1))
+            qr = _pixel_major(q).index_select(0, ring).view(R, 1, d, B * nh)
+            kr = _pixel_major(k).index_select(0, flat).view(R, K * K, d, B * nh)
+            attn_ring = torch.softmax((qr * kr).sum(2), dim=1)  # (R, KK, B*nh)
+            vr = _pixel_major(v).index_select(0, flat).view(R, K * K, d, B * nh)
+            out_ring = (attn_ring.unsqueeze(2) * vr).sum(1)  # (R, d, B*nh)
+            out.view(B, nh, d, H * W).index_copy_(3, ring, _from_pixel_major(out_ring, B, nh))
         ctx.save_for_backward(q, k, v, attn, attn_ring)
         ctx.K = K
         return out
@@ -110,18 +127,18 @@ class _ShiftedNA(torch.autograd.Function):
         if R:
             flat = win.reshape(-1)
             KK = K * K
-
-            def take(x, idx):
-                return x.view(B, nh, d, H * W).index_select(3, idx)
-
-            qr, gor = take(q, ring), take(gout, ring)
-            kr = take(k, flat).view(B, nh, d, R, KK)
-            vr = take(v, flat).view(B, nh, d, R, KK)
-            ga = (gor.unsqueeze(-1) * vr).sum(2)  # (B, nh, R, KK)
-            gl = attn_ring * (ga - (attn_ring * ga).sum(-1, keepdim=True))
-            gq.view(B, nh, d, H * W).index_copy_(3, ring, (gl.unsqueeze(2) * kr).sum(-1))
-            gk.view(B, nh, d, H * W).index_add_(3, flat, (gl.unsqueeze(2) * qr.unsqueeze(-1)).reshape(B, nh, d, R * KK))
-            gv.view(B, nh, d, H * W).index_add_(3, flat, (attn_ring.unsqueeze(2) * gor.unsqueeze(-1)).reshape(B, nh, d, R * KK))
+            qr = _pixel_major(q).index_select(0, ring).view(R, 1, d, B * nh)
+            gor = _pixel_major(gout).index_select(0, ring).view(R, 1, d, B * nh)
+            kr = _pixel_major(k).index_select(0, flat).view(R, KK, d, B * nh)
+            vr = _pixel_major(v).index_select(0, flat).view(R, KK, d, B * nh)
+            ga = (gor * vr).sum(2)  # (R, KK, B*nh)
+            gl = attn_ring * (ga - (attn_ring * ga).sum(1, keepdim=True))
+            gq.view(B, nh, d, H * W).index_copy_(3, ring, _from_pixel_major((gl.unsqueeze(2) * kr).sum(1), B, nh))
+            g_pm = q.new_zeros(H * W, d * B * nh)
+            g_pm.index_add_(0, flat, (gl.unsqueeze(2) * qr).view(R * KK, -1))
+            gk += _from_pixel_major(g_pm.view(H * W, d, B * nh), B, nh).view_as(gk)
+            g_pm.zero_().index_add_(0, flat, (attn_ring.unsqueeze(2) * gor).view(R * KK, -1))
+            gv += _from_pixel_major(g_pm.view(H * W, d, B * nh), B, nh).view_as(gv)
         return gq, gk, gv, None
 
 
@@ -140,13 +157,20 @@ def neighborhood_attention_shifted(q: torch.Tensor, k: torch.Tensor, v: torch.Te
     window_indices(W, K, r)
     # (B, nh, H, W, d) -> (B, nh, d, H, W)
     qc, kc, vc = (x.permute(0, 1, 4, 2, 3) for x in (q, k, v))
-    if r == 1:
-        out = _ShiftedNA.apply(qc.contiguous(), kc.contiguous(), vc.contiguous(), K)
-    else:
-        out = qc.new_empty(qc.shape)
-        for p in range(r):
-            for s in range(r):
-                phase = (Ellipsis, slice(p, None, r), slice(s, None, r))
-                out[phase] = _ShiftedNA.apply(qc[phase].contiguous(), kc[phase].contiguous(),
-                                              vc[phase].contiguous(), K)
+    # frames in groups of about CHUNK_ELEMENTS elements, so that the per-offset tensors stay in cache
+    group = max(1, CHUNK_ELEMENTS // max(1, nh * d * H * W))
+    parts = [_dilated(qc[i:i + group], kc[i:i + group], vc[i:i + group], K, r) for i in range(0, B, group)]
+    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
     return out.permute(0, 1, 3, 4, 2)
+
+
+def _dilated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, K: int, r: int) -> torch.Tensor:
+    """(B, nh, d, H, W) views -> (B, nh, d, H, W): dilation r as r * r undilated phase grids."""
+    if r == 1:
+        return _ShiftedNA.apply(q.contiguous(), k.contiguous(), v.contiguous(), K)
+    out = q.new_empty(q.shape)
+    for p in range(r):
+        for s in range(r):
+            phase = (Ellipsis, slice(p, None, r), slice(s, None, r))
+            out[phase] = _ShiftedNA.apply(q[phase].contiguous(), k[phase].contiguous(), v[phase].contiguous(), K)
+    return out
