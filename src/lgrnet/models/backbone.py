@@ -18,7 +18,10 @@ from typing import Dict, List
 
 import timm
 import torch
+from timm.models.pvt_v2 import MlpWithDepthwiseConv
 from torch import nn
+
+from ..ops.dense import conv_gelu, use_dispatch_linear
 
 LEVELS = ("res2", "res3", "res4", "res5")
 
@@ -44,6 +47,8 @@ class FrameBackbone(nn.Module):
         # clip at once; doing the same keeps float32 outputs bit-identical. 0 = all frames at once.
         self.eval_frames_per_call = 1 if name.startswith("pvt") else 0
         channels_last_depthwise(self.body)
+        fuse_pvt_mlp_gelu(self.body)
+        use_dispatch_linear(self.body)
 
     def _feature_indices(self) -> List[int]:
         """Indices of the stride 4/8/16/32 stages in timm's feature_info."""
@@ -103,6 +108,27 @@ def channels_last_depthwise(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels == m.out_channels:
             m.weight.data = m.weight.data.to(memory_format=torch.channels_last)
+
+
+class _PvtMlpConvGelu(MlpWithDepthwiseConv):
+    """timm's PVTv2 MLP with the depthwise conv and its exact GELU computed by
+    :func:`lgrnet.ops.conv_gelu` (one fused oneDNN call in CPU float32 inference, the separate
+    ops otherwise). Same parameters and math as the parent."""
+
+    def forward(self, x, feat_size: List[int]):
+        x = self.fc1(x)
+        B, N, C = x.shape
+        x = conv_gelu(x.transpose(1, 2).view(B, C, feat_size[0], feat_size[1]), self.dwconv)
+        x = self.drop(x.flatten(2).transpose(1, 2))
+        return self.drop(self.fc2(x))
+
+
+def fuse_pvt_mlp_gelu(module: nn.Module) -> None:
+    """Use :class:`_PvtMlpConvGelu` for every PVTv2 MLP whose activation is exact GELU (in place)."""
+    for m in module.modules():
+        if (type(m) is MlpWithDepthwiseConv and isinstance(m.relu, nn.Identity) and type(m.act) is nn.GELU
+                and m.act.approximate == "none"):
+            m.__class__ = _PvtMlpConvGelu
 
 
 def convert_imagenet_state_dict(state: Dict[str, torch.Tensor], name: str) -> Dict[str, torch.Tensor]:

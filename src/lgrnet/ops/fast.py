@@ -5,7 +5,10 @@ tests/test_ops_*.py:
 
 * ``selective_scan``: ``chunked`` (:mod:`.selective_scan_chunked`), forward and backward;
 * ``neighborhood_attention``: ``shifted`` (:mod:`.neighborhood_attention_fast`);
-* ``ms_deform_attn``: ``fused`` (:mod:`.ms_deform_attn_fast`).
+* ``ms_deform_attn``: ``fused`` (:mod:`.ms_deform_attn_fast`);
+* ``linear`` and ``conv_gelu``: ``onednn`` (:mod:`.dense`): oneDNN kernels with fused bias / GELU
+  for CPU float32 inference (no autograd), when PyTorch has them (checked once against the
+  reference).
 
 Optional kernels from other packages, used on CUDA when installed (never required), each checked
 once against the reference on the device before it is trusted (a mismatch disables it with a
@@ -23,6 +26,7 @@ import warnings
 from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
 
 from .dispatch import register
 from .ms_deform_attn_fast import ms_deform_attn_fused
@@ -39,6 +43,46 @@ def _floating(x: torch.Tensor) -> bool:
 register("selective_scan", "chunked", selective_scan_chunked, available=_floating, priority=10)
 register("neighborhood_attention", "shifted", neighborhood_attention_shifted, available=_floating, priority=10)
 register("ms_deform_attn", "fused", ms_deform_attn_fused, available=_floating, priority=10)
+
+
+# oneDNN dense layers (CPU float32 inference) ------------------------------------------------------
+
+def linear_onednn(x, weight, bias=None):
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+def conv_gelu_onednn(x, weight, bias, padding, stride, dilation, groups):
+    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, dilation, groups,
+                                                   "gelu", [], "none")
+
+
+@functools.lru_cache(maxsize=1)
+def _onednn_ok() -> bool:
+    """oneDNN's fused CPU kernels exist in this PyTorch and agree with the references."""
+    try:
+        if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+                and hasattr(torch.ops.mkldnn, "_convolution_pointwise")):
+            return False
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            x, w, b = torch.randn(2, 33, 40, generator=g), torch.randn(24, 40, generator=g), torch.randn(24, generator=g)
+            ok = torch.allclose(linear_onednn(x, w, b), F.linear(x, w, b), rtol=1e-5, atol=1e-5)
+            xi = torch.randn(1, 6, 9, 7, generator=g).to(memory_format=torch.channels_last)
+            cw, cb = torch.randn(6, 1, 3, 3, generator=g), torch.randn(6, generator=g)
+            ref = F.gelu(F.conv2d(xi, cw, cb, 1, 1, 1, 6))
+            ok &= torch.allclose(conv_gelu_onednn(xi, cw, cb, [1, 1], [1, 1], [1, 1], 6), ref, rtol=1e-5, atol=1e-5)
+        return bool(ok)
+    except Exception:  # a PyTorch without these private ops, or with another signature
+        return False
+
+
+def _onednn_available(x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+            and x.layout == torch.strided and _onednn_ok())
+
+
+register("linear", "onednn", linear_onednn, available=_onednn_available, priority=10)
+register("conv_gelu", "onednn", conv_gelu_onednn, available=_onednn_available, priority=10)
 
 
 # ----------------------------------------------------------------------------- optional CUDA kernels

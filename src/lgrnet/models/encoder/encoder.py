@@ -90,10 +90,8 @@ class LocalGlobalLayer(nn.Module):
             return self.linear2(self.dropout(F.relu(self.linear1(x))))
         flat = x.reshape(-1, x.shape[-1])
         out = flat.new_empty(flat.shape[0], self.linear2.out_features)
-        w2 = self.linear2.weight.t()
         for i in range(0, flat.shape[0], FFN_ROWS):
-            hidden = F.linear(flat[i:i + FFN_ROWS], self.linear1.weight, self.linear1.bias).relu_()
-            torch.addmm(self.linear2.bias, hidden, w2, out=out[i:i + FFN_ROWS])
+            out[i:i + FFN_ROWS] = self.linear2(self.linear1(flat[i:i + FFN_ROWS]).relu_())
         return out.view(*x.shape[:-1], out.shape[-1])
 
 
