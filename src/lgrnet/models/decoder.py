@@ -130,10 +130,11 @@ class VideoMaskDecoder(nn.Module):
 def _resize_matrix(n_in: int, scale: int, n_out: int) -> torch.Tensor:
     """(n_out, n_in) float64: 1-D linear upsampling by ``scale`` followed by linear resizing to
     ``n_out`` (align_corners=False), as one matrix; the weights are exact binary fractions."""
-    eye = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, n_in)
-    up = F.interpolate(eye, scale_factor=scale, mode="linear", align_corners=False)
-    down = F.interpolate(up, size=n_out, mode="linear", align_corners=False)
-    return down.view(n_in, n_out).t().contiguous()
+    with torch.inference_mode(False):  # cached: must not be an inference tensor
+        eye = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, n_in)
+        up = F.interpolate(eye, scale_factor=scale, mode="linear", align_corners=False)
+        down = F.interpolate(up, size=n_out, mode="linear", align_corners=False)
+        return down.view(n_in, n_out).t().contiguous()
 
 
 def composite_resize(x: torch.Tensor, scale: int, size: Tuple[int, int]) -> torch.Tensor:

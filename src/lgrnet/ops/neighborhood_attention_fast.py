@@ -33,6 +33,11 @@ CHUNK_ELEMENTS = 1 << 20
 @lru_cache(maxsize=256)
 def _ring(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Flat indices of the border queries (R,) and of their windows' keys (R, K*K), dilation 1."""
+    with torch.inference_mode(False):  # cached: must not be an inference tensor (training reuses it)
+        return _ring_uncached(H, W, K)
+
+
+def _ring_uncached(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
     h = K // 2
     rows = window_indices(H, K, 1)
     cols = window_indices(W, K, 1)

@@ -93,6 +93,11 @@ def _location_terms(spatial_shapes: Tuple[Tuple[int, int], ...], num_heads: int,
                     device: str, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
     """(S, M*L*P*2) reference points and (M*L*P*2,) per-level (w, h), in the sampling-offset
     layout (head, level, point, xy)."""
+    with torch.inference_mode(False):  # cached: must not be an inference tensor (training reuses it)
+        return _location_terms_uncached(spatial_shapes, num_heads, num_points, device, dtype)
+
+
+def _location_terms_uncached(spatial_shapes, num_heads, num_points, device, dtype):
     L = len(spatial_shapes)
     ref = _reference_points(spatial_shapes)  # (S, 2)
     ref = ref[:, None, None, None, :].expand(-1, num_heads, L, num_points, 2).reshape(ref.shape[0], -1)
