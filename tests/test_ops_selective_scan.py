@@ -171,3 +171,9 @@ def test_dispatch_uses_chunked_path_and_can_be_forced():
         y_ref = selective_scan(*args[:6], delta_bias=args[6], delta_softplus=True)
     y = selective_scan(*args[:6], delta_bias=args[6], delta_softplus=True)
     assert rel(y, y_ref) <= 1e-5
+
+
+def test_chunk_length_on_gpus_is_about_sqrt_L():
+    for L in (1, 2, 5, 120, 6000):
+        c = chunk_length(L, 4096, device_type="cuda")
+        assert 1 <= c <= L and c * c >= L and (c - 1) ** 2 < L

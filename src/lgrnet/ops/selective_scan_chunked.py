@@ -36,9 +36,12 @@ from .selective_scan import compute_dtype
 TARGET_STEP_ELEMENTS = 1 << 16
 
 
-def chunk_length(L: int, step_rows: int, target: int = TARGET_STEP_ELEMENTS) -> int:
+def chunk_length(L: int, step_rows: int, target: int = TARGET_STEP_ELEMENTS, device_type: str = "cpu") -> int:
     """Chunk length c for a sequence of L positions when one position of all chunks is a tensor
-    of ``step_rows`` (= b * d * n) elements per chunk."""
+    of ``step_rows`` (= b * d * n) elements per chunk. On GPUs (no cache to fit; every step is a
+    kernel launch) c = ceil(sqrt(L)) minimises the number of steps."""
+    if device_type != "cpu":
+        return max(1, math.isqrt(max(L - 1, 0)) + 1)
     nc = max(1, min(L, target // max(1, step_rows)))
     nc = max(nc, int(math.isqrt(L // 4)))  # long sequences: keep ~2c + nc steps small
     return -(-L // nc)
@@ -218,7 +221,7 @@ def selective_scan_chunked(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor
     A32 = A.to(dt).contiguous()
     if L == 0:
         return u.new_zeros(u.shape)
-    c = chunk or chunk_length(L, batch * dim * A.shape[1])
+    c = chunk or chunk_length(L, batch * dim * A.shape[1], device_type=u.device.type)
     y = _ChunkedScan.apply(u32, dl, A32, Bt, Ct, int(c))
     if D is not None:
         y = y + u32 * D.to(dt)[:, None]
