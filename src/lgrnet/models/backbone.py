@@ -68,9 +68,21 @@ class FrameBackbone(nn.Module):
         if frames_per_call <= 0 or frames_per_call >= x.shape[0]:
             feats = self.body.forward_intermediates(x, indices=self._indices, intermediates_only=True)
             return dict(zip(LEVELS, feats))
-        chunks = [self.body.forward_intermediates(c, indices=self._indices, intermediates_only=True)
-                  for c in x.split(frames_per_call)]
-        return {name: torch.cat([c[i] for c in chunks]) for i, name in enumerate(LEVELS)}
+        # Each chunk's features are copied into preallocated outputs (no second copy of every
+        # feature map as a concatenation would make; same values and memory format).
+        out: Dict[str, torch.Tensor] = {}
+        start = 0
+        for c in x.split(frames_per_call):
+            feats = self.body.forward_intermediates(c, indices=self._indices, intermediates_only=True)
+            for name, f in zip(LEVELS, feats):
+                if name not in out:
+                    fmt = (torch.channels_last if not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last)
+                           else torch.contiguous_format)
+                    out[name] = torch.empty((x.shape[0],) + tuple(f.shape[1:]), dtype=f.dtype, device=f.device,
+                                            memory_format=fmt)
+                out[name][start:start + c.shape[0]] = f
+            start += c.shape[0]
+        return out
 
     # ------------------------------------------------------------------ ImageNet weights
 

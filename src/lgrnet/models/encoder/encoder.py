@@ -19,6 +19,7 @@ from .local_branch import CyclicNeighborhoodPropagation
 
 ENCODED_LEVELS = ("res5", "res4", "res3")  # token order, coarse first
 FFN_ROWS = 512  # token rows per block of the inference-time FFN
+FPN_FRAMES = 8  # frames per group of the inference-time FPN (memory of long clips)
 
 
 class ClipGroupNormProjection(nn.Module):
@@ -157,7 +158,16 @@ class LocalGlobalEncoder(nn.Module):
         for name, (h, w) in zip(ENCODED_LEVELS, shapes):
             out[name] = tokens[:, start:start + h * w].transpose(1, 2).reshape(BT, self.d_model, h, w)
             start += h * w
-        lateral = self.fpn_lateral(features["res2"])
-        up = F.interpolate(out["res3"], size=lateral.shape[-2:], mode="bilinear", align_corners=False)
-        out["res2"] = self.fpn_output(lateral + up)
+        out["res2"] = self.fpn(features["res2"], out["res3"])
         return out, frame_queries
+
+    def fpn(self, res2: torch.Tensor, res3: torch.Tensor) -> torch.Tensor:
+        """Mask features: fpn_output(fpn_lateral(res2) + upsample(res3)), per frame. Without
+        autograd, long clips go in groups of ``FPN_FRAMES`` frames (a clip of at most that many
+        frames is one group: the same computation as published)."""
+        if torch.is_grad_enabled() or res2.shape[0] <= FPN_FRAMES:
+            lateral = self.fpn_lateral(res2)
+            up = F.interpolate(res3, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
+            return self.fpn_output(lateral + up)
+        parts = [self.fpn(res2[i:i + FPN_FRAMES], res3[i:i + FPN_FRAMES]) for i in range(0, res2.shape[0], FPN_FRAMES)]
+        return torch.cat(parts)
