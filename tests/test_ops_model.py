@@ -67,3 +67,18 @@ def test_inference_then_training(tiny):
 def test_thresholded_mask_config_defaults_to_published_numerics():
     assert LGRNet.from_preset("fibroid_pvt").published_numerics
     assert not LGRNet.from_preset("sunseg_pvt").published_numerics
+
+
+def test_long_clip_frame_groups_equal_whole_clip(tiny, monkeypatch):
+    import lgrnet.models.encoder.deformable as dm
+    import lgrnet.models.encoder.encoder as en
+    import lgrnet.models.encoder.local_branch as lb
+
+    video = torch.rand(2, 11, 3, 64, 96, generator=torch.Generator().manual_seed(11))  # 22 frames > 8
+    with torch.inference_mode():
+        grouped = tiny(video)
+        for mod, name in ((lb, "FRAME_GROUP"), (en, "FRAME_GROUP"), (en, "FPN_FRAMES"), (dm, "FRAMES_PER_GROUP")):
+            monkeypatch.setattr(mod, name, 10 ** 6)
+        whole = tiny(video)
+    assert (grouped.mask_logits - whole.mask_logits).abs().max().item() <= 1e-4
+    assert torch.equal(grouped.best_query(), whole.best_query())

@@ -121,6 +121,8 @@ class LGRNet(nn.Module):
         with force("reference") if self.published_numerics else contextlib.nullcontext():
             feats = self.backbone(x, frames_per_call=0 if self.training else self.backbone.eval_frames_per_call)
             encoded, frame_queries = self.encoder(feats, T)
+            if not return_internals:
+                del feats  # the backbone features are not needed by the decoder (memory of long clips)
             heads = self.decoder(encoded, b, T, keep_all_heads=return_aux)
         out = LGRNetOutput(mask_logits=heads[-1].mask_logits, class_logits=heads[-1].class_logits, aux=heads)
         if return_internals:

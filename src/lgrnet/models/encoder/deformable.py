@@ -70,8 +70,8 @@ class MSDeformAttn(nn.Module):
         """query: (N, S, C) (one query per token: the reference points are the tokens' pixel
         centres), value_input: (N, S, C) -> (N, S, C)."""
         N, Lq, _ = query.shape
-        if not torch.is_grad_enabled() and N > FRAMES_PER_GROUP:
-            # inference on long clips: frames in groups (each frame's attention is independent),
+        if not torch.is_grad_enabled() and N > FRAMES_PER_GROUP and query.device.type == "cpu":
+            # CPU inference on long clips: frames in groups (each frame's attention is independent),
             # so that the (N, S, M*L*P*2) offsets and locations stay small
             return torch.cat([self(query[i:i + FRAMES_PER_GROUP], value_input[i:i + FRAMES_PER_GROUP], spatial_shapes)
                               for i in range(0, N, FRAMES_PER_GROUP)])
