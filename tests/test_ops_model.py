@@ -79,16 +79,24 @@ def test_thresholded_mask_config_defaults_to_published_numerics():
     assert not LGRNet.from_preset("sunseg_pvt").published_numerics
 
 
-def test_long_clip_frame_groups_equal_whole_clip(tiny, monkeypatch):
+@pytest.mark.parametrize("preset", ["tiny", "fibroid_tiny"])
+def test_long_clip_frame_groups_equal_whole_clip(tiny, monkeypatch, preset):
     import lgrnet.models.encoder.deformable as dm
     import lgrnet.models.encoder.encoder as en
+    import lgrnet.models.encoder.global_branch as gb
     import lgrnet.models.encoder.local_branch as lb
 
+    model = tiny
+    if preset == "fibroid_tiny":  # the thresholded collect mask, per frame group
+        torch.manual_seed(1)
+        model = LGRNet.from_preset("tiny", encoder=tiny.config.encoder).eval()
+        model.encoder.layers[0].global_branch.use_attn_mask = True
     video = torch.rand(2, 5, 3, 64, 64, generator=torch.Generator().manual_seed(11))  # 10 frames > 8
     with torch.inference_mode():
-        grouped = tiny(video)
-        for mod, name in ((lb, "FRAME_GROUP"), (en, "FRAME_GROUP"), (en, "FPN_FRAMES"), (dm, "FRAMES_PER_GROUP")):
+        grouped = model(video)
+        for mod, name in ((lb, "FRAME_GROUP"), (gb, "FRAME_GROUP"), (en, "FRAME_GROUP"), (en, "FPN_FRAMES"),
+                          (dm, "FRAMES_PER_GROUP")):
             monkeypatch.setattr(mod, name, 10 ** 6)
-        whole = tiny(video)
+        whole = model(video)
     assert (grouped.mask_logits - whole.mask_logits).abs().max().item() <= 1e-4
     assert torch.equal(grouped.best_query(), whole.best_query())
