@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.dense import linear
+
 
 class MultiheadAttention(nn.Module):
     """Multi-head attention with packed q/k/v input projections.
@@ -43,9 +45,9 @@ class MultiheadAttention(nn.Module):
         h = self.num_heads
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q = F.linear(query, w_q, b_q).view(B, Lq, h, d // h).transpose(1, 2)
-        k = F.linear(key, w_k, b_k).view(B, Lk, h, d // h).transpose(1, 2)
-        v = F.linear(value, w_v, b_v).view(B, Lk, h, d // h).transpose(1, 2)
+        q = linear(query, w_q, b_q).view(B, Lq, h, d // h).transpose(1, 2)
+        k = linear(key, w_k, b_k).view(B, Lk, h, d // h).transpose(1, 2)
+        v = linear(value, w_v, b_v).view(B, Lk, h, d // h).transpose(1, 2)
         mask = None
         if attn_mask is not None:
             mask = ~attn_mask.view(B, -1, Lq, Lk)  # SDPA: True = may attend

@@ -9,6 +9,7 @@ each frame, upsampled x4 bilinearly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -67,7 +68,7 @@ class VideoMaskDecoder(nn.Module):
         queries = self.query_feat.weight[None].expand(b, -1, -1)
         query_pos = self.query_pos.weight[None].expand(b, -1, -1)
         outputs = []
-        head, attn_mask = self.forward_head(queries, mask_features, sizes[0])
+        head, attn_mask = self.forward_head(queries, mask_features, sizes[0], full_res=keep_all_heads)
         if keep_all_heads:
             outputs.append(head)
         del head
@@ -77,16 +78,22 @@ class VideoMaskDecoder(nn.Module):
                                            attn_mask=attn_mask)
             queries = self.self_layers[i](queries, query_pos=query_pos)
             queries = self.ffn_layers[i](queries)
-            head, attn_mask = self.forward_head(queries, mask_features, sizes[(i + 1) % len(MEMORY_LEVELS)])
-            if keep_all_heads or i == self.num_layers - 1:
+            last = i == self.num_layers - 1
+            head, attn_mask = self.forward_head(queries, mask_features, sizes[(i + 1) % len(MEMORY_LEVELS)],
+                                                full_res=keep_all_heads or last, make_mask=keep_all_heads or not last)
+            if keep_all_heads or last:
                 outputs.append(head)
             del head
         return outputs
 
-    def forward_head(self, queries: torch.Tensor, mask_features: torch.Tensor,
-                     attn_size: Tuple[int, int]) -> Tuple[HeadOutput, torch.Tensor]:
+    def forward_head(self, queries: torch.Tensor, mask_features: torch.Tensor, attn_size: Tuple[int, int],
+                     full_res: bool = True, make_mask: bool = True) -> Tuple[HeadOutput, Optional[torch.Tensor]]:
         """queries (b, Nq, C), mask_features (b, T, C, h4, w4) -> head output and the attention mask
-        for the next layer: (b, heads, Nq, T*h*w), True = blocked."""
+        for the next layer: (b, heads, Nq, T*h*w), True = blocked.
+
+        ``full_res=False`` (a head whose output is not kept): the input-resolution logits are not
+        formed (``mask_logits`` is None) and the mask comes from one composite resize that equals
+        upsample-then-downsample in exact arithmetic. ``make_mask=False``: no mask (None)."""
         b, T = mask_features.shape[:2]
         q = self.head_norm(queries)
         class_logits = self.class_embed(q)
@@ -94,15 +101,46 @@ class VideoMaskDecoder(nn.Module):
         logits = torch.einsum("bqc,btchw->btqhw", mask_embed, mask_features)
         Nq = logits.shape[2]
         h4, w4 = logits.shape[-2:]
-        full = F.interpolate(logits.reshape(b * T, Nq, h4, w4), scale_factor=self.mask_stride,
-                             mode="bilinear", align_corners=False)
+        logits = logits.reshape(b * T, Nq, h4, w4)
+        full = None
+        if full_res:
+            full = F.interpolate(logits, scale_factor=self.mask_stride, mode="bilinear", align_corners=False)
+        attn_mask = None
+        if make_mask:
+            with torch.no_grad():
+                # As published: the upsampled LOGITS (not probabilities) are resized to the next level
+                # and compared with 0.5.
+                if full is not None:
+                    small = F.interpolate(full.detach(), size=attn_size, mode="bilinear", align_corners=False)
+                else:
+                    small = composite_resize(logits.detach(), self.mask_stride, attn_size)
+                attn_mask = self._blocked(small, b, T, Nq)
+        mask_logits = full.view(b, T, Nq, *full.shape[-2:]) if full is not None else None
+        return HeadOutput(class_logits=class_logits, mask_logits=mask_logits), attn_mask
+
+    def _blocked(self, small: torch.Tensor, b: int, T: int, Nq: int) -> torch.Tensor:
         with torch.no_grad():
-            # As published: the upsampled LOGITS (not probabilities) are resized to the next level
-            # and compared with 0.5.
-            small = F.interpolate(full.detach(), size=attn_size, mode="bilinear", align_corners=False)
             blocked = small < 0.5  # (b*T, Nq, h, w)
             blocked = blocked.view(b, T, Nq, -1).permute(0, 2, 1, 3).reshape(b, Nq, -1)
             blocked[blocked.all(dim=-1)] = False  # a query masked everywhere attends everywhere
-            attn_mask = blocked[:, None].expand(b, self.num_heads, Nq, blocked.shape[-1])
-        mask_logits = full.view(b, T, Nq, *full.shape[-2:])
-        return HeadOutput(class_logits=class_logits, mask_logits=mask_logits), attn_mask
+            return blocked[:, None].expand(b, self.num_heads, Nq, blocked.shape[-1])
+
+
+@lru_cache(maxsize=32)
+def _resize_matrix(n_in: int, scale: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) float64: 1-D linear upsampling by ``scale`` followed by linear resizing to
+    ``n_out`` (align_corners=False), as one matrix; the weights are exact binary fractions."""
+    with torch.inference_mode(False):  # cached: must not be an inference tensor
+        eye = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, n_in)
+        up = F.interpolate(eye, scale_factor=scale, mode="linear", align_corners=False)
+        down = F.interpolate(up, size=n_out, mode="linear", align_corners=False)
+        return down.view(n_in, n_out).t().contiguous()
+
+
+def composite_resize(x: torch.Tensor, scale: int, size: Tuple[int, int]) -> torch.Tensor:
+    """(N, C, h, w) -> (N, C, size): bilinear upsampling by ``scale`` then bilinear resizing to
+    ``size`` (both align_corners=False) as two small matrix products, without forming the
+    (h * scale, w * scale) map. Equal to the two-step resize up to float rounding."""
+    mh = _resize_matrix(x.shape[-2], scale, int(size[0])).to(device=x.device, dtype=x.dtype)
+    mw = _resize_matrix(x.shape[-1], scale, int(size[1])).to(device=x.device, dtype=x.dtype)
+    return torch.matmul(torch.matmul(mh, x), mw.t())

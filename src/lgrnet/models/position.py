@@ -55,7 +55,7 @@ def sine_embedding_1d(n: int, dim: int, device=None, dtype=None) -> torch.Tensor
 
 
 @lru_cache(maxsize=64)
-def _sine_3d(t: int, h: int, w: int, dim: int) -> torch.Tensor:
+def _sine_3d_parts(t: int, h: int, w: int, dim: int):
     nf = dim // 2
     freqs = _frequencies(nf)
     freqs_t = _frequencies(nf * 2)
@@ -63,8 +63,16 @@ def _sine_3d(t: int, h: int, w: int, dim: int) -> torch.Tensor:
     pos_x = _interleave_sin_cos(_positions(w)[:, None] / freqs)  # (w, nf)
     pos_t = _interleave_sin_cos(_positions(t)[:, None] / freqs_t)  # (t, dim)
     yx = torch.cat([pos_y[:, None, :].expand(h, w, nf), pos_x[None, :, :].expand(h, w, nf)], dim=-1)
-    pos = yx[None] + pos_t[:, None, None, :]  # (t, h, w, dim)
-    return pos.permute(3, 0, 1, 2).contiguous()  # (dim, t, h, w)
+    return yx, pos_t
+
+
+def _sine_3d(t: int, h: int, w: int, dim: int) -> torch.Tensor:
+    # Only the small parts are cached: the (dim, t, h, w) sum grows with the clip length (~190 MB
+    # per clip length at 300 frames of 352x352), too much to keep for every length seen.
+    with torch.inference_mode(False):
+        yx, pos_t = _sine_3d_parts(t, h, w, dim)
+        pos = yx[None] + pos_t[:, None, None, :]  # (t, h, w, dim)
+        return pos.permute(3, 0, 1, 2).contiguous()  # (dim, t, h, w)
 
 
 def sine_embedding_3d(t: int, h: int, w: int, dim: int, device=None, dtype=None) -> torch.Tensor:

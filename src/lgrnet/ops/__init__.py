@@ -1,4 +1,5 @@
 """The network's special ops: a readable reference for each, plus fast paths chosen automatically."""
+from .dense import conv_gelu, linear, use_dispatch_linear
 from .dispatch import chosen, force, implementations
 from .hilbert import gilbert2d, hilbert_order, scan_order, zigzag_order
 from .ms_deform_attn import ms_deform_attn, ms_deform_attn_ref
@@ -6,7 +7,8 @@ from .neighborhood_attention import neighborhood_attention, neighborhood_attenti
 from .selective_scan import selective_scan, selective_scan_ref
 
 __all__ = [
-    "chosen", "force", "implementations", "gilbert2d", "hilbert_order", "scan_order", "zigzag_order",
+    "chosen", "conv_gelu", "force", "implementations", "linear", "use_dispatch_linear",
+    "gilbert2d", "hilbert_order", "scan_order", "zigzag_order",
     "ms_deform_attn", "ms_deform_attn_ref", "neighborhood_attention", "neighborhood_attention_ref",
     "window_indices", "selective_scan", "selective_scan_ref",
 ]

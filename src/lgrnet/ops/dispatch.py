@@ -102,6 +102,7 @@ def _ensure_registered() -> None:
     if _registered:
         return
     _registered = True
+    from .dense import conv_gelu_ref, linear_ref
     from .ms_deform_attn import ms_deform_attn_ref
     from .neighborhood_attention import neighborhood_attention_ref
     from .selective_scan import selective_scan_ref
@@ -109,6 +110,8 @@ def _ensure_registered() -> None:
     register("selective_scan", "reference", selective_scan_ref, priority=0)
     register("neighborhood_attention", "reference", neighborhood_attention_ref, priority=0)
     register("ms_deform_attn", "reference", ms_deform_attn_ref, priority=0)
+    register("linear", "reference", linear_ref, priority=0)
+    register("conv_gelu", "reference", conv_gelu_ref, priority=0)
     from .selective_scan_parallel import selective_scan_parallel
 
     # A GPU wants few, large kernels: log2(L) whole-tensor rounds instead of L small steps.

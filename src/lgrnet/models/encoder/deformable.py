@@ -12,6 +12,9 @@ from torch import nn
 from ...ops.ms_deform_attn import ms_deform_attn
 
 
+FRAMES_PER_GROUP = 8  # inference: frames per group of the deformable attention (memory of long clips)
+
+
 @lru_cache(maxsize=32)
 def _reference_points(spatial_shapes: Tuple[Tuple[int, int], ...]) -> torch.Tensor:
     """(S, 2) normalised (x, y) pixel centres of every token, levels concatenated."""
@@ -64,13 +67,48 @@ class MSDeformAttn(nn.Module):
 
     def forward(self, query: torch.Tensor, value_input: torch.Tensor,
                 spatial_shapes: List[Tuple[int, int]]) -> torch.Tensor:
+        """query: (N, S, C) (one query per token: the reference points are the tokens' pixel
+        centres), value_input: (N, S, C) -> (N, S, C)."""
         N, Lq, _ = query.shape
+        if not torch.is_grad_enabled() and N > FRAMES_PER_GROUP and query.device.type == "cpu":
+            # CPU inference on long clips: frames in groups (each frame's attention is independent),
+            # so that the (N, S, M*L*P*2) offsets and locations stay small
+            return torch.cat([self(query[i:i + FRAMES_PER_GROUP], value_input[i:i + FRAMES_PER_GROUP], spatial_shapes)
+                              for i in range(0, N, FRAMES_PER_GROUP)])
         M, L, P = self.num_heads, self.num_levels, self.num_points
         value = self.value_proj(value_input).view(N, value_input.shape[1], M, self.d_model // M)
-        offsets = self.sampling_offsets(query).view(N, Lq, M, L, P, 2)
-        weights = F.softmax(self.attention_weights(query).view(N, Lq, M, L * P), -1).view(N, Lq, M, L, P)
-        ref = reference_points(spatial_shapes, query.device).to(query.dtype)  # (S, 2)
-        normalizer = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=query.dtype, device=query.device)
-        locations = ref[None, :, None, None, None, :] + offsets / normalizer[None, None, None, :, None, :]
+        weights = _softmax_last(self.attention_weights(query).view(N, Lq, M, L * P)).view(N, Lq, M, L, P)
+        # location = reference point + offset / (w, h) of the sampled level, computed on the flat
+        # (N, Lq, M*L*P*2) layout (the same operations, without 6-D broadcasting)
+        ref, normalizer = _location_terms(tuple((int(h), int(w)) for h, w in spatial_shapes), M, P,
+                                          str(query.device), query.dtype)
+        if ref.shape[0] != Lq:
+            raise ValueError(f"{Lq} queries for {ref.shape[0]} tokens: MSDeformAttn needs one query per token")
+        locations = torch.addcdiv(ref, self.sampling_offsets(query), normalizer).view(N, Lq, M, L, P, 2)
         out = ms_deform_attn(value, spatial_shapes, locations, weights)
         return self.output_proj(out)
+
+
+def _softmax_last(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dimension, written out: for the 12 weights per head it is ~3x faster
+    on CPU than ``F.softmax`` (equal up to float rounding)."""
+    e = (x - x.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+@lru_cache(maxsize=32)
+def _location_terms(spatial_shapes: Tuple[Tuple[int, int], ...], num_heads: int, num_points: int,
+                    device: str, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(S, M*L*P*2) reference points and (M*L*P*2,) per-level (w, h), in the sampling-offset
+    layout (head, level, point, xy)."""
+    with torch.inference_mode(False):  # cached: must not be an inference tensor (training reuses it)
+        return _location_terms_uncached(spatial_shapes, num_heads, num_points, device, dtype)
+
+
+def _location_terms_uncached(spatial_shapes, num_heads, num_points, device, dtype):
+    L = len(spatial_shapes)
+    ref = _reference_points(spatial_shapes)  # (S, 2)
+    ref = ref[:, None, None, None, :].expand(-1, num_heads, L, num_points, 2).reshape(ref.shape[0], -1)
+    norm = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=torch.float32)
+    norm = norm[None, :, None, :].expand(num_heads, L, num_points, 2).reshape(-1)
+    return ref.to(device=device, dtype=dtype).contiguous(), norm.to(device=device, dtype=dtype)

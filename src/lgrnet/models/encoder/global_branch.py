@@ -20,6 +20,8 @@ from ...ops.selective_scan import compute_dtype, selective_scan
 from ..attention import CrossAttentionLayer, FFNLayer
 from ..position import sine_embedding_1d
 
+FRAME_GROUP = 8  # CPU inference on clips longer than this: collect/distribute in groups of this many frames
+
 
 class SelectiveScan2D(nn.Module):
     """VMamba-style selective-scan mixer over a 2-D grid, scanned in a given order and its reverse.
@@ -162,6 +164,8 @@ class GlobalBranch(nn.Module):
     def forward(self, tokens: torch.Tensor, pos: torch.Tensor, queries: torch.Tensor,
                 query_pos: torch.Tensor, spatial_shapes, num_frames: int):
         """tokens, pos: (b*T, S, C); queries, query_pos: (b*T, Nf, C). Returns (tokens, queries)."""
+        if not torch.is_grad_enabled() and tokens.device.type == "cpu" and tokens.shape[0] > FRAME_GROUP:
+            return self._forward_groups(tokens, pos, queries, query_pos, spatial_shapes, num_frames)
         mask: Optional[torch.Tensor] = None
         if self.use_attn_mask:
             mask = self.collect_mask(queries, tokens, spatial_shapes)
@@ -169,3 +173,19 @@ class GlobalBranch(nn.Module):
         queries = self.scan(queries, query_pos, num_frames)
         tokens = self.distribute(tokens, queries, pos=query_pos, query_pos=pos)
         return tokens, queries
+
+    def _forward_groups(self, tokens, pos, queries, query_pos, spatial_shapes, num_frames: int):
+        """CPU inference on long clips: collect and distribute (per-frame attentions) run
+        ``FRAME_GROUP`` frames at a time, so that their working set stays in cache; the scan runs
+        over the whole clip. The same computation as :meth:`forward`."""
+        BT = tokens.shape[0]
+        groups = [slice(i, i + FRAME_GROUP) for i in range(0, BT, FRAME_GROUP)]
+        collected = []
+        for g in groups:
+            mask = self.collect_mask(queries[g], tokens[g], spatial_shapes) if self.use_attn_mask else None
+            collected.append(self.collect(queries[g], tokens[g], pos=pos[g], query_pos=query_pos[g], attn_mask=mask))
+        queries = self.scan(torch.cat(collected), query_pos, num_frames)
+        out = torch.empty_like(tokens)
+        for g in groups:
+            out[g] = self.distribute(tokens[g], queries[g], pos=query_pos[g], query_pos=pos[g])
+        return out, queries

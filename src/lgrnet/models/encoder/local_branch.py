@@ -15,6 +15,8 @@ from torch import nn
 
 from ...ops.neighborhood_attention import neighborhood_attention
 
+FRAME_GROUP = 8  # CPU inference on clips longer than this: frames in groups of this many
+
 
 class NeighborhoodCrossFrameAttention(nn.Module):
     """Neighborhood attention from a query map to a key/value map of the same size.
@@ -74,6 +76,8 @@ class CyclicNeighborhoodPropagation(nn.Module):
                 num_frames: int) -> torch.Tensor:
         """tokens: (b*T, S, C), levels concatenated row-major -> same shape."""
         BT, S, C = tokens.shape
+        if not torch.is_grad_enabled() and BT > FRAME_GROUP and tokens.device.type == "cpu":
+            return self._forward_groups(tokens, spatial_shapes, num_frames)
         b = BT // num_frames
         outputs = []
         start = 0
@@ -84,3 +88,25 @@ class CyclicNeighborhoodPropagation(nn.Module):
             outputs.append(out.reshape(BT, h * w, C))
             start += h * w
         return self.norm(tokens + self.dropout(torch.cat(outputs, dim=1)))
+
+    def _forward_groups(self, tokens: torch.Tensor, spatial_shapes: List[Tuple[int, int]],
+                        num_frames: int) -> torch.Tensor:
+        """Inference on long clips: the same computation, ``FRAME_GROUP`` frames at a time (each
+        with its previous frame), so that the working set stays in cache."""
+        BT, S, C = tokens.shape
+        b = BT // num_frames
+        previous = torch.arange(BT, device=tokens.device).view(b, num_frames).roll(1, dims=1).reshape(-1)
+        out = torch.empty_like(tokens)
+        for i in range(0, BT, FRAME_GROUP):
+            cur = tokens[i:i + FRAME_GROUP]
+            prev = tokens.index_select(0, previous[i:i + FRAME_GROUP])
+            n = cur.shape[0]
+            outputs = []
+            start = 0
+            for h, w in spatial_shapes:
+                o = self.attn(cur[:, start:start + h * w].reshape(n, h, w, C),
+                              prev[:, start:start + h * w].reshape(n, h, w, C))
+                outputs.append(o.reshape(n, h * w, C))
+                start += h * w
+            out[i:i + FRAME_GROUP] = self.norm(cur + self.dropout(torch.cat(outputs, dim=1)))
+        return out
