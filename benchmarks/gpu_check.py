@@ -127,6 +127,16 @@ def check_ops(dev, report: Dict) -> None:
                     z = fn(*leaves)
                     z.backward(torch.ones_like(z))
                 res[f"{mode}_fwd_bwd_ms"] = timed(fb, dev, warmup=1, repeat=3) * 1000
+        # bf16 autocast on bf16 inputs vs the float32 reference on the same (rounded) inputs
+        rounded = [a.to(torch.bfloat16) for a in args]
+        with torch.no_grad():
+            with torch.autocast(dev.type, dtype=torch.bfloat16):
+                low = fn(*rounded)
+            with force("reference"):
+                ref_rounded = fn(*[a.float() for a in rounded])
+        res["bf16_autocast_rel_err"] = rel_err(low.float(), ref_rounded)
+        row(f"{label} [{impl}] bf16 autocast", f"err vs fp32 reference {res['bf16_autocast_rel_err']:.1e}",
+            res["bf16_autocast_rel_err"] <= 5e-2)
         res["fwd_rel_err"] = rel_err(outs["fast"], outs["reference"])
         res["grad_rel_err"] = max(rel_err(a, b) for a, b in zip(grads["fast"], grads["reference"]))
         ok = res["fwd_rel_err"] <= 1e-4 and res["grad_rel_err"] <= 1e-4
@@ -252,6 +262,110 @@ def check_throughput(dev, model, size: int, lengths: List[int], report: Dict) ->
     report["throughput"] = res
 
 
+# ----------------------------------------------------------------------------- 5. where the time goes
+
+def check_scan_impls(dev, report: Dict) -> None:
+    """Every selective-scan implementation that can run here, at the model's clip lengths."""
+    from lgrnet.ops import force, implementations, selective_scan
+
+    print("1b. selective scan implementations (float32)", flush=True)
+    res = {}
+    g = torch.Generator().manual_seed(1)
+    for L in (6 * 44 * 44 // 16 * 16, 30 * 44 * 44):
+        dim, n = 256, 16
+        args = [torch.randn(1, dim, L, generator=g), torch.randn(1, dim, L, generator=g) * 0.5,
+                -torch.exp(torch.randn(dim, n, generator=g) * 0.5), torch.randn(1, 2, n, L, generator=g),
+                torch.randn(1, 2, n, L, generator=g), torch.randn(dim, generator=g), torch.randn(dim, generator=g) * 0.1]
+        args = [a.to(dev) for a in args]
+        for impl in implementations("selective_scan"):
+            if impl == "reference" and L > 20000:
+                continue
+            try:
+                with force(selective_scan=impl), torch.no_grad():
+                    ms = timed(lambda: selective_scan(*args[:6], delta_bias=args[6], delta_softplus=True), dev) * 1000
+            except Exception as exc:  # an implementation that cannot run on this device
+                row(f"scan {impl} L={L}", f"unavailable ({type(exc).__name__}: {str(exc)[:80]})")
+                continue
+            res[f"{impl}:{L}"] = ms
+            row(f"scan {impl} L={L}", f"fwd {ms:.2f} ms")
+    report["scan_impls"] = res
+
+
+def profile_forward(dev, model, size: int, T: int, report: Dict) -> None:
+    """Per-module CUDA time (forward hooks with CUDA events) and the top kernels of one bf16 forward."""
+    print(f"5. where the time goes: bf16 T={T} {size}px", flush=True)
+    video = torch.rand(1, T, 3, size, size, device=dev)
+    events: Dict[str, List] = {}
+    handles = []
+    for name, mod in model.named_modules():
+        if not name or name.count(".") > 3:
+            continue
+
+        def pre(m, inp, name=name):
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            events.setdefault(name, []).append([e, None])
+
+        def post(m, inp, out, name=name):
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            events[name][-1][1] = e
+
+        handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
+
+    def run():
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16):
+            model(video)
+
+    run()
+    torch.cuda.synchronize()
+    events.clear()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    run()
+    b.record()
+    torch.cuda.synchronize()
+    for h in handles:
+        h.remove()
+    total = a.elapsed_time(b)
+    mods = {n: sum(s.elapsed_time(e) for s, e in v if e is not None) for n, v in events.items()}
+    print(f"  total {total:.1f} ms (with hooks)")
+    for n, ms in sorted(mods.items(), key=lambda kv: -kv[1]):
+        if ms >= 0.01 * total:
+            print(f"  {ms:8.2f} ms {100 * ms / total:5.1f}%  {n}")
+    report["profile_modules_ms"] = {"total": total, **mods}
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run()
+        torch.cuda.synchronize()
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=60)
+    print(table)
+    report["profile_kernels"] = table
+
+
+def check_compile(dev, model, size: int, T: int, report: Dict) -> None:
+    """torch.compile of the whole model for one fixed clip size (optional: --compile)."""
+    print(f"6. torch.compile, bf16 T={T} {size}px", flush=True)
+    video = torch.rand(1, T, 3, size, size, device=dev)
+    t = time.time()
+    try:
+        cmodel = torch.compile(model)
+
+        def run():
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16):
+                return cmodel(video)
+
+        run()
+        compile_s = time.time() - t
+        sec = timed(run, dev, warmup=1, repeat=5)
+        row(f"compiled bf16 T={T}", f"{T / sec:8.1f} frames/s (compile {compile_s:.0f} s)")
+        report["compile"] = {"T": T, "frames_per_s": T / sec, "compile_s": compile_s}
+    except Exception as exc:
+        row(f"compiled bf16 T={T}", f"failed after {time.time() - t:.0f} s: {type(exc).__name__}: {str(exc)[:200]}")
+        report["compile"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
 # ----------------------------------------------------------------------------- main
 
 def find_shared(arg):
@@ -268,7 +382,8 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=352)
     ap.add_argument("--lengths", default="6,30,120")
     ap.add_argument("--device", default="cuda", help="cuda (or cpu for a dry run of this script)")
-    ap.add_argument("--skip", default="", help="comma list of: ops, model, fixtures, throughput")
+    ap.add_argument("--skip", default="", help="comma list of: ops, scan, model, fixtures, throughput, profile")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile (T=30)")
     args = ap.parse_args()
     t0 = time.time()
     dev = torch.device(args.device)
@@ -290,6 +405,8 @@ def main() -> int:
           f"mamba_ssm installed: {report['mamba_ssm']}; fixtures: {report['shared']}", flush=True)
     if "ops" not in skip:
         check_ops(dev, report)
+    if "scan" not in skip:
+        check_scan_impls(dev, report)
     model = None
     if "model" not in skip or "throughput" not in skip:
         model = check_model(dev, shared, args.size, report)
@@ -297,6 +414,10 @@ def main() -> int:
         check_fixtures(dev, shared, report)
     if "throughput" not in skip:
         check_throughput(dev, model, args.size, [int(t) for t in args.lengths.split(",")], report)
+    if "profile" not in skip and dev.type == "cuda":
+        profile_forward(dev, model, args.size, 30, report)
+    if args.compile:
+        check_compile(dev, model, args.size, 30, report)
     report["wall_s"] = time.time() - t0
 
     print(f"\n== lgrnet GPU check: {report['device']} (torch {report['torch']}), {report['wall_s']:.0f} s")

@@ -63,8 +63,16 @@ def _from_pixel_major(x: torch.Tensor, B: int, nh: int) -> torch.Tensor:
     return x.view(P, d, B, nh).permute(2, 3, 1, 0)
 
 
+def _softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Softmax computed in float32 for half / bfloat16 inputs (as autocast does), in x's dtype."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return torch.softmax(x, dim=dim, dtype=torch.float32).to(x.dtype)
+    return torch.softmax(x, dim=dim)
+
+
 class _ShiftedNA(torch.autograd.Function):
-    """Dilation-1 neighborhood attention on contiguous (B, nh, d, H, W) tensors."""
+    """Dilation-1 neighborhood attention on contiguous (B, nh, d, H, W) tensors of one dtype.
+    Runs with autocast off (the caller has chosen the dtype); softmaxes in float32."""
 
     @staticmethod
     def forward(ctx, q, k, v, K: int):
@@ -78,7 +86,7 @@ class _ShiftedNA(torch.autograd.Function):
         for a in range(K):
             for b in range(K):
                 torch.sum(qi * k[..., a:a + Hi, b:b + Wi], dim=2, out=logits[a * K + b])
-        attn = torch.softmax(logits, dim=0)
+        attn = _softmax(logits, dim=0)
         del logits
         oi = out[..., h:H - h, h:W - h]
         oi.copy_(attn[0].unsqueeze(2) * v[..., 0:Hi, 0:Wi])
@@ -94,7 +102,7 @@ class _ShiftedNA(torch.autograd.Function):
             flat = win.reshape(-1)
             qr = _pixel_major(q).index_select(0, ring).view(R, 1, d, B * nh)
             kr = _pixel_major(k).index_select(0, flat).view(R, K * K, d, B * nh)
-            attn_ring = torch.softmax((qr * kr).sum(2), dim=1)  # (R, KK, B*nh)
+            attn_ring = _softmax((qr * kr).sum(2), dim=1)  # (R, KK, B*nh)
             vr = _pixel_major(v).index_select(0, flat).view(R, K * K, d, B * nh)
             out_ring = (attn_ring.unsqueeze(2) * vr).sum(1)  # (R, d, B*nh)
             out.view(B, nh, d, H * W).index_copy_(3, ring, _from_pixel_major(out_ring, B, nh))
@@ -160,13 +168,28 @@ def neighborhood_attention_shifted(q: torch.Tensor, k: torch.Tensor, v: torch.Te
     B, nh, H, W, d = q.shape
     window_indices(H, K, r)  # raises a clear error when the map is smaller than the window
     window_indices(W, K, r)
+    # One dtype for the three inputs: under autocast, the one autocast gives the reference's products.
+    dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+    autocast_dtype = _autocast_dtype(q.device.type)
+    if autocast_dtype is not None:
+        dtype = autocast_dtype
     # (B, nh, H, W, d) -> (B, nh, d, H, W)
-    qc, kc, vc = (x.permute(0, 1, 4, 2, 3) for x in (q, k, v))
+    qc, kc, vc = (x.to(dtype).permute(0, 1, 4, 2, 3) for x in (q, k, v))
     # frames in groups of about CHUNK_ELEMENTS elements, so that the per-offset tensors stay in cache
     group = max(1, CHUNK_ELEMENTS // max(1, nh * d * H * W))
-    parts = [_dilated(qc[i:i + group], kc[i:i + group], vc[i:i + group], K, r) for i in range(0, B, group)]
+    with torch.autocast(q.device.type, enabled=False):
+        parts = [_dilated(qc[i:i + group], kc[i:i + group], vc[i:i + group], K, r) for i in range(0, B, group)]
     out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
     return out.permute(0, 1, 3, 4, 2)
+
+
+def _autocast_dtype(device_type: str):
+    """The dtype autocast casts products to on this device type, or None when it is off."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    if device_type == "cuda":
+        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+    return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
 
 
 def _dilated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, K: int, r: int) -> torch.Tensor:
