@@ -119,7 +119,10 @@ class LGRNet(nn.Module):
         if return_aux is None:
             return_aux = self.training or return_internals
         with force("reference") if self.published_numerics else contextlib.nullcontext():
-            feats = self.backbone(x, frames_per_call=0 if self.training else self.backbone.eval_frames_per_call)
+            # eval on a CPU: frames through the backbone as the published wrapper does (bit-identical
+            # float32); on a GPU all frames at once (one launch sequence instead of T)
+            per_call = 0 if self.training or x.device.type != "cpu" else self.backbone.eval_frames_per_call
+            feats = self.backbone(x, frames_per_call=per_call)
             encoded, frame_queries = self.encoder(feats, T)
             if not return_internals:
                 del feats  # the backbone features are not needed by the decoder (memory of long clips)

@@ -95,6 +95,7 @@ def force(default: Optional[str] = None, **per_op: str):
 
 
 _registered = False
+PARALLEL_SCAN_MAX_LENGTH = 16384
 
 
 def _ensure_registered() -> None:
@@ -114,8 +115,12 @@ def _ensure_registered() -> None:
     register("conv_gelu", "reference", conv_gelu_ref, priority=0)
     from .selective_scan_parallel import selective_scan_parallel
 
-    # A GPU wants few, large kernels: log2(L) whole-tensor rounds instead of L small steps.
-    register("selective_scan", "parallel", selective_scan_parallel, available=lambda x: x.is_cuda, priority=5)
+    # A GPU wants few kernels: log2(L) whole-tensor rounds (Hillis-Steele) instead of the chunked
+    # form's ~3 sqrt(L) steps. The model scans L = 20 frame queries x T (120 at T=6, 6000 at T=300).
+    # H100 float32, d=256, n=16 (benchmarks/gpu_check.py): L=11616 13.1 ms vs chunked 13.4-21.7 ms;
+    # beyond ~16k positions the chunked form wins (L=58080: 73.5 vs 27-47 ms) and uses less memory.
+    register("selective_scan", "parallel", selective_scan_parallel,
+             available=lambda x: x.is_cuda and x.shape[-1] <= PARALLEL_SCAN_MAX_LENGTH, priority=15)
     # Fast paths register themselves from lgrnet.ops.fast, when that module exists.
     import importlib.util
 
