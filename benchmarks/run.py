@@ -46,6 +46,8 @@ if str(REPO / "src") not in sys.path:
 
 import torch  # noqa: E402
 
+from lgrnet.runtime import tune_cpu_allocator  # noqa: E402
+
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -131,6 +133,7 @@ def count_flops(fn: Callable[[], object]) -> float:
 # ----------------------------------------------------------------------------- child: one model config
 
 def child_forward(args) -> Dict:
+    tuned = False if args.untuned_malloc else tune_cpu_allocator()
     torch.set_num_threads(args.threads)
     model = build_model(args.preset)
     video = torch.rand(1, args.T, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
@@ -141,20 +144,41 @@ def child_forward(args) -> Dict:
     rate = matmul_rate()
     rate_onednn = onednn_matmul_rate()
     flops = count_flops(lambda: forward_clip(model, video, args.window))
+    baseline = None
     with torch.inference_mode():
         t0 = time.perf_counter()
         forward_clip(model, video, args.window)  # warm-up
         warm_s = time.perf_counter() - t0
-        r = median_time(lambda: forward_clip(model, video, args.window), args.repeat, warmup=0)
+        if args.T > 6 and not args.compile:
+            # The machine's speed drifts over minutes (other tenants of the host): each long run is
+            # bracketed by T=6 runs of the same model in this process, and the per-frame ratio is
+            # taken against them (median over the repeats).
+            short = video[:, :6].contiguous()
+            forward_clip(model, short, 0)
+            times, base_times, ratios = [], [], []
+            for _ in range(args.repeat):
+                b0 = median_time(lambda: forward_clip(model, short, 0), 2, warmup=0)["median_s"]
+                t = time.perf_counter()
+                forward_clip(model, video, args.window)
+                times.append(time.perf_counter() - t)
+                b1 = median_time(lambda: forward_clip(model, short, 0), 2, warmup=0)["median_s"]
+                base_times += [b0, b1]
+                ratios.append((args.T / times[-1]) / (6 / ((b0 + b1) / 2)))
+            r = {"median_s": statistics.median(times), "min_s": min(times), "runs": len(times)}
+            baseline = {"T6_frames_per_s": 6 / statistics.median(base_times),
+                        "ratio_to_interleaved_T6": statistics.median(ratios)}
+        else:
+            r = median_time(lambda: forward_clip(model, video, args.window), args.repeat, warmup=0)
     sec = r["median_s"]
     return {
         "preset": args.preset, "T": args.T, "size": args.size, "window": args.window, "threads": args.threads,
-        "compile": bool(args.compile), "seconds": sec, "seconds_min": r["min_s"], "runs": r["runs"],
+        "compile": bool(args.compile), "malloc_tuned": tuned, "seconds": sec, "seconds_min": r["min_s"], "runs": r["runs"],
         "warmup_s": warm_s, "frames_per_s": args.T / sec, "gflop_per_frame": flops / args.T / 1e9,
         "gflops_achieved": flops / sec / 1e9, "matmul_gflops": rate, "fraction_of_matmul": flops / sec / 1e9 / rate,
         "onednn_matmul_gflops": rate_onednn,
         "fraction_of_best_gemm": flops / sec / 1e9 / max(rate, rate_onednn or 0.0),
         "peak_rss_mib": peak_rss_mib(), "rss_before_mib": base_rss, "load_before": load_before, "load_after": load(),
+        **(baseline or {}),
     }
 
 
@@ -172,6 +196,8 @@ def proxy_loss(out) -> torch.Tensor:
 def child_train(args) -> Dict:
     from lgrnet import LGRNet
 
+    if not args.untuned_malloc:
+        tune_cpu_allocator()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = LGRNet.from_preset(args.preset).train()
@@ -194,11 +220,14 @@ def child_train(args) -> Dict:
 def run_child(kind: str, args, **kw) -> Optional[Dict]:
     cmd = [sys.executable, __file__, "--child", kind, "--threads", str(args.threads)]
     for k, v in kw.items():
+        flag = "--" + k.replace("_", "-")
         if isinstance(v, bool):
             if v:
-                cmd.append(f"--{k}")
+                cmd.append(flag)
         else:
-            cmd += [f"--{k}", str(v)]
+            cmd += [flag, str(v)]
+    if args.untuned_malloc and "--untuned-malloc" not in cmd:
+        cmd.append("--untuned-malloc")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -357,6 +386,10 @@ def main() -> int:
     ap.add_argument("--only", choices=["model", "train", "ops"], default=None)
     ap.add_argument("--quick", action="store_true", help="T = 6, 30; fewer repeats")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd sunseg_pvt at T=6")
+    ap.add_argument("--untuned-malloc", action="store_true",
+                    help="leave glibc malloc's defaults (as a plain Python process has them) everywhere; by "
+                         "default the runs use lgrnet.runtime.tune_cpu_allocator, as the lgrnet command does, "
+                         "and sunseg_pvt T=6 is also run without it as a baseline")
     ap.add_argument("--op-repeat", type=int, default=5)
     ap.add_argument("--baseline-budget", type=float, default=240.0,
                     help="seconds for timing the original step loop's backward at growing L")
@@ -391,12 +424,18 @@ def main() -> int:
         for preset in presets:
             for T in lengths:
                 for window in ([0] if T <= args.window else [0, args.window]):
-                    repeat = 1 if (T >= 120 or args.quick and T > 6) else (5 if T <= 6 else 3)
+                    repeat = 1 if (args.quick and T > 6) else (5 if T <= 6 else (3 if T <= 30 else 2))
                     r = run_child("forward", args, preset=preset, T=T, size=args.size, window=window, repeat=repeat)
                     if r:
                         report["forward"].append(r)
                         print(f"  forward {preset} T={T} {'whole' if not window else f'window {window}'}: "
                               f"{r['frames_per_s']:.2f} frames/s (load {r['load_before']:.1f})", flush=True)
+        if not args.untuned_malloc and "sunseg_pvt" in presets:
+            r = run_child("forward", args, preset="sunseg_pvt", T=6, size=args.size, window=0, repeat=5,
+                          untuned_malloc=True)
+            if r:
+                report["forward"].append(r)
+                print(f"  forward sunseg_pvt T=6 whole, malloc untuned: {r['frames_per_s']:.2f} frames/s", flush=True)
         if args.compile:
             r = run_child("forward", args, preset="sunseg_pvt", T=6, size=args.size, window=0, repeat=5, compile=True)
             if r:
@@ -435,22 +474,33 @@ def main() -> int:
               f"{'of best':>7s} {'peak RSS':>9s} {'(model)':>8s} {'load':>5s}")
         for r in report["forward"]:
             name = (f"{r['preset']} T={r['T']} {r['size']}px " + ("whole" if not r["window"] else f"win{r['window']}")
-                    + (" compiled" if r.get("compile") else ""))
+                    + (" compiled" if r.get("compile") else "") + ("" if r.get("malloc_tuned") else " untuned"))
             print(f"{name:34s} {r['frames_per_s']:9.2f} {r['gflop_per_frame']:9.2f} {r['gflops_achieved']:8.1f} "
                   f"{r['fraction_of_matmul'] * 100:5.0f}% {r['fraction_of_best_gemm'] * 100:6.0f}% "
                   f"{r['peak_rss_mib']:7.0f}MB {r['rss_before_mib']:6.0f}MB "
                   f"{r['load_before']:5.1f}")
         for preset in presets:
-            base = [r for r in report["forward"] if r["preset"] == preset and r["T"] == 6 and not r["window"]
-                    and not r.get("compile")]
+            def comparable(r):
+                return r["preset"] == preset and not r.get("compile") and r.get("malloc_tuned") == (not args.untuned_malloc)
+
+            base = [r for r in report["forward"] if comparable(r) and r["T"] == 6 and not r["window"]]
+            untuned = [r for r in report["forward"] if r["preset"] == preset and r["T"] == 6 and not r["window"]
+                       and not r.get("malloc_tuned") and not args.untuned_malloc]
+            if base and untuned:
+                print(f"  {preset} T=6: tuned allocator {base[0]['frames_per_s'] / untuned[0]['frames_per_s']:.2f}x "
+                      f"the frames/s of glibc's defaults")
             for r in report["forward"]:
-                if base and r["preset"] == preset and r["T"] > 6 and not r.get("compile"):
+                if base and comparable(r) and r["T"] > 6:
                     ratio = r["frames_per_s"] / base[0]["frames_per_s"]
                     r["ratio_to_T6"] = ratio
             rat = [f"T={r['T']}{'w' if r['window'] else ''}: {r['ratio_to_T6']:.2f}" for r in report["forward"]
                    if r.get("ratio_to_T6") is not None and r["preset"] == preset]
             if rat:
-                print(f"  {preset} frames/s relative to T=6: " + ", ".join(rat))
+                print(f"  {preset} frames/s relative to the T=6 run above: " + ", ".join(rat))
+            rat = [f"T={r['T']}{'w' if r['window'] else ''}: {r['ratio_to_interleaved_T6']:.2f}"
+                   for r in report["forward"] if r.get("ratio_to_interleaved_T6") is not None and comparable(r)]
+            if rat:
+                print(f"  {preset} frames/s relative to T=6 runs interleaved in the same process: " + ", ".join(rat))
     if report.get("train"):
         print()
         for r in report["train"]:

@@ -2,6 +2,7 @@
 from .config import get_preset
 from .models.lgrnet import LGRNet, LGRNetOutput
 from .ops.hilbert import hilbert_order
+from .runtime import tune_cpu_allocator
 
 __version__ = "0.1.0"
 
@@ -14,4 +15,4 @@ def __getattr__(name):  # lazy: the predictor pulls in video I/O
     raise AttributeError(f"module 'lgrnet' has no attribute {name!r}")
 
 
-__all__ = ["LGRNet", "LGRNetOutput", "VideoPredictor", "get_preset", "hilbert_order", "__version__"]
+__all__ = ["LGRNet", "LGRNetOutput", "VideoPredictor", "get_preset", "hilbert_order", "tune_cpu_allocator", "__version__"]

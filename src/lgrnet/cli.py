@@ -51,6 +51,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from .runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()  # glibc: reuse freed tensor memory (see lgrnet.runtime)
     try:
         return int(args._run(args) or 0)
     except UserError as exc:
