@@ -387,9 +387,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="T = 6, 30; fewer repeats")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd sunseg_pvt at T=6")
     ap.add_argument("--untuned-malloc", action="store_true",
-                    help="leave glibc malloc's defaults (as a plain Python process has them) everywhere; by "
-                         "default the runs use lgrnet.runtime.tune_cpu_allocator, as the lgrnet command does, "
-                         "and sunseg_pvt T=6 is also run without it as a baseline")
+                    help="leave glibc malloc's defaults in the child processes; by default they use "
+                         "lgrnet.runtime.tune_cpu_allocator, as the lgrnet command does (A/B: benchmarks/allocator.py)")
     ap.add_argument("--op-repeat", type=int, default=5)
     ap.add_argument("--baseline-budget", type=float, default=240.0,
                     help="seconds for timing the original step loop's backward at growing L")
@@ -430,12 +429,6 @@ def main() -> int:
                         report["forward"].append(r)
                         print(f"  forward {preset} T={T} {'whole' if not window else f'window {window}'}: "
                               f"{r['frames_per_s']:.2f} frames/s (load {r['load_before']:.1f})", flush=True)
-        if not args.untuned_malloc and "sunseg_pvt" in presets:
-            r = run_child("forward", args, preset="sunseg_pvt", T=6, size=args.size, window=0, repeat=5,
-                          untuned_malloc=True)
-            if r:
-                report["forward"].append(r)
-                print(f"  forward sunseg_pvt T=6 whole, malloc untuned: {r['frames_per_s']:.2f} frames/s", flush=True)
         if args.compile:
             r = run_child("forward", args, preset="sunseg_pvt", T=6, size=args.size, window=0, repeat=5, compile=True)
             if r:
@@ -484,11 +477,6 @@ def main() -> int:
                 return r["preset"] == preset and not r.get("compile") and r.get("malloc_tuned") == (not args.untuned_malloc)
 
             base = [r for r in report["forward"] if comparable(r) and r["T"] == 6 and not r["window"]]
-            untuned = [r for r in report["forward"] if r["preset"] == preset and r["T"] == 6 and not r["window"]
-                       and not r.get("malloc_tuned") and not args.untuned_malloc]
-            if base and untuned:
-                print(f"  {preset} T=6: tuned allocator {base[0]['frames_per_s'] / untuned[0]['frames_per_s']:.2f}x "
-                      f"the frames/s of glibc's defaults")
             for r in report["forward"]:
                 if base and comparable(r) and r["T"] > 6:
                     ratio = r["frames_per_s"] / base[0]["frames_per_s"]

@@ -5,15 +5,16 @@ returning it to the kernel after every large tensor. By default glibc serves all
 (dynamic) threshold with fresh ``mmap`` pages and gives them back on free, and trims the heap top
 beyond 128 kB, so each forward pass zero-fills tens of megabytes of new pages per frame in the
 kernel. Two settings stop that: allocations up to 32 MB come from the heap, and up to 1 GB of free
-heap top is kept. Measured on the 2-core development machine (``sunseg_pvt``, 352x352, 2 threads,
-in one process: 6 forwards of T=6, then one of T=120; ``benchmarks/allocator.py``):
+heap top is kept. Measured on the 2-core development machine with ``python
+benchmarks/allocator.py --long 30`` (``sunseg_pvt``, 352x352, 2 threads; each setting in a fresh
+process: 6 forwards of T=6, then one of T=30; two alternating A/B rounds):
 
-=====================  ===============  ==============  ===================
-glibc malloc           T=6 ms/frame     kernel ms/frame  T=120 peak RSS
-=====================  ===============  ==============  ===================
-defaults               152              34              2,743 MB
-tuned (this module)    142              2               2,760 MB
-=====================  ===============  ==============  ===================
+=================  ===============  ==========================  ================  ==============
+glibc malloc       T=6 ms/frame     T=6 kernel time ms/frame    T=6 page faults   T=30 peak RSS
+=================  ===============  ==========================  ================  ==============
+defaults           170.2, 169.0     42.5, 42.4                  ~23,500 / frame   1,485-1,487 MB
+tuned              142.9, 127.5     1.4, 1.0                    54-154 / frame    1,508-1,590 MB
+=================  ===============  ==========================  ================  ==============
 
 The ``lgrnet`` command line calls it once at start; Python users may call it themselves. It does
 nothing outside glibc on Linux (macOS, Windows, musl) or when ``LGRNET_MALLOC_TUNING=0``. The

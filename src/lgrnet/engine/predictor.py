@@ -62,6 +62,7 @@ import torch
 
 from ..errors import InputError, UserError
 from ..models.lgrnet import LGRNet
+from ..runtime import tune_cpu_allocator
 from .inference import choose_query, forward_clip, frames_to_tensor, maps_at_size
 
 ProgressFn = Callable[[int, Optional[int]], None]
@@ -366,7 +367,8 @@ class VideoPredictor:
         window from ``memory_budget``, overlap from :func:`default_overlap`;
     memory_budget: bytes (or '6G'); None: :func:`default_memory_budget`;
     autocast: bf16 autocast on CUDA; all_queries: also return every query's maps and scores.
-    See the module documentation for the windowing rule.
+    See the module documentation for the windowing rule. On a CPU it calls
+    :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
     """
 
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = 352, window: Optional[int] = None,
@@ -385,6 +387,8 @@ class VideoPredictor:
         self.all_queries = all_queries
         self.weights: Optional[str] = None
         self.preset: Optional[str] = getattr(model.config, "preset", None) or None
+        if self.device.type == "cpu":
+            tune_cpu_allocator()  # process-wide, glibc only: see lgrnet.runtime
 
     @classmethod
     def from_pretrained(cls, weights: Union[str, os.PathLike], preset: Optional[str] = None, device: str = "auto",
