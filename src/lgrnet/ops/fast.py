@@ -40,11 +40,11 @@ def _floating(x: torch.Tensor) -> bool:
     return x.is_floating_point()
 
 
-register("selective_scan", "chunked", selective_scan_chunked, available=_floating, priority=10)
 def _floating_cpu(x: torch.Tensor) -> bool:
     return x.is_floating_point() and x.device.type == "cpu"
 
 
+register("selective_scan", "chunked", selective_scan_chunked, available=_floating, priority=10)
 # On CUDA the reference's gathered windows are one batched product and faster than the shifted
 # form's K*K small kernels (H100, 6 x 44 x 44, kernel 5: 0.8 vs 1.4 ms forward, benchmarks/gpu_check.py).
 register("neighborhood_attention", "shifted", neighborhood_attention_shifted, available=_floating_cpu, priority=10)
@@ -131,7 +131,10 @@ def _mamba_fn() -> Optional[Callable]:
 
 def selective_scan_mamba(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
     """mamba_ssm's CUDA kernel (same argument convention as ours)."""
-    y = _mamba_fn()(u, delta, A, B, C, D, None, delta_bias, delta_softplus)
+    fn = _mamba_fn()
+    if fn is None:
+        raise RuntimeError("selective_scan 'mamba_ssm': mamba_ssm is not installed (or lacks its CUDA extension)")
+    y = fn(u, delta, A, B, C, D, None, delta_bias, delta_softplus)
     return y.to(u.dtype)
 
 
@@ -171,7 +174,10 @@ def _natten():
 
 def neighborhood_attention_natten(q, k, v, kernel_size: int, dilation: int = 1):
     """NATTEN's kernels; q, k, v (B, heads, H, W, d), q already scaled (scale 1 here)."""
-    kind, mod = _natten()
+    found = _natten()
+    if found is None:
+        raise RuntimeError("neighborhood_attention 'natten': NATTEN is not installed (or has no 2-D kernels)")
+    kind, mod = found
     if kind == "fused":  # NATTEN >= 0.20: (B, H, W, heads, d) layout, softmax scale argument
         out = mod.na2d(q.permute(0, 2, 3, 1, 4), k.permute(0, 2, 3, 1, 4), v.permute(0, 2, 3, 1, 4),
                        kernel_size=kernel_size, dilation=dilation, scale=1.0)

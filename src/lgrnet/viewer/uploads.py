@@ -156,13 +156,14 @@ class JobManager:
             try:
                 self.runner(video, out_dir, progress)
                 job.result_id = self.on_result(job, out_dir)
-                job.state = "done"
                 job.done = max(job.done, job.total)
                 job.message = "finished"
+                job.state = "done"  # last: a reader that sees the state sees the rest
             except Exception as exc:  # the page shows the message; the terminal gets the traceback
-                job.state, job.message = "error", f"{type(exc).__name__}: {exc}"
                 traceback.print_exc(file=sys.stderr)
-                shutil.rmtree(out_dir, ignore_errors=True)
+                shutil.rmtree(out_dir, ignore_errors=True)  # before the state says the job has ended
+                job.message = f"{type(exc).__name__}: {exc}"
+                job.state = "error"
             finally:
                 job.finished = time.time()
 
