@@ -138,6 +138,8 @@ def child_forward(args) -> Dict:
     model = build_model(args.preset)
     video = torch.rand(1, args.T, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     if args.compile:
+        # Dynamo cannot trace the oneDNN dense kernels: the compiled model uses the reference ones
+        os.environ["LGRNET_OPS_LINEAR"] = os.environ["LGRNET_OPS_CONV_GELU"] = "reference"
         model.forward = torch.compile(model.forward, dynamic=False)
     base_rss = rss_mib()
     load_before = load()
