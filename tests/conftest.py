@@ -39,6 +39,16 @@ def data_dir(shared_dir) -> Path:
     return d
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (gradcheck and other runs of thousands of tiny ops: a second
+    thread only adds synchronisation, and waits for a busy core on a shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _threads():
     # Keep runs comparable and the 2-core CI machine responsive.

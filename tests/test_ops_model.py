@@ -15,13 +15,8 @@ from lgrnet.ops.dense import DispatchLinear
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Thousands of tiny ops: a second thread only adds synchronisation (and waits for a busy core
-    on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Every test here runs thousands of tiny ops (conftest's ``one_thread``)."""
 
 
 @pytest.fixture(scope="module")

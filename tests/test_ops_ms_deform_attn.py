@@ -10,16 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-
-@pytest.fixture
-def one_thread():
-    """gradcheck runs thousands of tiny ops: a second thread only adds synchronisation (and waits
-    for a busy core on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 import lgrnet.ops.ms_deform_attn_fast as fast_mod
 from lgrnet.ops import chosen, force, ms_deform_attn, ms_deform_attn_ref
 from lgrnet.ops.ms_deform_attn_fast import ms_deform_attn_fused

@@ -10,16 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-
-@pytest.fixture
-def one_thread():
-    """gradcheck runs thousands of tiny ops: a second thread only adds synchronisation (and waits
-    for a busy core on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 from lgrnet.ops import force, selective_scan, selective_scan_ref
 from lgrnet.ops.selective_scan import _prepare
 from lgrnet.ops.selective_scan_chunked import chunk_length, selective_scan_chunked
