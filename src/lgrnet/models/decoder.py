@@ -9,7 +9,6 @@ each frame, upsampled x4 bilinearly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import DecoderConfig
+from ..ops.constants import device_constant
 from .attention import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .position import sine_embedding_3d
 
@@ -122,25 +122,23 @@ class VideoMaskDecoder(nn.Module):
         with torch.no_grad():
             blocked = small < 0.5  # (b*T, Nq, h, w)
             blocked = blocked.view(b, T, Nq, -1).permute(0, 2, 1, 3).reshape(b, Nq, -1)
-            blocked[blocked.all(dim=-1)] = False  # a query masked everywhere attends everywhere
+            blocked &= ~blocked.all(dim=-1, keepdim=True)  # a query masked everywhere attends everywhere
             return blocked[:, None].expand(b, self.num_heads, Nq, blocked.shape[-1])
 
 
-@lru_cache(maxsize=32)
 def _resize_matrix(n_in: int, scale: int, n_out: int) -> torch.Tensor:
     """(n_out, n_in) float64: 1-D linear upsampling by ``scale`` followed by linear resizing to
     ``n_out`` (align_corners=False), as one matrix; the weights are exact binary fractions."""
-    with torch.inference_mode(False):  # cached: must not be an inference tensor
-        eye = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, n_in)
-        up = F.interpolate(eye, scale_factor=scale, mode="linear", align_corners=False)
-        down = F.interpolate(up, size=n_out, mode="linear", align_corners=False)
-        return down.view(n_in, n_out).t().contiguous()
+    eye = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, n_in)
+    up = F.interpolate(eye, scale_factor=scale, mode="linear", align_corners=False)
+    down = F.interpolate(up, size=n_out, mode="linear", align_corners=False)
+    return down.view(n_in, n_out).t().contiguous()
 
 
 def composite_resize(x: torch.Tensor, scale: int, size: Tuple[int, int]) -> torch.Tensor:
     """(N, C, h, w) -> (N, C, size): bilinear upsampling by ``scale`` then bilinear resizing to
     ``size`` (both align_corners=False) as two small matrix products, without forming the
     (h * scale, w * scale) map. Equal to the two-step resize up to float rounding."""
-    mh = _resize_matrix(x.shape[-2], scale, int(size[0])).to(device=x.device, dtype=x.dtype)
-    mw = _resize_matrix(x.shape[-1], scale, int(size[1])).to(device=x.device, dtype=x.dtype)
+    mh = device_constant(_resize_matrix, int(x.shape[-2]), int(scale), int(size[0]), device=x.device, dtype=x.dtype)
+    mw = device_constant(_resize_matrix, int(x.shape[-1]), int(scale), int(size[1]), device=x.device, dtype=x.dtype)
     return torch.matmul(torch.matmul(mh, x), mw.t())

@@ -22,6 +22,8 @@ from typing import List
 
 import torch
 
+from .constants import device_constant
+
 
 def window_start(index: int, length: int, kernel_size: int, dilation: int) -> int:
     """First key index of the window of query ``index`` along an axis of ``length`` pixels
@@ -58,8 +60,11 @@ def _window_indices_list(length: int, kernel_size: int, dilation: int) -> List[L
 
 def window_indices(length: int, kernel_size: int, dilation: int, device=None) -> torch.Tensor:
     """(length, kernel_size) LongTensor: the key indices each query index attends to."""
-    return torch.tensor(_window_indices_list(int(length), int(kernel_size), int(dilation)),
-                        dtype=torch.long, device=device)
+    return device_constant(_window_indices, int(length), int(kernel_size), int(dilation), device=device)
+
+
+def _window_indices(length: int, kernel_size: int, dilation: int) -> torch.Tensor:
+    return torch.tensor(_window_indices_list(length, kernel_size, dilation), dtype=torch.long)
 
 
 def neighborhood_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

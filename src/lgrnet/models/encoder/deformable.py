@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...ops.constants import device_constant
 from ...ops.ms_deform_attn import ms_deform_attn
 
 
 FRAMES_PER_GROUP = 8  # inference: frames per group of the deformable attention (memory of long clips)
 
 
-@lru_cache(maxsize=32)
 def _reference_points(spatial_shapes: Tuple[Tuple[int, int], ...]) -> torch.Tensor:
     """(S, 2) normalised (x, y) pixel centres of every token, levels concatenated."""
     points = []
@@ -27,7 +26,8 @@ def _reference_points(spatial_shapes: Tuple[Tuple[int, int], ...]) -> torch.Tens
 
 
 def reference_points(spatial_shapes: List[Tuple[int, int]], device=None) -> torch.Tensor:
-    return _reference_points(tuple((int(h), int(w)) for h, w in spatial_shapes)).to(device)
+    """(S, 2) normalised (x, y) pixel centres of every token, levels concatenated, on ``device``."""
+    return device_constant(_reference_points, tuple((int(h), int(w)) for h, w in spatial_shapes), device=device)
 
 
 class MSDeformAttn(nn.Module):
@@ -80,8 +80,9 @@ class MSDeformAttn(nn.Module):
         weights = _softmax_last(self.attention_weights(query).view(N, Lq, M, L * P)).view(N, Lq, M, L, P)
         # location = reference point + offset / (w, h) of the sampled level, computed on the flat
         # (N, Lq, M*L*P*2) layout (the same operations, without 6-D broadcasting)
-        ref, normalizer = _location_terms(tuple((int(h), int(w)) for h, w in spatial_shapes), M, P,
-                                          str(query.device), query.dtype)
+        shapes = tuple((int(h), int(w)) for h, w in spatial_shapes)
+        ref = device_constant(_reference_terms, shapes, M, P, device=query.device, dtype=query.dtype)
+        normalizer = device_constant(_level_sizes, shapes, M, P, device=query.device, dtype=query.dtype)
         if ref.shape[0] != Lq:
             raise ValueError(f"{Lq} queries for {ref.shape[0]} tokens: MSDeformAttn needs one query per token")
         locations = torch.addcdiv(ref, self.sampling_offsets(query), normalizer).view(N, Lq, M, L, P, 2)
@@ -96,19 +97,16 @@ def _softmax_last(x: torch.Tensor) -> torch.Tensor:
     return e / e.sum(dim=-1, keepdim=True)
 
 
-@lru_cache(maxsize=32)
-def _location_terms(spatial_shapes: Tuple[Tuple[int, int], ...], num_heads: int, num_points: int,
-                    device: str, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(S, M*L*P*2) reference points and (M*L*P*2,) per-level (w, h), in the sampling-offset
-    layout (head, level, point, xy)."""
-    with torch.inference_mode(False):  # cached: must not be an inference tensor (training reuses it)
-        return _location_terms_uncached(spatial_shapes, num_heads, num_points, device, dtype)
-
-
-def _location_terms_uncached(spatial_shapes, num_heads, num_points, device, dtype):
-    L = len(spatial_shapes)
+def _reference_terms(spatial_shapes: Tuple[Tuple[int, int], ...], num_heads: int, num_points: int) -> torch.Tensor:
+    """(S, M*L*P*2): each token's reference point, repeated in the sampling-offset layout
+    (head, level, point, xy)."""
     ref = _reference_points(spatial_shapes)  # (S, 2)
-    ref = ref[:, None, None, None, :].expand(-1, num_heads, L, num_points, 2).reshape(ref.shape[0], -1)
+    L = len(spatial_shapes)
+    return ref[:, None, None, None, :].expand(-1, num_heads, L, num_points, 2).reshape(ref.shape[0], -1).contiguous()
+
+
+def _level_sizes(spatial_shapes: Tuple[Tuple[int, int], ...], num_heads: int, num_points: int) -> torch.Tensor:
+    """(M*L*P*2,): the (w, h) of the sampled level, in the sampling-offset layout."""
+    L = len(spatial_shapes)
     norm = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=torch.float32)
-    norm = norm[None, :, None, :].expand(num_heads, L, num_points, 2).reshape(-1)
-    return ref.to(device=device, dtype=dtype).contiguous(), norm.to(device=device, dtype=dtype)
+    return norm[None, :, None, :].expand(num_heads, L, num_points, 2).reshape(-1).contiguous()

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...ops.constants import device_constant
 from ...ops.hilbert import scan_order
 from ...ops.selective_scan import compute_dtype, selective_scan
 from ..attention import CrossAttentionLayer, FFNLayer
@@ -122,7 +123,7 @@ class HilbertSelectiveScan(nn.Module):
         """queries, query_pos: (b*T, Nf, C) -> (b*T, Nf, C)."""
         BT, Nf, C = queries.shape
         b = BT // num_frames
-        order = scan_order(self.order, num_frames, Nf).to(queries.device)
+        order = device_constant(scan_order, self.order, int(num_frames), int(Nf), device=queries.device)
         grid = queries.reshape(b, num_frames, Nf, C)
         pos = query_pos.reshape(b, num_frames, Nf, C)
         for block in self.blocks:
@@ -158,7 +159,7 @@ class GlobalBranch(nn.Module):
                  for hh, ww in spatial_shapes[:-1]]
         logits = torch.cat(parts + [logits.flatten(2)], dim=-1)
         mask = logits.sigmoid() < 0.5
-        mask[mask.all(dim=-1)] = False  # a query masked everywhere attends everywhere
+        mask &= ~mask.all(dim=-1, keepdim=True)  # a query masked everywhere attends everywhere
         return mask[:, None].expand(BT, self.num_heads, Nf, mask.shape[-1])
 
     def forward(self, tokens: torch.Tensor, pos: torch.Tensor, queries: torch.Tensor,
