@@ -18,12 +18,18 @@ What it checks (TF32 off for every float32 comparison), then prints one table:
 3. the authors' fixtures on the GPU in float32 (when ``--shared`` has them): max |mask logit|
    difference and mask flips (the fibroid config runs its published-numerics path);
 4. throughput: bf16 autocast, inference mode, frames batched through the backbone: frames/s and
-   peak memory for T = 6, 30, 120 (whole clip) and T = 120 in windows of 6, plus float32 at T = 6.
+   peak memory for T = 6, 30, 120 (whole clip) and T = 120 in windows of 6, plus float32 at T = 6;
+5. where the time goes: per-module CUDA time and the top kernels of one bf16 forward (T = 30);
+6. torch.compile (only with --compile);
+7. CUDA graphs (lgrnet.engine.cuda_graphs) for windows of 6 and 30 frames: a graph captured on one
+   clip and replayed on another against the eager forward of that clip, eager vs replay frames/s,
+   and ``VideoPredictor(cuda_graphs=True)`` on a 120-frame video against eager prediction.
 
 Pass marks: ops within 1e-4 of the reference (float32, relative to the largest reference
 value); model float32 GPU vs CPU within 1e-3 max abs (cuDNN/cuBLAS round differently than the
 CPU; the network amplifies rounding ~30x) with >= 99.99% equal masks; bf16 masks of the float32
-query agreeing on >= 99% of the pixels. Throughput is reported, not marked (goal: >= 200 frames/s
+query agreeing on >= 99% of the pixels; CUDA graph replays with >= 99.9% of the eager masks and
+the same chosen query. Throughput is reported, not marked (goal: >= 200 frames/s
 at 352x352 on an H100).
 """
 from __future__ import annotations
@@ -366,6 +372,78 @@ def check_compile(dev, model, size: int, T: int, report: Dict) -> None:
         report["compile"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
+# ----------------------------------------------------------------------------- 7. CUDA graphs
+
+def check_cuda_graphs(dev, model, size: int, windows: List[int], report: Dict) -> None:
+    """lgrnet.engine.cuda_graphs for fixed window sizes: a graph captured on one clip, replayed on
+    another, against the eager forward of that clip (bf16 autocast); eager vs replay frames/s; and
+    VideoPredictor windowed prediction with and without graphs on a 120-frame video."""
+    import numpy as np
+
+    from lgrnet import VideoPredictor
+    from lgrnet.engine.cuda_graphs import GraphedClipForward
+
+    print("7. CUDA graphs (bf16)", flush=True)
+    res = []
+    g = torch.Generator().manual_seed(7)
+    for T in windows:
+        a, b = (torch.rand(1, T, 3, size, size, generator=g).to(dev) for _ in range(2))
+        try:
+            with torch.inference_mode():
+                t = time.time()
+                graph = GraphedClipForward(model, a, autocast=True)
+                capture_s = time.time() - t
+                with torch.autocast(dev.type, dtype=torch.bfloat16):
+                    eager = model(b)
+                replay = graph(b)
+                ref = eager.mask_logits.float()
+                q = int(eager.class_logits.softmax(-1)[0, :, 0].argmax())
+                diff = float((replay.mask_logits.float() - ref).abs().max())
+                agree = float(((replay.mask_logits[0, :, q] > 0) == (ref[0, :, q] > 0)).float().mean())
+                same_q = q == int(replay.class_logits.softmax(-1)[0, :, 0].argmax())
+
+                def run_eager():
+                    with torch.autocast(dev.type, dtype=torch.bfloat16):
+                        model(b)
+
+                eager_s = timed(run_eager, dev, warmup=2, repeat=10)
+                graph_s = timed(lambda: graph(b), dev, warmup=2, repeat=10)
+            del graph
+            torch.cuda.empty_cache()
+            ok = agree >= 0.999 and same_q
+            res.append({"T": T, "capture_s": capture_s, "max_abs_logit_diff": diff, "mask_agreement": agree,
+                        "same_query": same_q, "eager_frames_per_s": T / eager_s, "graph_frames_per_s": T / graph_s})
+            row(f"graph T={T} replay vs eager (new clip)", f"max |logit diff| {diff:.2e}, masks {100 * agree:.3f}% equal, "
+                f"same query {same_q}", ok)
+            row(f"graph T={T} frames/s", f"eager {T / eager_s:7.1f}, graph {T / graph_s:7.1f} "
+                f"(x{eager_s / graph_s:.2f}; capture {capture_s:.1f} s)")
+        except Exception as exc:
+            row(f"graph T={T}", f"failed: {type(exc).__name__}: {str(exc)[:200]}", False)
+            res.append({"T": T, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (120, size, size, 3), dtype=np.uint8)
+    for window in windows:
+        try:
+            out = {}
+            for graphs in (False, True):
+                p = VideoPredictor(model, size=size, window=window, cuda_graphs=graphs)
+                p.predict(frames[:2 * window])  # warm-up (and capture, with graphs)
+                t = time.time()
+                out[graphs] = p.predict(frames)
+                out[graphs].info["wall_s"] = time.time() - t
+            agree = float((out[True].masks == out[False].masks).mean())
+            fps = {k: 120 / v.info["wall_s"] for k, v in out.items()}
+            res.append({"predictor_window": window, "eager_frames_per_s": fps[False], "graph_frames_per_s": fps[True],
+                        "graph_windows": out[True].info["cuda_graph_windows"], "num_windows": out[True].info["num_windows"],
+                        "mask_agreement": agree})
+            row(f"predict 120 frames, window {window}", f"eager {fps[False]:6.1f} frames/s, graphs {fps[True]:6.1f} "
+                f"({out[True].info['cuda_graph_windows']}/{out[True].info['num_windows']} windows graphed), "
+                f"masks {100 * agree:.3f}% equal", agree >= 0.999 and out[True].info["cuda_graph_windows"] > 0)
+        except Exception as exc:
+            row(f"predict window {window} with graphs", f"failed: {type(exc).__name__}: {str(exc)[:200]}", False)
+    report["cuda_graphs"] = res
+
+
 # ----------------------------------------------------------------------------- main
 
 def find_shared(arg):
@@ -382,7 +460,8 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=352)
     ap.add_argument("--lengths", default="6,30,120")
     ap.add_argument("--device", default="cuda", help="cuda (or cpu for a dry run of this script)")
-    ap.add_argument("--skip", default="", help="comma list of: ops, scan, model, fixtures, throughput, profile")
+    ap.add_argument("--skip", default="", help="comma list of: ops, scan, model, fixtures, throughput, profile, graphs")
+    ap.add_argument("--graph-windows", default="6,30", help="window sizes for the CUDA graph check")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (T=30)")
     args = ap.parse_args()
     t0 = time.time()
@@ -414,6 +493,8 @@ def main() -> int:
         check_fixtures(dev, shared, report)
     if "throughput" not in skip:
         check_throughput(dev, model, args.size, [int(t) for t in args.lengths.split(",")], report)
+    if "graphs" not in skip and dev.type == "cuda":
+        check_cuda_graphs(dev, model, args.size, [int(t) for t in args.graph_windows.split(",")], report)
     if "profile" not in skip and dev.type == "cuda":
         profile_forward(dev, model, args.size, 30, report)
     if args.compile:

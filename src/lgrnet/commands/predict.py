@@ -34,6 +34,9 @@ def add_arguments(p) -> None:
                    help="frame rate of the overlay for frame folders and DICOM files without timing (default: 25)")
     p.add_argument("--all-queries", action="store_true",
                    help="also write every query's probability maps and scores (queries/, queries.csv)")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="on CUDA, replay one CUDA graph per window instead of launching every kernel (windowed videos; "
+                        "helps short windows, which are bound by kernel launches)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,7 +67,8 @@ def run(args) -> int:
         raise UserError(f"{args.out}: is a file, not a folder for the results (--out)")
     predictor = VideoPredictor.from_pretrained(
         args.weights, preset=args.preset, device=args.device, size=args.size, window=args.window,
-        overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries)
+        overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
+        cuda_graphs=args.cuda_graphs)
 
     failed = 0
     seen = {}

@@ -53,9 +53,10 @@ import collections
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -65,8 +66,12 @@ from ..models.lgrnet import LGRNet
 from ..runtime import tune_cpu_allocator
 from .inference import choose_query, forward_clip, frames_to_tensor, maps_at_size
 
+if TYPE_CHECKING:
+    from .cuda_graphs import GraphedClipForward
+
 ProgressFn = Callable[[int, Optional[int]], None]
 MIN_AUTO_WINDOW = 4
+MAX_GRAPHS = 2  # CUDA graphs kept per predictor (each holds about one forward's peak memory)
 MAX_DEFAULT_BUDGET = 8 << 30
 _MODEL_MARGIN = 1.25
 
@@ -272,7 +277,8 @@ def _check_frame(frame, index: int, name: str, first_size: Optional[Tuple[int, i
 class PredictionStream:
     """An iterator of :class:`FramePrediction` for one video, with what it did in ``info``
     (filled in as it runs: ``mode`` "whole-clip" or "windowed", ``window``, ``overlap``,
-    ``num_windows``, ``num_frames``, ``seconds``, ``frames_per_second``)."""
+    ``num_windows``, ``num_frames``, ``cuda_graph_windows`` (windows run by a CUDA graph),
+    ``seconds``, ``frames_per_second``)."""
 
     def __init__(self, predictor: "VideoPredictor", frames, progress: Optional[ProgressFn] = None):
         self.predictor = predictor
@@ -323,7 +329,7 @@ class PredictionStream:
         N, K = plan.window, plan.overlap
         stride = N - K
         buf: collections.deque = collections.deque(maxlen=N)
-        start, emit_from, w, done = 0, 0, 0, 0
+        start, emit_from, w, done, graphed_windows = 0, 0, 0, 0, 0
         self.info.update(window=N, overlap=K, memory_budget=plan.budget, bytes_per_frame=plan.bytes_per_frame,
                          auto_window=plan.auto)
         while True:
@@ -336,7 +342,9 @@ class PredictionStream:
                 T = buf[-1][0] + 1
                 start, end = max(0, T - N), T
             entries = [e for e in buf if start <= e[0] < end]
-            q, class_score, logits, all_logits, all_class = p._forward([e[2] for e in entries])
+            q, class_score, logits, all_logits, all_class, graphed = p._forward([e[2] for e in entries],
+                                                                                repeated=not (last and w == 0))
+            graphed_windows += int(graphed)
             emit_to = end if last else (start + stride + end) // 2
             for j, (i, frame, _) in enumerate(entries):
                 if i < emit_from or i >= emit_to:
@@ -354,7 +362,8 @@ class PredictionStream:
             w += 1
         seconds = time.perf_counter() - t0
         self.info.update(mode="whole-clip" if w == 0 else "windowed", num_windows=w + 1, num_frames=done,
-                         window=min(N, done), overlap=K if w else 0, seconds=round(seconds, 3),
+                         window=min(N, done), overlap=K if w else 0, cuda_graph_windows=graphed_windows,
+                         seconds=round(seconds, 3),
                          frames_per_second=round(done / seconds, 3) if seconds > 0 else None)
 
 
@@ -366,14 +375,18 @@ class VideoPredictor:
     window / overlap: frames per forward pass and frames shared by consecutive windows; None:
         window from ``memory_budget``, overlap from :func:`default_overlap`;
     memory_budget: bytes (or '6G'); None: :func:`default_memory_budget`;
-    autocast: bf16 autocast on CUDA; all_queries: also return every query's maps and scores.
+    autocast: bf16 autocast on CUDA; all_queries: also return every query's maps and scores;
+    cuda_graphs: on CUDA, run windowed videos by replaying a CUDA graph of the window's forward
+        (:mod:`lgrnet.engine.cuda_graphs`; a whole-clip video runs eagerly: one forward gains
+        nothing). A graph whose first replay differs from the eager forward is dropped with a
+        warning and the video runs eagerly.
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
     """
 
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = 352, window: Optional[int] = None,
                  overlap: Optional[int] = None, memory_budget: Union[None, int, str] = None, autocast: bool = True,
-                 all_queries: bool = False):
+                 all_queries: bool = False, cuda_graphs: bool = False):
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
         if len(size) != 2 or size[0] <= 0 or size[1] <= 0 or size[0] % 32 or size[1] % 32:
             raise UserError(f"model input size {size}: must be positive multiples of 32 (e.g. 352)")
@@ -385,6 +398,11 @@ class VideoPredictor:
         self.memory_budget = parse_bytes(memory_budget) if memory_budget is not None else None
         self.autocast = autocast
         self.all_queries = all_queries
+        if cuda_graphs and self.device.type != "cuda":
+            raise UserError(f"CUDA graphs need the model on a CUDA device; it is on {self.device}")
+        self.cuda_graphs = cuda_graphs
+        self._graphs: "collections.OrderedDict[Tuple[int, ...], GraphedClipForward]" = collections.OrderedDict()
+        self._graph_errors: Dict[Tuple[int, ...], str] = {}
         self.weights: Optional[str] = None
         self.preset: Optional[str] = getattr(model.config, "preset", None) or None
         if self.device.type == "cpu":
@@ -434,7 +452,8 @@ class VideoPredictor:
         dtype = "bfloat16 (autocast)" if self.autocast and self.device.type == "cuda" else "float32"
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
-                "dtype": dtype, "all_queries": self.all_queries, "lgrnet_version": __version__,
+                "dtype": dtype, "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
+                "lgrnet_version": __version__,
                 "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:
@@ -462,16 +481,45 @@ class VideoPredictor:
     # ---------------------------------------------------------------- internals
 
     @torch.inference_mode()
-    def _forward(self, xs: Sequence[torch.Tensor]):
+    def _forward(self, xs: Sequence[torch.Tensor], repeated: bool = False):
         """One clip of model inputs (each (3, h, w)) -> (query, class score, chosen logits (T, h, w),
-        all logits (T, Nq, h, w) or None, all class scores (Nq,) or None), on the CPU."""
-        out = forward_clip(self.model, torch.stack(list(xs))[None], autocast=self.autocast)
+        all logits (T, Nq, h, w) or None, all class scores (Nq,) or None, graphed), on the CPU.
+        repeated: more clips of this shape follow (a CUDA graph pays off); graphed: a CUDA graph ran it."""
+        x = torch.stack(list(xs))[None]
+        graph = self._graph_for(x) if repeated and self.cuda_graphs else None
+        out = graph(x) if graph is not None else forward_clip(self.model, x, autocast=self.autocast)
         q = choose_query(out)
         class_probs = out.class_probs[0, :, 0].float().cpu()
         logits = out.mask_logits[0, :, q].float().cpu()
         all_logits = out.mask_logits[0].float().cpu() if self.all_queries else None
         del out
-        return q, float(class_probs[q]), logits, all_logits, (class_probs.numpy() if self.all_queries else None)
+        return (q, float(class_probs[q]), logits, all_logits, (class_probs.numpy() if self.all_queries else None),
+                graph is not None)
+
+    def _graph_for(self, x: torch.Tensor) -> Optional["GraphedClipForward"]:
+        """The CUDA graph for clips of x's shape (captured on first use, at most MAX_GRAPHS kept);
+        None if capturing it failed (warned once per shape)."""
+        from .cuda_graphs import GraphedClipForward, GraphMismatch
+
+        key = tuple(x.shape)
+        if key in self._graph_errors:
+            return None
+        graph = self._graphs.get(key)
+        if graph is not None:
+            self._graphs.move_to_end(key)
+            return graph
+        while len(self._graphs) >= MAX_GRAPHS:
+            self._graphs.popitem(last=False)
+        try:
+            graph = GraphedClipForward(self.model, x.to(self.device), autocast=self.autocast)
+        except (GraphMismatch, RuntimeError) as exc:  # RuntimeError: capture failed, out of memory
+            self._graph_errors[key] = f"{type(exc).__name__}: {exc}"
+            torch.cuda.empty_cache()
+            warnings.warn(f"lgrnet: no CUDA graph for clips of {key[1]} frames at {key[-1]}x{key[-2]} "
+                          f"({self._graph_errors[key]}); running them eagerly")
+            return None
+        self._graphs[key] = graph
+        return graph
 
     @torch.inference_mode()
     def _frame_result(self, index: int, name: str, frame: np.ndarray, logits: torch.Tensor, q: int,
@@ -547,6 +595,6 @@ def predict_to_folder(predictor: VideoPredictor, input_path: Union[str, os.PathL
         settings["requested_window"] = settings.pop("window")
         settings["requested_overlap"] = settings.pop("overlap")
         settings.update({k: stream.info.get(k) for k in ("mode", "window", "overlap", "num_windows", "auto_window",
-                                                          "memory_budget", "bytes_per_frame", "seconds",
-                                                          "frames_per_second")})
+                                                          "memory_budget", "bytes_per_frame", "cuda_graph_windows",
+                                                          "seconds", "frames_per_second")})
         return writer.finish(settings)
