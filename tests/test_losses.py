@@ -2,8 +2,6 @@
 behaviour of a perfect prediction."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -148,7 +148,6 @@ def test_clip_sampler_local_global():
 
 
 def test_augmentation_is_identical_for_all_frames():
-    rng = np.random.default_rng(0)
     frames, masks = [], []
     for t in range(4):
         m = np.zeros((30, 40), bool)

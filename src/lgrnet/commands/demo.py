@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 from ..errors import UserError
 
@@ -87,8 +86,6 @@ def score_result(result: Path, clip: Path) -> Dict[str, object]:
 
 
 def run(args) -> int:
-    import torch
-
     from ..engine.predictor import VideoPredictor, predict_to_folder, resolve_device
     from ..files import write_text_atomic
     from ..models.lgrnet import LGRNet

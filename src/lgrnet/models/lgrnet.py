@@ -7,15 +7,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
 
-from ..config import ModelConfig, get_preset, model_config_from_dict, to_dict
+from ..config import ModelConfig, get_preset
 from ..ops.dense import use_dispatch_linear
 from ..ops.dispatch import force
 from .backbone import FrameBackbone

@@ -5,7 +5,6 @@ import math
 from typing import List, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...ops.constants import device_constant
