@@ -408,7 +408,7 @@ def check_cuda_graphs(dev, model, size: int, windows: List[int], report: Dict) -
 
                 eager_s = timed(run_eager, dev, warmup=2, repeat=10)
                 graph_s = timed(lambda: graph(b), dev, warmup=2, repeat=10)
-            del graph
+            graph = None  # frees its memory pool
             torch.cuda.empty_cache()
             ok = agree >= 0.999 and same_q
             res.append({"T": T, "capture_s": capture_s, "max_abs_logit_diff": diff, "mask_agreement": agree,

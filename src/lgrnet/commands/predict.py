@@ -37,6 +37,9 @@ def add_arguments(p) -> None:
     p.add_argument("--cuda-graphs", action="store_true",
                    help="on CUDA, replay one CUDA graph per window instead of launching every kernel (windowed videos; "
                         "helps short windows, which are bound by kernel launches)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model for the window shape (windowed videos; compiling takes seconds to "
+                        "minutes once per window shape; see docs/speed.md for when it pays off)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -68,7 +71,7 @@ def run(args) -> int:
     predictor = VideoPredictor.from_pretrained(
         args.weights, preset=args.preset, device=args.device, size=args.size, window=args.window,
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
-        cuda_graphs=args.cuda_graphs)
+        cuda_graphs=args.cuda_graphs, compile=args.compile)
 
     failed = 0
     seen = {}

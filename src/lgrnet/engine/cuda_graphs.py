@@ -16,11 +16,11 @@ differ, so that the caller can fall back to eager execution.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Callable, Tuple
 
 import torch
 
-from ..models.lgrnet import LGRNet, LGRNetOutput
+from ..models.lgrnet import LGRNetOutput
 
 #: Relative tolerance of the replay check: bf16 autocast, float32.
 REPLAY_RTOL = {torch.bfloat16: 2e-2, torch.float32: 1e-4}
@@ -30,7 +30,7 @@ class GraphMismatch(RuntimeError):
     """The replayed graph's output differs from the eager forward of the same clip."""
 
 
-def _forward(model: LGRNet, x: torch.Tensor, autocast: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+def _forward(model: Callable[[torch.Tensor], LGRNetOutput], x: torch.Tensor, autocast: bool) -> Tuple[torch.Tensor, torch.Tensor]:
     # cache_enabled=False: autocast's cast cache must not outlive a capture (torch.cuda.graph docs)
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast, cache_enabled=False):
         out = model(x)
@@ -42,7 +42,8 @@ def _max_abs(a: torch.Tensor) -> float:
 
 
 class GraphedClipForward:
-    """``model(x)`` for clips x of one shape (1, T, 3, h, w), captured as a CUDA graph.
+    """``model(x)`` for clips x of one shape (1, T, 3, h, w), captured as a CUDA graph (model: an
+    :class:`LGRNet` in eval mode, or its ``torch.compile``'d version).
 
     Construction runs one eager forward of ``example`` on a side stream (lazy initialisation,
     the optional kernels' one-off checks and the device constants happen there, outside the
@@ -54,7 +55,7 @@ class GraphedClipForward:
     (or copy) them before the next call, which overwrites them.
     """
 
-    def __init__(self, model: LGRNet, example: torch.Tensor, autocast: bool = True):
+    def __init__(self, model: Callable[[torch.Tensor], LGRNetOutput], example: torch.Tensor, autocast: bool = True):
         if example.device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA tensor, got one on {example.device}")
         self.shape = tuple(example.shape)

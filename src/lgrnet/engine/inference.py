@@ -8,7 +8,7 @@ back bilinearly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -109,10 +109,12 @@ def segment_clip(model: LGRNet, frames: Union[np.ndarray, Sequence[np.ndarray]],
     return postprocess(forward_clip(model, x, autocast=autocast), orig, keep_logits=keep_logits)
 
 
-def forward_clip(model: LGRNet, x: torch.Tensor, autocast: bool = True) -> LGRNetOutput:
+def forward_clip(model: LGRNet, x: torch.Tensor, autocast: bool = True,
+                 module: Optional[Callable[[torch.Tensor], LGRNetOutput]] = None) -> LGRNetOutput:
     """Run one clip x (1, T, 3, h, w) in [0, 1] through ``model`` on its device (bf16 autocast on
-    CUDA when ``autocast`` is true). Call under ``torch.inference_mode()``."""
+    CUDA when ``autocast`` is true). ``module``: what to call instead of ``model`` (e.g. its
+    ``torch.compile``'d version). Call under ``torch.inference_mode()``."""
     x = x.to(model.device)
     use_amp = autocast and model.device.type == "cuda"
     with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16, enabled=use_amp):
-        return model(x)
+        return (module or model)(x)

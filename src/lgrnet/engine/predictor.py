@@ -379,14 +379,17 @@ class VideoPredictor:
     cuda_graphs: on CUDA, run windowed videos by replaying a CUDA graph of the window's forward
         (:mod:`lgrnet.engine.cuda_graphs`; a whole-clip video runs eagerly: one forward gains
         nothing). A graph whose first replay differs from the eager forward is dropped with a
-        warning and the video runs eagerly.
+        warning and the video runs eagerly;
+    compile: run windowed videos through ``torch.compile(model, dynamic=False)`` (compiled once
+        per window shape on first use, which takes from seconds to minutes; whole-clip videos run
+        eagerly: each video length would compile again). Combines with ``cuda_graphs``.
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
     """
 
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = 352, window: Optional[int] = None,
                  overlap: Optional[int] = None, memory_budget: Union[None, int, str] = None, autocast: bool = True,
-                 all_queries: bool = False, cuda_graphs: bool = False):
+                 all_queries: bool = False, cuda_graphs: bool = False, compile: bool = False):
         size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
         if len(size) != 2 or size[0] <= 0 or size[1] <= 0 or size[0] % 32 or size[1] % 32:
             raise UserError(f"model input size {size}: must be positive multiples of 32 (e.g. 352)")
@@ -401,6 +404,8 @@ class VideoPredictor:
         if cuda_graphs and self.device.type != "cuda":
             raise UserError(f"CUDA graphs need the model on a CUDA device; it is on {self.device}")
         self.cuda_graphs = cuda_graphs
+        self.compile = compile
+        self._compiled: Optional[Callable] = None
         self._graphs: "collections.OrderedDict[Tuple[int, ...], GraphedClipForward]" = collections.OrderedDict()
         self._graph_errors: Dict[Tuple[int, ...], str] = {}
         self.weights: Optional[str] = None
@@ -453,6 +458,7 @@ class VideoPredictor:
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
                 "dtype": dtype, "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
+                "compile": self.compile,
                 "lgrnet_version": __version__,
                 "torch_version": torch.__version__}
 
@@ -487,7 +493,11 @@ class VideoPredictor:
         repeated: more clips of this shape follow (a CUDA graph pays off); graphed: a CUDA graph ran it."""
         x = torch.stack(list(xs))[None]
         graph = self._graph_for(x) if repeated and self.cuda_graphs else None
-        out = graph(x) if graph is not None else forward_clip(self.model, x, autocast=self.autocast)
+        if graph is not None:
+            out = graph(x)
+        else:
+            out = forward_clip(self.model, x, autocast=self.autocast,
+                               module=self._compiled_model() if repeated and self.compile else None)
         q = choose_query(out)
         class_probs = out.class_probs[0, :, 0].float().cpu()
         logits = out.mask_logits[0, :, q].float().cpu()
@@ -495,6 +505,12 @@ class VideoPredictor:
         del out
         return (q, float(class_probs[q]), logits, all_logits, (class_probs.numpy() if self.all_queries else None),
                 graph is not None)
+
+    def _compiled_model(self) -> Callable:
+        """``torch.compile(model, dynamic=False)``, made on first use (compiled per clip shape)."""
+        if self._compiled is None:
+            self._compiled = _quiet_compiled(torch.compile(self.model, dynamic=False))
+        return self._compiled
 
     def _graph_for(self, x: torch.Tensor) -> Optional["GraphedClipForward"]:
         """The CUDA graph for clips of x's shape (captured on first use, at most MAX_GRAPHS kept);
@@ -511,7 +527,8 @@ class VideoPredictor:
         while len(self._graphs) >= MAX_GRAPHS:
             self._graphs.popitem(last=False)
         try:
-            graph = GraphedClipForward(self.model, x.to(self.device), autocast=self.autocast)
+            module = self._compiled_model() if self.compile else self.model
+            graph = GraphedClipForward(module, x.to(self.device), autocast=self.autocast)
         except (GraphMismatch, RuntimeError) as exc:  # RuntimeError: capture failed, out of memory
             self._graph_errors[key] = f"{type(exc).__name__}: {exc}"
             torch.cuda.empty_cache()
@@ -538,6 +555,18 @@ class VideoPredictor:
             fp.query_mask_scores = qs.numpy().astype(np.float32)
             fp.query_areas = qm.flatten(1).sum(1).numpy().astype(np.int64)
         return fp
+
+
+def _quiet_compiled(compiled: Callable) -> Callable:
+    """``compiled`` without Dynamo's warning about ``functools.lru_cache``-wrapped functions: ours
+    (scan orders, window indices) are pure functions of Python ints, traced to constants."""
+
+    def call(x):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+            return compiled(x)
+
+    return call
 
 
 def resolve_device(device: Union[str, torch.device, None]) -> torch.device:

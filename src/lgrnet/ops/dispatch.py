@@ -4,6 +4,9 @@ Every op has a reference implementation (readable, pure PyTorch) and zero or mor
 each registered with a predicate saying when it can run (device, installed package, dtype).
 Fast paths are tested against the reference (tests/test_ops_*.py).
 
+Under ``torch.compile`` only implementations that Dynamo can trace are chosen (the oneDNN dense
+kernels are registered with ``traceable=False``: they are opaque calls into private ops).
+
 Forcing a path, for debugging or benchmarking:
     * environment: ``LGRNET_OPS=reference`` (all ops) or ``LGRNET_OPS_<OP>=<impl name>``;
     * code: ``with lgrnet.ops.force("reference"): ...`` or ``force(selective_scan="chunked")``.
@@ -24,12 +27,14 @@ _LOCAL = threading.local()
 
 
 def register(op: str, name: str, fn: Callable, available: Optional[Predicate] = None,
-             priority: int = 0) -> None:
-    """Register implementation ``name`` of ``op``. Higher priority is tried first."""
+             priority: int = 0, traceable: bool = True) -> None:
+    """Register implementation ``name`` of ``op``. Higher priority is tried first; ``traceable``:
+    whether torch.compile can trace it (if not, it is skipped while compiling)."""
     impls = _REGISTRY.setdefault(op, [])
     impls[:] = [i for i in impls if i[0] != name]
     impls.append((name, available or (lambda x: True), fn))
     fn._lgrnet_priority = priority  # type: ignore[attr-defined]
+    fn._lgrnet_traceable = traceable  # type: ignore[attr-defined]
     impls.sort(key=lambda i: -getattr(i[2], "_lgrnet_priority", 0))
 
 
@@ -62,7 +67,10 @@ def get_impl(op: str, x: torch.Tensor) -> Callable:
         if want != "auto":
             raise ValueError(f"op {op!r} has no implementation {want!r}; "
                              f"choose one of {[n for n, _, _ in impls]}")
+    compiling = torch.compiler.is_compiling()
     for name, ok, fn in impls:
+        if compiling and not getattr(fn, "_lgrnet_traceable", True):
+            continue
         if ok(x):
             return fn
     return impls[-1][2]

@@ -87,8 +87,10 @@ def _onednn_available(x: torch.Tensor) -> bool:
             and x.layout == torch.strided and _onednn_ok())
 
 
-register("linear", "onednn", linear_onednn, available=_onednn_available, priority=10)
-register("conv_gelu", "onednn", conv_gelu_onednn, available=_onednn_available, priority=10)
+# traceable=False: Dynamo cannot trace these private oneDNN ops; compiled code uses the reference
+# (and Inductor's own CPU kernels)
+register("linear", "onednn", linear_onednn, available=_onednn_available, priority=10, traceable=False)
+register("conv_gelu", "onednn", conv_gelu_onednn, available=_onednn_available, priority=10, traceable=False)
 
 
 # ----------------------------------------------------------------------------- optional CUDA kernels
