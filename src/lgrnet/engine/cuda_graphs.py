@@ -45,7 +45,7 @@ class GraphedClipForward:
     """``model(x)`` for clips x of one shape (1, T, 3, h, w), captured as a CUDA graph (model: an
     :class:`LGRNet` in eval mode, or its ``torch.compile``'d version).
 
-    Construction runs one eager forward of ``example`` on a side stream (lazy initialisation,
+    Construction runs ``warmup`` eager forwards of ``example`` on a side stream (lazy initialisation,
     the optional kernels' one-off checks and the device constants happen there, outside the
     capture), captures one forward, replays it on ``example`` and compares it with the eager
     result (:data:`REPLAY_RTOL`); :class:`GraphMismatch` when they differ. The graph keeps its
@@ -55,17 +55,20 @@ class GraphedClipForward:
     (or copy) them before the next call, which overwrites them.
     """
 
-    def __init__(self, model: Callable[[torch.Tensor], LGRNetOutput], example: torch.Tensor, autocast: bool = True):
+    def __init__(self, model: Callable[[torch.Tensor], LGRNetOutput], example: torch.Tensor, autocast: bool = True,
+                 warmup: int = 2):
         if example.device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA tensor, got one on {example.device}")
         self.shape = tuple(example.shape)
         self.autocast = autocast
         self.model = model
-        self.static_input = example.detach().clone()
+        with torch.inference_mode():
+            self.static_input = example.detach().clone()
         side = torch.cuda.Stream(device=example.device)
         side.wait_stream(torch.cuda.current_stream(example.device))
         with torch.inference_mode(), torch.cuda.stream(side):
-            eager = _forward(model, self.static_input, autocast)
+            for _ in range(max(1, warmup)):
+                eager = _forward(model, self.static_input, autocast)
         torch.cuda.current_stream(example.device).wait_stream(side)
 
         self.graph = torch.cuda.CUDAGraph()
@@ -88,7 +91,8 @@ class GraphedClipForward:
         """x: (1, T, 3, h, w) of the captured shape, on any device -> the static outputs."""
         if tuple(x.shape) != self.shape:
             raise ValueError(f"clip of shape {tuple(x.shape)}; this graph was captured for {self.shape}")
-        self.static_input.copy_(x)
+        with torch.inference_mode():  # the static input is an inference tensor
+            self.static_input.copy_(x)
         self.graph.replay()
         mask_logits, class_logits = self._static_output
         return LGRNetOutput(mask_logits=mask_logits, class_logits=class_logits)
