@@ -100,6 +100,7 @@ def test_windows_and_all_queries(tmp_path, weights, real_mp4):
     s = info["settings"]
     # windows [0, 8), [6, 14), [12, 20), then the last one shifted back to [13, 21)
     assert s["mode"] == "windowed" and s["window"] == 8 and s["overlap"] == 2 and s["num_windows"] == 4
+    assert s["cuda_graphs"] is False and s["compile"] is False and s["cuda_graph_windows"] == 0
     assert not (res / "overlay.mp4").exists()
     nq = LGRNet.from_pretrained(weights).num_queries
     assert sorted(p.name for p in (res / "queries").iterdir()) == [f"q{q:02d}" for q in range(nq)]
@@ -218,3 +219,15 @@ def test_pth_weights_need_a_preset(tmp_path, weights, real_mp4, capsys):
     assert predict(real_mp4, "--weights", pth, "--preset", "tiny", "--out", tmp_path / "o") == 0
     info = json.loads((tmp_path / "o" / "clip16" / "predictions.json").read_text())
     assert info["settings"]["preset"] == "tiny" and info["settings"]["weights"] == str(pth)
+
+
+def test_cuda_graphs_need_cuda_and_compile_is_recorded(tmp_path, weights, real_mp4, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("checks the error on a machine without CUDA")
+    assert predict(real_mp4, "--weights", weights, "--out", tmp_path / "o", "--device", "cpu", "--cuda-graphs") == 2
+    assert "CUDA graphs need the model on a CUDA device; it is on cpu" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    # a whole-clip video runs eagerly even with --compile (nothing to compile for one forward)
+    assert predict(real_mp4, "--weights", weights, "--out", tmp_path / "o", "--compile", "--no-overlay") == 0
+    s = json.loads((tmp_path / "o" / "clip16" / "predictions.json").read_text())["settings"]
+    assert s["compile"] is True and s["mode"] == "whole-clip"

@@ -36,7 +36,7 @@ def add_arguments(p) -> None:
                    help="also write every query's probability maps and scores (queries/, queries.csv)")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="on CUDA, replay one CUDA graph per window instead of launching every kernel (windowed videos; "
-                        "helps short windows, which are bound by kernel launches)")
+                        "meant for short windows, whose forward is bound by kernel launches)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model for the window shape (windowed videos; compiling takes seconds to "
                         "minutes once per window shape; see docs/speed.md for when it pays off)")
