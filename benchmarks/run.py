@@ -137,7 +137,10 @@ def child_forward(args) -> Dict:
     torch.set_num_threads(args.threads)
     model = build_model(args.preset)
     video = torch.rand(1, args.T, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    compiled_diff = None
     if args.compile:
+        with torch.inference_mode():
+            eager_logits = model(video).mask_logits
         # while compiling, the dispatcher skips the oneDNN dense kernels (Dynamo cannot trace them)
         model.forward = torch.compile(model.forward, dynamic=False)
     base_rss = rss_mib()
@@ -150,6 +153,8 @@ def child_forward(args) -> Dict:
         t0 = time.perf_counter()
         forward_clip(model, video, args.window)  # warm-up
         warm_s = time.perf_counter() - t0
+        if args.compile:  # compiled vs eager, max |mask logit| difference
+            compiled_diff = float((model(video).mask_logits - eager_logits).abs().max())
         if args.T > 6 and not args.compile:
             # The machine's speed drifts over minutes (other tenants of the host): each long run is
             # bracketed by T=6 runs of the same model in this process, and the per-frame ratio is
@@ -173,7 +178,7 @@ def child_forward(args) -> Dict:
     sec = r["median_s"]
     return {
         "preset": args.preset, "T": args.T, "size": args.size, "window": args.window, "threads": args.threads,
-        "compile": bool(args.compile), "malloc_tuned": tuned, "seconds": sec, "seconds_min": r["min_s"], "runs": r["runs"],
+        "compile": bool(args.compile), "compiled_max_abs_diff": compiled_diff, "malloc_tuned": tuned, "seconds": sec, "seconds_min": r["min_s"], "runs": r["runs"],
         "warmup_s": warm_s, "frames_per_s": args.T / sec, "gflop_per_frame": flops / args.T / 1e9,
         "gflops_achieved": flops / sec / 1e9, "matmul_gflops": rate, "fraction_of_matmul": flops / sec / 1e9 / rate,
         "onednn_matmul_gflops": rate_onednn,
