@@ -458,9 +458,7 @@ class VideoPredictor:
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
                 "dtype": dtype, "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
-                "compile": self.compile,
-                "lgrnet_version": __version__,
-                "torch_version": torch.__version__}
+                "compile": self.compile, "lgrnet_version": __version__, "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:
         """Results frame by frame, in order, as soon as they are final.
