@@ -22,6 +22,7 @@ COMMANDS = {
     "view": "review a prediction folder in the browser",
     "convert": "convert an authors' .pth checkpoint to our .safetensors format",
     "presets": "list the model presets and their configs",
+    "info": "versions, devices, optional packages and the op implementations in use",
 }
 
 

@@ -1,0 +1,106 @@
+"""Show this installation: versions, devices, optional packages, and which implementation of each
+special op the model would run on each device (the dispatcher's automatic choice, or what
+LGRNET_OPS / LGRNET_OPS_<OP> force). Include its output when reporting a problem.
+
+examples:
+  lgrnet info
+  lgrnet info --json
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+from typing import Dict, List, Optional
+
+OPTIONAL_PACKAGES = {
+    "av": "video files (PyAV)",
+    "pydicom": "DICOM files",
+    "timm": "backbones",
+    "natten": "neighborhood attention kernels (CUDA, optional)",
+    "mamba_ssm": "selective scan kernel (CUDA, optional)",
+    "tensorboard": "training logs (optional)",
+}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _sample_inputs(device, dtype) -> Dict[str, "object"]:
+    """A small input of each op, of the kind the model passes (only device, dtype and the scan
+    length decide the choice): the scan of a 6-frame clip (6 x 20 frame queries), the neighbourhood
+    attention of 44x44 tokens, the deformable attention's values, a dense layer's input."""
+    import torch
+
+    def t(*shape):
+        return torch.zeros(*shape, device=device, dtype=dtype)
+
+    return {"selective_scan": t(1, 16, 120), "neighborhood_attention": t(1, 2, 8, 8, 8),
+            "ms_deform_attn": t(1, 64, 2, 8), "linear": t(4, 8), "conv_gelu": t(1, 4, 8, 8)}
+
+
+def chosen_implementations(device, dtype) -> Dict[str, str]:
+    """{op: implementation} the dispatcher picks for inference on ``device`` in ``dtype``."""
+    import torch
+
+    from ..ops import chosen
+
+    with torch.inference_mode():
+        return {op: chosen(op, x) for op, x in _sample_inputs(device, dtype).items()}
+
+
+def collect() -> Dict[str, object]:
+    import torch
+
+    from .. import __version__
+    from ..runtime import tune_cpu_allocator
+
+    targets: List = [("cpu", torch.float32)]
+    devices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            devices.append({"device": f"cuda:{i}", "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1),
+                            "capability": f"{p.major}.{p.minor}"})
+        targets += [("cuda", torch.float32), ("cuda", torch.bfloat16)]
+    return {
+        "lgrnet": __version__, "python": platform.python_version(), "platform": platform.platform(),
+        "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+        "cpu_allocator_tuned": tune_cpu_allocator(),
+        "cuda_devices": devices,
+        "packages": {name: _version(name) for name in OPTIONAL_PACKAGES},
+        "ops": {f"{dev} {str(dtype).replace('torch.', '')}": chosen_implementations(dev, dtype) for dev, dtype in targets},
+    }
+
+
+def run(args) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"lgrnet {info['lgrnet']}, Python {info['python']}, torch {info['torch']} "
+          f"(CUDA build {info['torch_cuda'] or 'none'}), {info['platform']}")
+    print(f"CPU: {info['cpu_capability']}, {info['threads']} threads, allocator tuned: {info['cpu_allocator_tuned']}")
+    if info["cuda_devices"]:
+        for d in info["cuda_devices"]:
+            print(f"{d['device']}: {d['name']}, {d['memory_gib']} GiB, compute capability {d['capability']}")
+    else:
+        print("CUDA: not available")
+    print("packages:")
+    for name, what in OPTIONAL_PACKAGES.items():
+        print(f"  {name:12s} {info['packages'][name] or '-':10s} {what}")
+    columns = list(info["ops"])
+    print("op implementations (inference):")
+    print("  " + f"{'op':24s}" + "".join(f"{c:18s}" for c in columns))
+    for op in info["ops"][columns[0]]:
+        print("  " + f"{op:24s}" + "".join(f"{info['ops'][c][op]:18s}" for c in columns))
+    return 0

@@ -1,0 +1,39 @@
+"""`lgrnet info`: the op implementations it reports are the dispatcher's choices (and follow
+LGRNET_OPS), versions and devices are listed."""
+import json
+
+import torch
+
+from lgrnet.cli import main
+from lgrnet.ops import implementations
+
+
+def info_json(capsys):
+    assert main(["info", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_reports_the_dispatchers_choices(capsys, monkeypatch):
+    monkeypatch.delenv("LGRNET_OPS", raising=False)
+    info = info_json(capsys)
+    cpu = info["ops"]["cpu float32"]
+    assert set(cpu) == {"selective_scan", "neighborhood_attention", "ms_deform_attn", "linear", "conv_gelu"}
+    assert all(impl in implementations(op) for op, impl in cpu.items())
+    assert cpu["selective_scan"] == "chunked" and cpu["neighborhood_attention"] == "shifted"
+    assert info["torch"] == torch.__version__ and info["lgrnet"]
+    assert (len(info["cuda_devices"]) > 0) == torch.cuda.is_available()
+    assert ("cuda bfloat16" in info["ops"]) == torch.cuda.is_available()
+
+    monkeypatch.setenv("LGRNET_OPS", "reference")
+    forced = info_json(capsys)
+    assert set(forced["ops"]["cpu float32"].values()) == {"reference"}
+    monkeypatch.setenv("LGRNET_OPS", "auto")
+    monkeypatch.setenv("LGRNET_OPS_SELECTIVE_SCAN", "reference")
+    one = info_json(capsys)["ops"]["cpu float32"]
+    assert one["selective_scan"] == "reference" and one["neighborhood_attention"] == "shifted"
+
+
+def test_table(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("lgrnet ") and "op implementations (inference):" in out and "selective_scan" in out
