@@ -41,10 +41,10 @@ def _ring_uncached(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
     h = K // 2
     rows = window_indices(H, K, 1)
     cols = window_indices(W, K, 1)
-    ii = torch.arange(H)[:, None].expand(H, W)
-    jj = torch.arange(W)[None, :].expand(H, W)
-    border = (ii < h) | (ii >= H - h) | (jj < h) | (jj >= W - h)
-    ring = border.reshape(-1).nonzero().squeeze(1)
+    # border pixels in raster order: the top h rows, the h left and h right pixels of each middle
+    # row, the bottom h rows (built without nonzero: no data-dependent shapes for torch.compile)
+    middle = torch.arange(h, H - h)[:, None] * W + torch.cat([torch.arange(h), torch.arange(W - h, W)])[None, :]
+    ring = torch.cat([torch.arange(h * W), middle.reshape(-1), torch.arange((H - h) * W, H * W)])
     ri, rj = ring // W, ring % W
     win = (rows[ri][:, :, None] * W + cols[rj][:, None, :]).reshape(len(ring), K * K)
     return ring, win
