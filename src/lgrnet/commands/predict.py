@@ -38,8 +38,8 @@ def add_arguments(p) -> None:
                    help="on CUDA, replay one CUDA graph per window instead of launching every kernel (windowed videos; "
                         "meant for short windows, whose forward is bound by kernel launches)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model for the window shape (windowed videos; compiling takes seconds to "
-                        "minutes once per window shape; see docs/speed.md for when it pays off)")
+                   help="torch.compile the model for the window shape (windowed videos; compiling takes minutes once per "
+                        "window shape; see docs/speed.md for when it pays off)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -381,7 +381,7 @@ class VideoPredictor:
         nothing). A graph whose first replay differs from the eager forward is dropped with a
         warning and the video runs eagerly;
     compile: run windowed videos through ``torch.compile(model, dynamic=False)`` (compiled once
-        per window shape on first use, which takes from seconds to minutes; whole-clip videos run
+        per window shape on first use, which takes minutes: 2-5 on a 2-core CPU; whole-clip videos run
         eagerly: each video length would compile again). Combines with ``cuda_graphs``.
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
