@@ -18,23 +18,31 @@ Python work is per kernel offset, never per position.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
 
+from .constants import device_constant
 from .neighborhood_attention import neighborhood_attention_ref, window_indices
 
 # Elements (frames x heads x head_dim x H x W) per group of frames processed together.
 CHUNK_ELEMENTS = 1 << 20
 
 
-@lru_cache(maxsize=256)
-def _ring(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Flat indices of the border queries (R,) and of their windows' keys (R, K*K), dilation 1."""
-    with torch.inference_mode(False):  # cached: must not be an inference tensor (training reuses it)
-        return _ring_uncached(H, W, K)
+def _ring(H: int, W: int, K: int, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of the border queries (R,) and of their windows' keys (R, K*K), dilation 1,
+    on ``device`` (made once per shape and device)."""
+    return (device_constant(_ring_queries, H, W, K, device=device),
+            device_constant(_ring_keys, H, W, K, device=device))
+
+
+def _ring_queries(H: int, W: int, K: int) -> torch.Tensor:
+    return _ring_uncached(H, W, K)[0]
+
+
+def _ring_keys(H: int, W: int, K: int) -> torch.Tensor:
+    return _ring_uncached(H, W, K)[1]
 
 
 def _ring_uncached(H: int, W: int, K: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -95,7 +103,7 @@ class _ShiftedNA(torch.autograd.Function):
                 if a or b:
                     oi.addcmul_(attn[a * K + b].unsqueeze(2), v[..., a:a + Hi, b:b + Wi])
         # ring: explicit windows, gathered as rows of pixel-major copies (HW, d * B * nh)
-        ring, win = (t.to(q.device) for t in _ring(H, W, K))
+        ring, win = _ring(H, W, K, q.device)
         R = ring.numel()
         attn_ring = q.new_empty(R, K * K, B * nh)
         if R:
@@ -135,7 +143,7 @@ class _ShiftedNA(torch.autograd.Function):
                 g = g_logits[a * K + b].unsqueeze(2)
                 gqi.addcmul_(g, k[..., a:a + Hi, b:b + Wi])
                 gk[..., a:a + Hi, b:b + Wi].addcmul_(g, qi)
-        ring, win = (t.to(q.device) for t in _ring(H, W, K))
+        ring, win = _ring(H, W, K, q.device)
         R = ring.numel()
         if R:
             flat = win.reshape(-1)
