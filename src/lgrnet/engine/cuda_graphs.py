@@ -6,7 +6,7 @@ On a GPU, short clips are bound by kernel launches rather than arithmetic: an H1
 the kernels of one forward once (a CUDA graph) and replay them with a single launch per window.
 
 What makes the forward capturable (tested on the CPU with fake CUDA tensors,
-tests/test_cuda_graphs.py): no host-device synchronisation (no ``.item()``, no boolean-mask
+tests/test_capture_safety.py): no host-device synchronisation (no ``.item()``, no boolean-mask
 indexing) and no host-to-device copies (shape-only constants live on the device,
 :mod:`lgrnet.ops.constants`).
 
@@ -61,7 +61,7 @@ class GraphedClipForward:
             raise ValueError(f"CUDA graphs need a CUDA tensor, got one on {example.device}")
         self.shape = tuple(example.shape)
         self.autocast = autocast
-        self.model = model
+        self.model = model  # the graph reads the parameters' memory: keep them alive
         with torch.inference_mode():
             self.static_input = example.detach().clone()
         side = torch.cuda.Stream(device=example.device)

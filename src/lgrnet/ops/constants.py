@@ -41,13 +41,14 @@ def device_constant(make: Callable[..., torch.Tensor], *args: Hashable, device=N
     make: builds the tensor on the CPU from the hashable ``args`` (ints, tuples, strings).
     At most :data:`MAX_ENTRIES` tensors are kept (least recently used dropped first).
     """
-    if torch.compiler.is_compiling():
+    compiling = torch.compiler.is_compiling()
+    key = (make, args, str(torch.device(device) if device is not None else "cpu"), dtype,
+           not compiling and _fake_mode_active())
+    if compiling:
         # traced by Dynamo: no lock, no dispatch-mode query (both would break the graph); a cached
         # tensor becomes a guarded constant of the graph, a new one is traced from ``make``
-        key = (make, args, str(torch.device(device) if device is not None else "cpu"), dtype, False)
         hit = _CACHE.get(key)
         return hit if hit is not None else make(*args).to(device=device, dtype=dtype)
-    key = (make, args, str(torch.device(device) if device is not None else "cpu"), dtype, _fake_mode_active())
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
