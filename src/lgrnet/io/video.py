@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -353,13 +355,19 @@ class DicomSource(FrameSource):
         from pydicom.errors import InvalidDicomError
 
         try:
-            ds = pydicom.dcmread(str(path), defer_size="4 KB")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                ds = pydicom.dcmread(str(path), defer_size="4 KB")
         except InvalidDicomError:
             raise InputError(f"{path}: not a DICOM file (no DICM header)") from None
         except Exception as exc:
-            raise InputError(f"{path}: cannot read the DICOM file ({exc})") from None
+            raise InputError(f"{path}: cannot read the DICOM file ({_first_line(exc)}); it is corrupt or truncated") from None
+        ended_early = any("End of file reached" in str(w.message) for w in caught)
         if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-            raise InputError(f"{path}: DICOM file has no pixel data (not an image)")
+            if ended_early:  # pydicom drops an encapsulated pixel data element that the file cuts off
+                raise InputError(f"{path}: truncated: the file ends inside its pixel data")
+            hint = ", or the file is truncated" if "Rows" in ds else ""  # image attributes but no pixels
+            raise InputError(f"{path}: DICOM file has no pixel data (not an image{hint})")
         if "PixelData" not in ds:
             raise InputError(f"{path}: DICOM float pixel data is not supported; export 8-bit frames")
         try:
@@ -382,15 +390,22 @@ class DicomSource(FrameSource):
             raise InputError(f"{path}: photometric interpretation {photometric} is not supported")
         self.photometric = photometric
         self.max_value = (1 << stored) - 1
-        self.transfer_syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        self.transfer_syntax = str(syntax or "unknown")
+        self.compressed = bool(getattr(syntax, "is_compressed", False))
+        if not self.compressed:
+            _check_native_length(path, ds, frames * rows * cols * spp)
         self._palette_ds = ds if photometric == "PALETTE COLOR" else None
         super().__init__(path, fps or _dicom_fps(ds) or DEFAULT_FPS, frames, (rows, cols))
         del ds
         self.read(0)  # fail now if no decoder handles the transfer syntax
 
     def _decode_error(self, exc: Exception, index: int) -> InputError:
-        return InputError(f"{self.path}: cannot decode DICOM frame {index} (transfer syntax {self.transfer_syntax}: {exc}); "
-                          f"compressed DICOM needs pylibjpeg: pip install \"lgrnet[dicom]\"")
+        reason = _first_line(exc)
+        if self.compressed and re.search(r"plugin|dependenc|not installed|no .*decoder|unable to decompress", reason, re.I):
+            return InputError(f"{self.path}: cannot decode DICOM frame {index} (transfer syntax {self.transfer_syntax}: "
+                              f"{reason}); compressed DICOM needs pylibjpeg: pip install \"lgrnet[dicom]\"")
+        return InputError(f"{self.path}: cannot decode DICOM frame {index} ({reason}); the file is corrupt or truncated")
 
     def _to_rgb(self, arr: np.ndarray) -> np.ndarray:
         if self.photometric == "PALETTE COLOR":
@@ -435,6 +450,30 @@ class DicomSource(FrameSource):
             n += 1
         if n < (self.num_frames or 0):
             raise InputError(f"{self.path}: truncated: decoded {n} of the {self.num_frames} frames it declares")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_native_length(path: Path, ds, expected: int) -> None:
+    """Uncompressed pixel data: the file must hold every frame its header declares (8-bit samples)."""
+    try:
+        el = ds.get_item("PixelData", keep_deferred=True)
+        start = getattr(el, "value_tell", None)
+        size = os.path.getsize(path)
+    except (OSError, AttributeError, TypeError):
+        return
+    if start is None:  # read in full (small): its length is the value's
+        value = ds.PixelData
+        have = len(value) if value is not None else 0
+    else:
+        have = max(0, size - int(start))
+    if have < expected:
+        frame = expected // max(1, int(ds.get("NumberOfFrames", 1) or 1))
+        raise InputError(f"{path}: truncated: the file holds {have // max(1, frame)} of the "
+                         f"{expected // max(1, frame)} frames its header declares ({have} of {expected} pixel bytes)")
 
 
 def _dicom_fps(ds) -> Optional[float]:
@@ -488,6 +527,12 @@ def open_source(path: PathLike, fps: Optional[float] = None) -> FrameSource:
     if not p.is_file():
         raise InputError(f"{p}: not a regular file or folder")
     suffix = p.suffix.lower()
+    try:
+        empty = p.stat().st_size == 0
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if empty:
+        raise InputError(f"{p}: the file is empty (0 bytes)")
     if suffix in IMAGE_EXTENSIONS:
         raise InputError(f"{p}: is a single image file; pass the folder that holds the frames (or a video / DICOM file)")
     if suffix in DICOM_EXTENSIONS or _has_dicom_preamble(p):
