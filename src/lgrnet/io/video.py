@@ -36,12 +36,17 @@ import numpy as np
 
 from ..data.datasets import (IMAGE_EXTENSIONS, image_header, list_images, list_subdirs, read_frame,
                              unsupported_frame_error)
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",
                     ".ts", ".mts", ".m2ts", ".flv", ".3gp")
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
 DEFAULT_FPS = 25.0
+#: a video whose header gives only a duration is truncated when it decodes fewer than this share of
+#: the frames the duration implies (slack for variable frame rates and rounded durations)
+DURATION_SLACK = 0.9
+#: frame sizes that make results unreliable (see :func:`frame_size_warning`)
+MIN_SIDE, MAX_UPSCALE, MAX_DISTORTION = 32, 8.0, 4.0
 
 PathLike = Union[str, os.PathLike]
 
@@ -122,6 +127,23 @@ def _av_reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
+def _stream_duration(container, stream) -> Optional[float]:
+    """The video stream's duration in seconds from the header: the stream's own, its DURATION tag
+    (Matroska), or the container's when the video is its only stream; None when unknown."""
+    try:
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        tag = (stream.metadata or {}).get("DURATION")
+        if tag:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        if len(container.streams) == 1 and container.duration and container.duration > 0:
+            return float(container.duration) / 1e6
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return None
+
+
 class VideoFileSource(FrameSource):
     """A video file decoded with PyAV (FFmpeg): mp4, avi, mov, mkv, ...; the first video stream."""
 
@@ -143,6 +165,8 @@ class VideoFileSource(FrameSource):
             self.time_base = stream.time_base
             self.start_pts = stream.start_time or 0
             declared = int(stream.frames or 0) or None
+            # mkv/webm headers give no frame count, only a duration: frames it implies (None: unknown)
+            duration = _stream_duration(container, stream)
             try:
                 first = next(iter(container.decode(stream)), None)
             except av.FFmpegError as exc:
@@ -157,6 +181,8 @@ class VideoFileSource(FrameSource):
             container.close()
         super().__init__(path, fps if fps else (float(rate) if rate else DEFAULT_FPS), declared, size)
         self.rate = rate  # exact Fraction, for writing a video with the same timing
+        self.duration = duration
+        self.expected_frames = declared or (int(round(duration * float(rate))) if duration and rate else None)
         self._lock = threading.Lock()
         self._cursor: Optional[_DecodeCursor] = None
 
@@ -186,6 +212,10 @@ class VideoFileSource(FrameSource):
                 raise InputError(f"{self.path}: the video has no frames")
             if self.num_frames is not None and n < self.num_frames:
                 raise InputError(f"{self.path}: truncated: decoded {n} of the {self.num_frames} frames its header declares")
+            expected = self.expected_frames
+            if self.num_frames is None and expected and n < DURATION_SLACK * expected - 1:
+                raise InputError(f"{self.path}: truncated: decoded {n} frames, but its header's duration "
+                                 f"({self.duration:.2f} s at {float(self.rate):g} fps) says about {expected}")
         finally:
             container.close()
 
@@ -267,6 +297,35 @@ class _DecodeCursor:
 
     def close(self) -> None:
         self.container.close()
+
+
+def frame_size_warning(path: PathLike, frame_size: Tuple[int, int], model_size: Tuple[int, int]) -> Optional[str]:
+    """Why frames of ``frame_size`` (H, W) resized to the model's ``model_size`` (h, w) give
+    unreliable results, or None: tiny frames (a side under :data:`MIN_SIDE` pixels, or upscaled
+    more than :data:`MAX_UPSCALE` times) and extreme aspect ratios (one side stretched more than
+    :data:`MAX_DISTORTION` times relative to the other)."""
+    H, W = (int(v) for v in frame_size)
+    h, w = (int(v) for v in model_size)
+    if H <= 0 or W <= 0:
+        return None
+    sy, sx = h / H, w / W
+    problems = []
+    if min(H, W) < MIN_SIDE or max(sy, sx) > MAX_UPSCALE:
+        problems.append(f"upscaled {max(sy, sx):.1f}x")
+    distortion = max(sy / sx, sx / sy)
+    if distortion > MAX_DISTORTION:
+        problems.append(f"squashed: one side is scaled {distortion:.1f}x more than the other")
+    if not problems:
+        return None
+    return (f"{os.fspath(path)}: {W}x{H} frames are resized to the model's {w}x{h} ({'; '.join(problems)}); "
+            f"masks and scores on such frames are unreliable")
+
+
+def warn_frame_size(source: "FrameSource", model_size: Tuple[int, int]) -> None:
+    """Issue :func:`frame_size_warning` for ``source`` as an :class:`~lgrnet.errors.InputWarning`."""
+    message = frame_size_warning(source.path, source.frame_size, model_size)
+    if message:
+        warnings.warn(message, InputWarning, stacklevel=2)
 
 
 # --------------------------------------------------------------------------------------- frame folder
