@@ -191,7 +191,8 @@ class VideoFileSource(FrameSource):
         try:
             return self._av.open(str(path), mode="r")
         except self._av.FFmpegError as exc:
-            raise InputError(f"{path}: cannot open as a video ({_av_reason(exc)})") from None
+            raise InputError(f"{path}: cannot open as a video ({_av_reason(exc)}); it is not a video, "
+                             f"or it is truncated or corrupt") from None
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
