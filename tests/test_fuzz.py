@@ -40,3 +40,43 @@ def test_cli_on_corrupted_video(seeds, tmp_path):
         failure = check_cli(["predict", str(case.path), "--weights", weights, "--out", str(tmp_path / "out"),
                              "--size", "32", "--no-progress"], case.path, timeout=120)
         assert failure is None, f"{case.how}: {failure}"
+
+
+# ---- regressions: cases the long run (benchmarks/fuzz.py) found, as fixed inputs -----------------
+
+def test_video_with_invalid_utf8_metadata(seeds, tmp_path):
+    """PyAV raised UnicodeDecodeError opening a video whose metadata tags are not UTF-8."""
+    from lgrnet.errors import InputError
+    from lgrnet.io.video import open_source
+
+    for seed in seeds["video"][:3]:
+        data = seed.read_bytes()
+        assert b"Lavf" in data  # FFmpeg's encoder tag
+        bad = tmp_path / f"bad_{seed.name}"
+        bad.write_bytes(data.replace(b"Lavf", b"\xff\xfe\xfd\xfc"))
+        with pytest.raises(InputError, match=rf"^{bad}: cannot open as a video \(its header is corrupt"):
+            open_source(bad)
+
+
+def test_dicom_with_corrupt_header_elements(tmp_path):
+    """pydicom raised ValueError (a UID that is no transfer syntax) and NotImplementedError (an
+    unknown value representation) from attribute access after the file was opened."""
+    pytest.importorskip("pydicom")
+    import numpy as np
+
+    from lgrnet.errors import InputError
+    from lgrnet.io.video import open_source
+    from test_io_dicom import write_dicom
+
+    data = write_dicom(tmp_path / "x.dcm", np.zeros((2, 8, 8), np.uint8)).read_bytes()
+    bad_uid = tmp_path / "uid.dcm"
+    bad_uid.write_bytes(data.replace(b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2.9\x00"))
+    with pytest.raises(InputError, match=r"uid\.dcm: the DICOM header is corrupt \(UID is not a transfer syntax"):
+        open_source(bad_uid)
+    # (0028,0010) Rows, explicit VR "US": give it a VR that does not exist
+    tag = b"\x28\x00\x10\x00US"
+    assert data.count(tag) == 1
+    bad_vr = tmp_path / "vr.dcm"
+    bad_vr.write_bytes(data.replace(tag, b"\x28\x00\x10\x00\x55\x14"))
+    with pytest.raises(InputError, match=r"vr\.dcm: "):
+        open_source(bad_vr)

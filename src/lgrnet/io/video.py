@@ -195,6 +195,8 @@ class VideoFileSource(FrameSource):
                              f"or it is truncated or corrupt") from None
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except (UnicodeDecodeError, ValueError) as exc:  # PyAV decoding corrupt metadata as text
+            raise InputError(f"{path}: cannot open as a video (its header is corrupt: {_first_line(exc)})") from None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         container = self._open()
@@ -411,6 +413,14 @@ class DicomSource(FrameSource):
     kind = "dicom"
 
     def __init__(self, path: Path, fps: Optional[float] = None):
+        try:
+            self._open(path, fps)
+        except InputError:
+            raise
+        except Exception as exc:  # pydicom parsing corrupt elements lazily: unknown VRs, bad UIDs, ...
+            raise InputError(f"{path}: the DICOM header is corrupt ({_first_line(exc)})") from None
+
+    def _open(self, path: Path, fps: Optional[float]) -> None:
         import pydicom
         from pydicom.errors import InvalidDicomError
 
@@ -489,10 +499,10 @@ class DicomSource(FrameSource):
 
         index = self._check_index(index)
         try:
-            arr = pixel_array(str(self.path), index=index, as_rgb=True)
+            rgb = self._to_rgb(pixel_array(str(self.path), index=index, as_rgb=True))
         except Exception as exc:
             raise self._decode_error(exc, index) from None
-        return self._check_size(self._to_rgb(arr), index)
+        return self._check_size(rgb, index)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         from pydicom.pixels import iter_pixels
@@ -501,12 +511,12 @@ class DicomSource(FrameSource):
         it = iter_pixels(str(self.path), as_rgb=True)
         while True:
             try:
-                arr = next(it)
+                rgb = self._to_rgb(next(it))
             except StopIteration:
                 break
             except Exception as exc:
                 raise self._decode_error(exc, n) from None
-            yield self._check_size(self._to_rgb(arr), n)
+            yield self._check_size(rgb, n)
             n += 1
         if n < (self.num_frames or 0):
             raise InputError(f"{self.path}: truncated: decoded {n} of the {self.num_frames} frames it declares")
