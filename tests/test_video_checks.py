@@ -70,7 +70,7 @@ def test_predict_warns_for_tiny_and_extreme_aspect_videos(tmp_path, weights, cap
         encode_video(tmp_path / name, _noise(2, h, w))
     for name, expect in (("tiny.mp4", "upscaled"), ("wide.mp4", "squashed"), ("fine.mp4", None)):
         assert main(["predict", str(tmp_path / name), "--weights", weights, "--out", str(tmp_path / "o"),
-                     "--size", "64", "--no-progress"]) == 0
+                     "--size", "64", "--no-progress", "--no-overlay"]) == 0
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if "warning" in line]
         if expect is None:
