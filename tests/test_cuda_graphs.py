@@ -90,8 +90,8 @@ def test_at_most_max_graphs_kept(model, monkeypatch):
         p.predict(video(8))
     from lgrnet.engine.predictor import MAX_GRAPHS
 
-    assert len(EagerStandIn.built) == 3 and len(p._graphs) == MAX_GRAPHS
-    assert [k[1] for k in p._graphs] == [4, 5]
+    assert len(EagerStandIn.built) == 3 and len(p.runner.graphs) == MAX_GRAPHS
+    assert [k[1] for k in p.runner.graphs] == [4, 5]
 
 
 def test_failed_graph_falls_back_to_eager_with_a_warning(model, monkeypatch):

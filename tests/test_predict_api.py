@@ -43,7 +43,7 @@ def test_window_covering_the_video_equals_whole_clip(model, window):
     assert res.probs.shape == (7, 40, 56) and res.masks.dtype == bool
     np.testing.assert_allclose(res.class_score, ref.class_score, atol=1e-6)
     np.testing.assert_allclose(res.mask_score, ref.mask_score, atol=1e-5)
-    np.testing.assert_allclose(res.score, ref.confidence, atol=1e-5)
+    np.testing.assert_allclose(res.score, ref.score, atol=1e-5)
     assert (res.query == ref.query).all()
 
 
@@ -80,7 +80,7 @@ def test_windowed_equals_per_window_segment_clip(model, T, N, K):
         assert fp.window == w, (fp.index, fp.window, w)
         assert_same(fp.prob, fp.mask, ref.probs[j], ref.masks[j], f"frame {fp.index}")
         assert fp.query == ref.query and fp.class_score == pytest.approx(float(ref.class_score[j]), abs=1e-6)
-        assert fp.score == pytest.approx(float(ref.confidence[j]), abs=1e-5)
+        assert fp.score == pytest.approx(float(ref.score[j]), abs=1e-5)
         assert np.array_equal(fp.frame, frames[fp.index])
 
 
@@ -135,7 +135,7 @@ def test_plan_follows_memory_budget(model):
 
 
 def test_bad_arguments_and_frames(model):
-    with pytest.raises(UserError, match="multiples of 32"):
+    with pytest.raises(UserError, match="multiple of 32"):
         VideoPredictor(model, size=50)
     with pytest.raises(UserError, match="overlap 5: must be at least 0 and less than the window"):
         VideoPredictor(model, window=5, overlap=5)

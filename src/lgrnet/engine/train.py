@@ -43,6 +43,7 @@ from ..errors import InputError, UserError
 from ..losses.criterion import SetCriterion
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
+from .device import resolve_device
 from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
 from .train_log import RunLogger
 from .train_state import LAST, capture_rng, diff_dicts, load_checkpoint, restore_rng, save_checkpoint
@@ -108,14 +109,9 @@ def distributed_env() -> tuple:
 
 
 def pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    """The training device (:func:`lgrnet.engine.device.resolve_device`); a CUDA device becomes current."""
+    dev = resolve_device(name, local_rank=local_rank)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)
     return dev
 
