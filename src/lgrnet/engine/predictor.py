@@ -286,7 +286,7 @@ class VideoPredictor:
     """Segment videos frame by frame with an LGRNet, whole-clip when it fits, else in windows.
 
     model: an :class:`~lgrnet.models.lgrnet.LGRNet` (put in eval mode; its device is used);
-    size: model input size, int or (h, w), multiples of 32 (default: the published 352; 
+    size: model input size, int or (h, w), multiples of 32 (default: the published 352;
         :meth:`from_pretrained` defaults to the size the weights record);
     window / overlap: frames per forward pass and frames shared by consecutive windows; None:
         window from ``memory_budget``, overlap from :func:`~lgrnet.engine.windows.default_overlap`;

@@ -392,7 +392,8 @@ class Trainer:
             if self.best is None or (not math.isnan(dice) and dice > self.best["val_dice"]):
                 self.best = {"val_dice": dice, "step": self.step}
                 _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "best.safetensors"),
-                                                    metadata={"step": self.step, "val_dice": dice})
+                                                    metadata={"step": self.step, "val_dice": dice,
+                                                              "input_size": self.cfg.train.image_size})
         if self.world > 1:
             box = [self.best]
             dist.broadcast_object_list(box, src=0)
@@ -454,7 +455,7 @@ class Trainer:
                     self.save()
             if self.is_main and self.step > start:
                 _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
-                                                    metadata={"step": self.step})
+                                                    metadata={"step": self.step, "input_size": self.cfg.train.image_size})
         finally:
             logger.close()
         return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,
