@@ -109,7 +109,7 @@ def test_unwritable_output_fails_before_the_model_runs(tmp_path, clip3, capsys, 
 
 
 def test_read_only_output_simulated(tmp_path, clip3, capsys, monkeypatch):
-    import lgrnet.io.results as results
+    from lgrnet.io import results
 
     def read_only(*a, dir=None, **k):
         raise OSError(errno.EROFS, "Read-only file system", dir)
@@ -123,7 +123,7 @@ def test_read_only_output_simulated(tmp_path, clip3, capsys, monkeypatch):
 
 
 def test_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, clip3, capsys, monkeypatch):
-    import lgrnet.io.results as results
+    from lgrnet.io import results
 
     def full(path, mask):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

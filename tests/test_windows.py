@@ -1,5 +1,7 @@
 """Window planning (lgrnet.engine.windows): explicit plans, the documented properties, and the
 stream planner giving the same windows as the pure function."""
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ def test_plan_properties(T, N, data):
     # regular windows start at multiples of the stride
     assert [w.start for w in wins[:-1]] == [k * (N - K) for k in range(len(wins) - 1)]
     # the hand-over between regular windows is the middle of their overlap
-    for a, b in zip(wins[:-2], wins[1:-1]):
+    for a, b in itertools.pairwise(wins[:-1]):
         assert a.emit_to == (b.start + a.end) // 2
     # so a frame of a later window has at least overlap // 2 frames of context before it
     assert all(w.emit_from - w.start >= K // 2 for w in wins[1:])

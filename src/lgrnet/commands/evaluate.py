@@ -68,7 +68,7 @@ def load_predictor(args, device):
     from ..engine.predictor import VideoPredictor
     from ..models.lgrnet import LGRNet
 
-    settings = dict(window=args.window, overlap=args.overlap, memory_budget=args.memory_budget)
+    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget}
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:

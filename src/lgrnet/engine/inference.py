@@ -16,8 +16,9 @@ from ..errors import UserError
 from ..models.lgrnet import LGRNet, LGRNetOutput
 from .postprocess import ClipPrediction, choose_query, maps_at_size, postprocess
 
-__all__ = ["ClipPrediction", "choose_query", "maps_at_size", "postprocess", "frames_to_tensor", "forward_clip",
-           "segment_clip", "check_input_size", "DEFAULT_INPUT_SIZE"]  # the post-processing names are re-exported for existing imports
+# the post-processing names are re-exported for existing imports
+__all__ = ["DEFAULT_INPUT_SIZE", "ClipPrediction", "check_input_size", "choose_query", "forward_clip", "frames_to_tensor",
+           "maps_at_size", "postprocess", "segment_clip"]
 
 
 DEFAULT_INPUT_SIZE = 352  # the published evaluation's; a model that records its own size runs at that

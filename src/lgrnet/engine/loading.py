@@ -27,12 +27,12 @@ def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int,
     path = os.fspath(weights)
     if not path.endswith(".safetensors") or not os.path.isfile(path):
         return None
-    try:
-        from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
+    try:
         with safe_open(path, framework="pt") as f:
             value = (f.metadata() or {}).get(INPUT_SIZE_KEY)
-    except Exception:  # unreadable: the loader reports it
+    except (OSError, SafetensorError):  # unreadable: the loader reports it
         return None
     if value is None:
         return None

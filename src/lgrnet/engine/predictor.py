@@ -76,11 +76,11 @@ from .postprocess import clip_maps, maps_at_size
 from .predict_folder import PredictionSummary, predict_to_folder, result_name, result_names
 from .windows import Window, WindowPlanner, check_window, default_overlap, plan_windows
 
-__all__ = ["FramePrediction", "VideoPrediction", "PredictionStream", "VideoPredictor", "predict_to_folder",
-           "PredictionSummary", "result_name", "result_names", "mask_bbox",
-           # re-exported from the modules they live in, for existing imports:
-           "MAX_GRAPHS", "WindowPlan", "Window", "plan_windows", "check_window", "default_overlap", "parse_bytes",
-           "default_memory_budget", "estimate_bytes_per_frame"]
+# with names re-exported from the modules they live in, for existing imports
+__all__ = ["MAX_GRAPHS", "FramePrediction", "PredictionStream", "PredictionSummary", "VideoPrediction", "VideoPredictor",
+           "Window", "WindowPlan", "check_window", "default_memory_budget", "default_overlap", "estimate_bytes_per_frame",
+           "frame_prediction", "mask_bbox", "parse_bytes", "plan_windows", "predict_to_folder", "result_name",
+           "result_names"]
 
 ProgressFn = Callable[[int, Optional[int]], None]
 
@@ -201,6 +201,24 @@ class _Entry:
     x: torch.Tensor
 
 
+@torch.inference_mode()
+def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: int) -> FramePrediction:
+    """Frame ``j`` of the clip ``out`` (the buffer's ``entry``, reported by window ``window``) -> its
+    :class:`FramePrediction` (post-processing: :func:`~lgrnet.engine.postprocess.clip_maps`)."""
+    size = entry.frame.shape[:2]
+    maps = clip_maps(out.logits[j:j + 1], out.class_score, out.query, size)
+    fp = FramePrediction(index=entry.index, name=name, frame=entry.frame, prob=maps.probs[0], mask=maps.masks[0],
+                         class_score=float(maps.class_score[0]), mask_score=float(maps.mask_score[0]),
+                         score=float(maps.score[0]), query=out.query, window=window)
+    if out.all_logits is not None:
+        qp, qm, qs = maps_at_size(out.all_logits[j], size)  # (Nq, H, W)
+        fp.query_probs = qp.numpy().astype(np.float32, copy=False)
+        fp.query_class_scores = out.all_class_scores
+        fp.query_mask_scores = qs.numpy().astype(np.float32)
+        fp.query_areas = qm.flatten(1).sum(1).numpy().astype(np.int64)
+    return fp
+
+
 # ---------------------------------------------------------------------------------------- predictor
 
 
@@ -267,7 +285,7 @@ class PredictionStream:
             graphed_windows += int(out.graphed)
             for j, e in enumerate(entries):  # stitch: report this window's share of its frames
                 if win.emit_from <= e.index < win.emit_to:
-                    yield p._frame_result(e, self._name_of(e.index), out, j, w)
+                    yield frame_prediction(e, self._name_of(e.index), out, j, w)
                     done += 1
                     if self._progress is not None:
                         self._progress(done, self.total)
@@ -382,20 +400,3 @@ class VideoPredictor:
             score=np.array([r.score for r in results], dtype=np.float32),
             query=np.array([r.query for r in results], dtype=np.int64),
             names=[r.name for r in results], info=dict(s.info))
-
-    @torch.inference_mode()
-    def _frame_result(self, entry: _Entry, name: str, out: ClipOutput, j: int, window: int) -> FramePrediction:
-        """Frame ``j`` of the clip ``out`` -> its :class:`FramePrediction` (post-processing:
-        :func:`~lgrnet.engine.postprocess.clip_maps`)."""
-        size = entry.frame.shape[:2]
-        maps = clip_maps(out.logits[j:j + 1], out.class_score, out.query, size)
-        fp = FramePrediction(index=entry.index, name=name, frame=entry.frame, prob=maps.probs[0], mask=maps.masks[0],
-                             class_score=float(maps.class_score[0]), mask_score=float(maps.mask_score[0]),
-                             score=float(maps.score[0]), query=out.query, window=window)
-        if out.all_logits is not None:
-            qp, qm, qs = maps_at_size(out.all_logits[j], size)  # (Nq, H, W)
-            fp.query_probs = qp.numpy().astype(np.float32, copy=False)
-            fp.query_class_scores = out.all_class_scores
-            fp.query_mask_scores = qs.numpy().astype(np.float32)
-            fp.query_areas = qm.flatten(1).sum(1).numpy().astype(np.int64)
-        return fp
