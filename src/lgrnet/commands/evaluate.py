@@ -36,7 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, metavar="ROOT", help="the dataset root")
     p.add_argument("--split", metavar="NAME", help="the split under ROOT (a path or an authors' data-set name)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, unless --force)")
-    p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default 352, as published)")
+    p.add_argument("--size", type=int, default=None,
+                   help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
+                        "model; else 352, as published)")
     add_window_arguments(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
@@ -55,20 +57,23 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def load_model(args):
-    """The model the arguments name: --weights [--preset], or --preset with --random-init."""
+def load_predictor(args, device):
+    """The predictor the arguments name: --weights [--preset] (through
+    :meth:`~lgrnet.engine.predictor.VideoPredictor.from_pretrained`, at the size the weights record
+    unless --size), or --preset with --random-init (at --size, else 352)."""
     import torch
 
     from ..config import get_preset
+    from ..engine.loading import inference_size
+    from ..engine.predictor import VideoPredictor
     from ..models.lgrnet import LGRNet
 
+    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget}
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:
-        try:
-            return LGRNet.from_pretrained(args.weights, preset=args.preset)
-        except (FileNotFoundError, ValueError) as exc:
-            raise UserError(str(exc)) from None
+        return VideoPredictor.from_pretrained(args.weights, preset=args.preset, device=device, size=args.size,
+                                              **settings)
     if not args.preset:
         raise UserError("--weights is required (or --preset P --random-init for an untrained smoke-test model)")
     if not args.random_init:
@@ -78,20 +83,24 @@ def load_model(args):
         get_preset(args.preset)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    size = inference_size(None, args.size)
     torch.manual_seed(args.seed)
     print(f"warning: evaluating an untrained {args.preset!r} model (--random-init): its scores mean nothing",
           file=sys.stderr)
-    return LGRNet.from_preset(args.preset)
+    return VideoPredictor(LGRNet.from_preset(args.preset).to(device), size=size, **settings)
 
 
 def run(args) -> int:
     from ..config import to_dict
     from ..data.datasets import resolve_split, validate_split
     from ..engine.evaluate import evaluate_split
-    from ..engine.predictor import VideoPredictor, check_window, parse_bytes, resolve_device
+    from ..engine.device import resolve_device
+    from ..engine.inference import check_input_size
+    from ..engine.memory import parse_bytes
+    from ..engine.windows import check_window
 
-    if args.size <= 0 or args.size % 32:
-        raise UserError(f"--size {args.size}: must be a positive multiple of 32")
+    if args.size is not None:
+        check_input_size(args.size, "--size")
     check_window(args.window, args.overlap)  # option errors before any work
     if args.memory_budget is not None:
         parse_bytes(args.memory_budget)
@@ -109,9 +118,8 @@ def run(args) -> int:
         if unknown:
             raise UserError(f"{info.path}: no video(s) {', '.join(unknown)}")
         videos = [v for v in videos if v.name in set(args.videos)]
-    model = load_model(args).to(device).eval()
-    predictor = VideoPredictor(model, size=args.size, window=args.window, overlap=args.overlap,
-                               memory_budget=args.memory_budget)
+    predictor = load_predictor(args, device)
+    model = predictor.model
     progress = not args.quiet and sys.stderr.isatty()
     if not args.quiet:
         print(f"{info.path} ({info.layout}): {report.summary()}", file=sys.stderr)

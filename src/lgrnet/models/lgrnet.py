@@ -20,8 +20,6 @@ from .backbone import FrameBackbone
 from .decoder import HeadOutput, VideoMaskDecoder
 from .encoder.encoder import LocalGlobalEncoder
 
-FORMAT_VERSION = 1
-
 
 @dataclass
 class LGRNetOutput:
@@ -80,10 +78,14 @@ class LGRNet(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu") -> "LGRNet":
         """Load weights: our ``.safetensors`` (config inside), or an authors' ``.pth`` checkpoint
-        (a bare state dict, or one under 'model') with ``preset=`` naming its config."""
+        (a bare state dict, or one under 'model') with ``preset=`` naming its config.
+
+        The model comes back in eval mode, ready for ``model(video)`` (as transformers'
+        ``from_pretrained`` does): in training mode BatchNorm (``sunseg_res2net``) would normalise
+        with the clip's statistics and update its running ones. Call ``.train()`` to fine-tune."""
         from .checkpoint import load_pretrained
 
-        return load_pretrained(cls, path, preset=preset, map_location=map_location)
+        return load_pretrained(cls, path, preset=preset, map_location=map_location).eval()
 
     def save_pretrained(self, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None) -> str:
         """Write weights + config to ``path`` (.safetensors), atomically. Returns the path."""
