@@ -16,7 +16,8 @@
        <dir>/<video>/Frame/<frame>                <dir>/<video>/GT/<frame>.png
 
 ``split`` is a path under ``root`` (``TestHardDataset/Unseen``, ``CVC-ClinicDB-612/Test``), or one of
-the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, ...; see
+the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, the UFUV names
+``fibroid_train_temp8``, ``fibroid_validate_temp8``, ... of :mod:`lgrnet.data.ufuv`; see
 :data:`SPLIT_ALIASES`), resolved to the first of its known locations that exists. A SUN-SEG ``root``
 may also be the folder above ``SUN-SEG-Annotation``.
 
@@ -35,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from . import ufuv
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 #: Pillow image modes that frames may not have, and what they are: converting 16-bit, float or alpha
@@ -129,6 +131,8 @@ SPLIT_ALIASES: Dict[str, Tuple[str, ...]] = {
     "612-test": (_VPS + "VPS-TestSet/CVC-ClinicDB-612-Test", "VPS-TestSet/CVC-ClinicDB-612-Test", "CVC-ClinicDB-612/Test"),
     "612-val": (_VPS + "VPS-TestSet/CVC-ClinicDB-612-Valid", "VPS-TestSet/CVC-ClinicDB-612-Valid", "CVC-ClinicDB-612/Valid"),
 }
+# UFUV: fibroid_train_temp8, fibroid_validate_temp8, ... (see lgrnet.data.ufuv)
+SPLIT_ALIASES.update(ufuv.split_aliases())
 _SUNSEG_PREFIX = "SUN-SEG-Annotation"
 
 
