@@ -54,6 +54,8 @@ def test_set_names_resolve_under_the_authors_root(tmp_path):
         assert ufuv.ufuv_folder(name) == folder
     with pytest.raises(UserError, match=r"no split 'fibroid_validate_temp7' \(looked for .*ufuv/uterus_myoma/Dataset/temp7/test"):
         resolve_split(root, "fibroid_validate_temp7")
+    with pytest.raises(UserError, match=r"looks like a UFUV root: name a split, e.g. --split fibroid_train_temp8"):
+        find_videos(root)  # --data UFUV without --split
     videos = find_videos(root / DATASET, "temp8/test", require_masks=True)
     assert [v.name for v in videos] == ["temp8_test_00", "temp8_test_01"]
     assert all(len(v) == 4 and all(m is not None for m in v.masks) for v in videos)

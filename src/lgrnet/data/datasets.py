@@ -189,9 +189,12 @@ def resolve_split(root: Union[str, Path], split: Optional[str] = None) -> SplitL
         tried.append(f"{base} (no Frame/ folder)")
     if split and not any(c.is_dir() for c in candidates):
         raise DatasetError(f"{root}: no split {split!r} (looked for {', '.join(tried)})")
+    hint = ""
+    if not split and any((root / p / f).is_dir() for p in ufuv.UFUV_PREFIXES for f in ufuv.UFUV_VIDEO_COUNTS):
+        hint = " (this looks like a UFUV root: name a split, e.g. --split fibroid_train_temp8 or temp8/train)"
     raise DatasetError(f"{', '.join(tried)}: not a dataset split: expected <split>/Frame/<video>/<frame> with "
                        f"<split>/GT/<video>/<frame>.png, images in <split>/Frame/, Seen/ + Unseen/, "
-                       f"or <split>/<video>/Frame/")
+                       f"or <split>/<video>/Frame/{hint}")
 
 
 def find_videos(root: Union[str, Path], split: Optional[str] = None, require_masks: bool = False) -> List[VideoRecord]:
