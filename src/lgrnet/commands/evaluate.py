@@ -10,8 +10,9 @@ fibroid_pvt model, the authors' UFUV evaluator on the masks (--protocol chooses 
 <protocol>.json/.csv for each and config.json.
 
 --split is a folder under --data (TestHardDataset/Unseen, CVC-ClinicDB-612/Test) or one of the
-authors' data-set names (polyp_hard_unseen_validate, 612-test, fibroid_validate_temp8, ...). The split is checked first
-(missing/extra masks, sizes, unreadable files): problems are reported together, naming the files.
+authors' data-set names (polyp_hard_unseen_validate, 612-test, fibroid_validate_temp8, ...). The
+split is checked first (missing/extra masks, sizes, unreadable files): problems are reported
+together, naming the files.
 
 examples:
   lgrnet evaluate --weights sunseg_pvt.safetensors --data SUN-SEG-Annotation --split TestHardDataset/Unseen --out runs/hard_unseen
