@@ -1,19 +1,23 @@
-"""Run a model over a dataset split and score it with both protocols.
+"""Run a model over a dataset split and score it with the evaluation protocols.
 
 Every video is segmented as one clip at --size (the published evaluation: 352) when it fits the
 memory budget, else in overlapping windows (--window/--overlap/--memory-budget as for `lgrnet
 predict`; config.json records how each video ran); the probability maps (uint8) and binary masks
 are written in the SUN-SEG toolbox's prediction layout under
 OUT/probs and OUT/masks, then scored: the SUN-SEG toolbox protocol on the maps, the authors'
-Dice/IoU on the masks. OUT also gets sunseg.json/.csv, authors.json/.csv and config.json.
+Dice/IoU on the masks, and, for UFUV splits (fibroid_validate_temp8, temp8/test, ...) or a
+fibroid_pvt model, the authors' UFUV evaluator on the masks (--protocol chooses instead). OUT gets
+<protocol>.json/.csv for each and config.json.
 
 --split is a folder under --data (TestHardDataset/Unseen, CVC-ClinicDB-612/Test) or one of the
-authors' data-set names (polyp_hard_unseen_validate, 612-test, ...). The split is checked first
-(missing/extra masks, sizes, unreadable files): problems are reported together, naming the files.
+authors' data-set names (polyp_hard_unseen_validate, 612-test, fibroid_validate_temp8, ...). The
+split is checked first (missing/extra masks, sizes, unreadable files): problems are reported
+together, naming the files.
 
 examples:
   lgrnet evaluate --weights sunseg_pvt.safetensors --data SUN-SEG-Annotation --split TestHardDataset/Unseen --out runs/hard_unseen
   lgrnet evaluate --weights sunseg_pvt.pth --preset sunseg_pvt --data data --split polyp_easy_seen_validate --out runs/easy_seen
+  lgrnet evaluate --weights ufuv.safetensors --data UFUV --split fibroid_validate_temp8 --out runs/ufuv
   lgrnet evaluate --preset tiny --random-init --data data --split CVC-ClinicDB-612/Test --size 128 --out /tmp/smoke
 """
 from __future__ import annotations
@@ -42,6 +46,9 @@ def add_arguments(p) -> None:
     add_window_arguments(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--protocol", action="append", choices=("sunseg", "authors", "fibroid"), metavar="NAME",
+                   help="score with this protocol (repeatable: sunseg, authors, fibroid; default sunseg and "
+                        "authors, and fibroid too for UFUV splits or a fibroid_pvt model)")
     p.add_argument("--keep-ends", action="store_true",
                    help="sunseg: score every frame (NOT the toolbox's protocol, which drops each video's first and last)")
     p.add_argument("--skip-mask-check", action="store_true", help="check masks from file headers only (faster)")
@@ -90,9 +97,22 @@ def load_predictor(args, device):
     return VideoPredictor(LGRNet.from_preset(args.preset).to(device), size=size, **settings)
 
 
+def choose_protocols(asked, split, split_path, preset: str = ""):
+    """The protocols to score: those ``asked`` (in the order of ``PROTOCOL_INPUTS``), else sunseg and
+    authors, plus fibroid for a UFUV split (:func:`lgrnet.data.ufuv.ufuv_folder`) or a fibroid_pvt model."""
+    from ..data.ufuv import ufuv_folder
+    from ..engine.evaluate import DEFAULT_PROTOCOLS, PROTOCOL_INPUTS
+
+    if asked:
+        return [p for p in PROTOCOL_INPUTS if p in set(asked)]
+    extra = ["fibroid"] if ufuv_folder(split, split_path) or preset == "fibroid_pvt" else []
+    return list(DEFAULT_PROTOCOLS) + extra
+
+
 def run(args) -> int:
     from ..config import to_dict
     from ..data.datasets import resolve_split, validate_split
+    from ..data.ufuv import count_note, ufuv_folder
     from ..engine.evaluate import evaluate_split
     from ..engine.device import resolve_device
     from ..engine.inference import check_input_size
@@ -112,6 +132,10 @@ def run(args) -> int:
         raise UserError(f"{out}: already holds files; choose a new folder or pass --force")
     info = resolve_split(args.data, args.split)
     videos, report = validate_split(args.data, args.split, require_masks=True, check_masks=not args.skip_mask_check)
+    ufuv = ufuv_folder(args.split, info.path)
+    ufuv_note = count_note(ufuv, len(videos)) if ufuv else None
+    if ufuv_note and not args.quiet:
+        print(f"note: {ufuv_note}", file=sys.stderr)
     if args.videos:
         names = [v.name for v in videos]
         unknown = [v for v in args.videos if v not in names]
@@ -133,7 +157,12 @@ def run(args) -> int:
         "data": os.path.abspath(args.data), "split": args.split, "split_path": str(info.path), "layout": info.layout,
         "device": str(device), "nonbinary_masks": len(report.nonbinary_masks),
     }
-    result = evaluate_split(predictor, videos, out, drop_ends=not args.keep_ends, config=config, progress=progress)
+    protocols = choose_protocols(args.protocol, args.split, info.path, getattr(model.config, "preset", ""))
+    if ufuv:
+        config["ufuv_split"] = ufuv
+        config["ufuv_note"] = ufuv_note
+    result = evaluate_split(predictor, videos, out, drop_ends=not args.keep_ends, config=config, progress=progress,
+                            protocols=protocols)
     if result.windowed:
         print(f"note: {len(result.windowed)} video(s) ran in overlapping windows, not as one clip (the published "
               f"protocol; see --window and --memory-budget): {', '.join(result.windowed[:5])}"
