@@ -452,7 +452,7 @@ class VideoPredictor:
 
     def settings(self) -> Dict[str, object]:
         """The run's settings, as recorded in predictions.json."""
-        from .. import __version__
+        from ..version import __version__
 
         dtype = "bfloat16 (autocast)" if self.autocast and self.device.type == "cuda" else "float32"
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
