@@ -19,7 +19,7 @@ from PIL import Image
 
 from lgrnet.errors import InputError
 from lgrnet.io.corrections import (FrameStatus, corrected_mask_path, frame_index, frame_key, parse_status, read_status,
-                                   reviewed_mask_path, status_json, status_path, write_status)
+                                   reviewed_mask_path, status_path, write_status)
 from lgrnet.viewer import ViewerApp, find_results
 from test_viewer import CHROMEDRIVER, CHROMIUM, H, N, SCORES, W, Server, disc_mask, make_result
 

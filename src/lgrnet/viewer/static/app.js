@@ -118,16 +118,19 @@
     const dpr = window.devicePixelRatio || 1;
     if (doc) {
       if (el.maskFill.checked) {
-        if (state.fillPainted !== `${doc.key}:${doc.rev}`) {
-          M.paintFill(doc.mask, state.fillCanvas, FILL_RGBA);
-          state.fillPainted = `${doc.key}:${doc.rev}`;
+        if (state.fillPainted !== doc.key || doc.paintRect) {  // repaint what changed (all of it for another frame)
+          M.paintFill(doc.mask, state.fillCanvas, FILL_RGBA, state.fillPainted === doc.key && doc.paintRect !== "all" ? doc.paintRect : null);
+          state.fillPainted = doc.key;
+          doc.paintRect = null;
         }
         ctx.imageSmoothingEnabled = false;
         ctx.drawImage(state.fillCanvas, 0, 0);
         ctx.imageSmoothingEnabled = true;
       }
       if (show) {
-        if (doc.pathRev !== doc.rev) { doc.path = M.outlinePath(doc.mask); doc.pathRev = doc.rev; }
+        // a large frame's outline follows a brush stroke when it ends (the fill follows it live)
+        const live = !state.stroke || doc.mask.w * doc.mask.h <= 400000;
+        if (doc.pathRev !== doc.rev && live) { doc.path = M.outlinePath(doc.mask); doc.pathRev = doc.rev; }
         ctx.lineWidth = (2 * dpr) / k;  // 2 CSS pixels at any zoom, along the pixels' edges
         ctx.strokeStyle = OUTLINE_COLOR;
         ctx.lineJoin = "miter";
@@ -253,7 +256,7 @@
         const version = parseInt(res.headers.get("X-Mask-Version") || "0", 10);
         const bitmap = await createImageBitmap(await res.blob());
         const doc = { key, rid, i, mask: M.maskFromImage(bitmap), version, source: res.headers.get("X-Mask-Source"),
-          history: new M.History(40), rev: 0, saving: false, pending: false, dirty: false, conflict: null };
+          history: new M.History(40), rev: 0, paintRect: "all", saving: false, pending: false, dirty: false, conflict: null };
         bitmap.close();
         state.ready.set(key, doc);
         trimDocs();
@@ -305,8 +308,18 @@
 
   // After every change: redraw, then PUT the mask with the version it replaces. One save per frame at
   // a time; changes made meanwhile go in the next one. 409: another tab or session saved first.
-  function changed(doc) {
+  function touch(doc, rect) {  // the mask changed (in rect [x0, y0, x1, y1), or anywhere)
     doc.rev++;
+    const a = doc.paintRect;
+    doc.paintRect = !rect || a === "all" ? "all"
+      : a ? [Math.min(a[0], rect[0]), Math.min(a[1], rect[1]), Math.max(a[2], rect[2]), Math.max(a[3], rect[3])] : rect;
+  }
+  function strokeRect(x0, y0, x1, y1, r) {
+    return [Math.floor(Math.min(x0, x1) - r) - 1, Math.floor(Math.min(y0, y1) - r) - 1,
+      Math.ceil(Math.max(x0, x1) + r) + 2, Math.ceil(Math.max(y0, y1) + r) + 2];
+  }
+  function changed(doc, touched) {
+    if (!touched) touch(doc);
     doc.dirty = true;
     updateReview();
     render();
@@ -475,7 +488,7 @@
       doc.history.record(doc.mask);
       const n = M.stampSegment(doc.mask, px, py, px, py, r, value);
       state.stroke = { doc, x: px, y: py, value, r, changed: n };
-      if (n) { doc.rev++; render(); }
+      if (n) { touch(doc, strokeRect(px, py, px, py, r)); render(); }
       el.canvas.setPointerCapture(e.pointerId);
     } else if (state.tool === "fill") {
       operate((doc) => M.floodFill(doc.mask, px, py, e.shiftKey ? 0 : 1));
@@ -502,8 +515,8 @@
       const px = Math.floor(fx), py = Math.floor(fy);
       if (px !== st.x || py !== st.y) {
         const n = M.stampSegment(st.doc.mask, st.x, st.y, px, py, st.r, st.value);
+        if (n) touch(st.doc, strokeRect(st.x, st.y, px, py, st.r));
         st.x = px; st.y = py; st.changed += n;
-        if (n) st.doc.rev++;
       }
     }
     if (st || state.tool !== "view") renderSoon();
@@ -513,7 +526,7 @@
     const st = state.stroke;
     if (!st) return;
     state.stroke = null;
-    if (st.changed) changed(st.doc);
+    if (st.changed) changed(st.doc, true);
     else { st.doc.history.undos.pop(); }
   }
 

@@ -79,21 +79,23 @@
   // The mask's outline as a Path2D along pixel edges (so it is exact at any zoom): every edge between a
   // mask pixel and a non-mask pixel (or the frame border), runs of edges merged into one line.
   function outlinePath(m) {
-    const { w, h, data } = m, path = new Path2D();
-    for (let y = 0; y <= h; y++) {  // horizontal edges on the line y
+    const { w, h, data } = m, path = new Path2D(), box = bounds(m);
+    if (!box) return path;
+    const [bx0, by0, bx1, by1] = box;  // only the mask's bounding box has edges
+    for (let y = by0; y <= by1; y++) {  // horizontal edges on the line y
       let run = -1;
-      for (let x = 0; x <= w; x++) {
+      for (let x = bx0; x <= bx1; x++) {
         const a = x < w && y > 0 ? data[(y - 1) * w + x] : 0, b = x < w && y < h ? data[y * w + x] : 0;
-        const edge = x < w && a !== b;
+        const edge = x < bx1 && a !== b;
         if (edge && run < 0) run = x;
         if (!edge && run >= 0) { path.moveTo(run, y); path.lineTo(x, y); run = -1; }
       }
     }
-    for (let x = 0; x <= w; x++) {  // vertical edges on the line x
+    for (let x = bx0; x <= bx1; x++) {  // vertical edges on the line x
       let run = -1;
-      for (let y = 0; y <= h; y++) {
+      for (let y = by0; y <= by1; y++) {
         const a = y < h && x > 0 ? data[y * w + x - 1] : 0, b = y < h && x < w ? data[y * w + x] : 0;
-        const edge = y < h && a !== b;
+        const edge = y < by1 && a !== b;
         if (edge && run < 0) run = y;
         if (!edge && run >= 0) { path.moveTo(x, run); path.lineTo(x, y); run = -1; }
       }
@@ -101,14 +103,35 @@
     return path;
   }
 
-  // Paint the mask into `canvas` (w x h) as `rgba` where it is 1, transparent elsewhere.
-  function paintFill(m, canvas, rgba) {
-    if (canvas.width !== m.w || canvas.height !== m.h) { canvas.width = m.w; canvas.height = m.h; }
-    const c = canvas.getContext("2d"), img = c.createImageData(m.w, m.h), px = img.data;
-    for (let o = 0, n = m.w * m.h; o < n; o++) {
-      if (m.data[o]) { const q = 4 * o; px[q] = rgba[0]; px[q + 1] = rgba[1]; px[q + 2] = rgba[2]; px[q + 3] = rgba[3]; }
+  // The bounding box [x0, y0, x1, y1) of the mask's pixels, or null when it is empty (native scans).
+  function bounds(m) {
+    const { w, h, data } = m;
+    let y0 = -1, y1 = -1, x0 = w, x1 = 0;
+    for (let y = 0; y < h; y++) {
+      const row = data.subarray(y * w, (y + 1) * w), first = row.indexOf(1);
+      if (first < 0) continue;
+      if (y0 < 0) y0 = y;
+      y1 = y + 1;
+      x0 = Math.min(x0, first);
+      x1 = Math.max(x1, row.lastIndexOf(1) + 1);
     }
-    c.putImageData(img, 0, 0);
+    return y0 < 0 ? null : [x0, y0, x1, y1];
+  }
+
+  // Paint the mask into `canvas` (w x h) as `rgba` where it is 1, transparent elsewhere; only the
+  // rectangle [x0, y0, x1, y1) when `rect` is given (a brush stroke's).
+  function paintFill(m, canvas, rgba, rect) {
+    if (canvas.width !== m.w || canvas.height !== m.h) { canvas.width = m.w; canvas.height = m.h; rect = null; }
+    let [x0, y0, x1, y1] = rect || [0, 0, m.w, m.h];
+    x0 = Math.max(0, x0); y0 = Math.max(0, y0); x1 = Math.min(m.w, x1); y1 = Math.min(m.h, y1);
+    if (x1 <= x0 || y1 <= y0) return;
+    const rw = x1 - x0, c = canvas.getContext("2d"), img = c.createImageData(rw, y1 - y0), px = img.data;
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0, o = y * m.w + x0, q = 4 * (y - y0) * rw; x < x1; x++, o++, q += 4) {
+        if (m.data[o]) { px[q] = rgba[0]; px[q + 1] = rgba[1]; px[q + 2] = rgba[2]; px[q + 3] = rgba[3]; }
+      }
+    }
+    c.putImageData(img, x0, y0);
   }
 
   // Decode an image (an ImageBitmap or <img>) into a mask: grey > 127 is 1.
@@ -159,5 +182,5 @@
     get canRedo() { return this.redos.length > 0; }
   }
 
-  window.lgrnetMask = { stampSegment, floodFill, fillPolygon, outlinePath, paintFill, maskFromImage, maskToPng, History };
+  window.lgrnetMask = { bounds, stampSegment, floodFill, fillPolygon, outlinePath, paintFill, maskFromImage, maskToPng, History };
 })();
