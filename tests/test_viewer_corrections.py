@@ -496,3 +496,105 @@ def test_correcting_a_frame_in_headless_chromium(chromium, server, result_dir, t
 
     severe = [e for e in d.get_log("browser") if e["level"] == "SEVERE" and "409" not in e["message"]]
     assert severe == [], severe
+
+
+@pytest.mark.browser
+def test_page_mask_operations_match_references(chromium, server):
+    """editor.js's brush, fill and polygon against independent references (NumPy distances, SciPy's
+    connected components, OpenCV's point-in-polygon test) on random masks in the page's own JS."""
+    import cv2
+    from scipy import ndimage
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = chromium
+    d.get(server.url)
+    WebDriverWait(d, 20).until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "0:0:1")
+    rng = np.random.default_rng(0)
+    run = ("const [op, w, h, bits, args] = arguments; const M = window.lgrnetMask;"
+           "const m = {w, h, data: Uint8Array.from(bits)};"
+           "const n = op === 'stamp' ? M.stampSegment(m, ...args) : op === 'flood' ? M.floodFill(m, ...args)"
+           " : M.fillPolygon(m, args, 1); return [n, Array.from(m.data)];")
+
+    def page(op, mask, args):
+        n, bits = d.execute_script(run, op, W, H, mask.astype(int).ravel().tolist(), args)
+        return n, np.array(bits, bool).reshape(H, W)
+
+    yy, xx = np.mgrid[0:H, 0:W].astype(float)
+    for _ in range(6):  # brush and eraser along slanted segments
+        base = rng.random((H, W)) < 0.3
+        x0, x1 = rng.integers(0, W, 2)
+        y0, y1 = rng.integers(0, H, 2)
+        r, value = float(rng.integers(1, 9)), int(rng.integers(0, 2))
+        d2 = np.array([x1 - x0, y1 - y0], float)
+        t = np.clip(((xx - x0) * d2[0] + (yy - y0) * d2[1]) / max(d2 @ d2, 1e-12), 0, 1)
+        near = (xx - x0 - t * d2[0]) ** 2 + (yy - y0 - t * d2[1]) ** 2 <= r * r
+        want = np.where(near, bool(value), base)
+        n, got = page("stamp", base, [int(x0), int(y0), int(x1), int(y1), r, value])
+        assert np.array_equal(got, want) and n == int((want != base).sum()), (x0, y0, x1, y1, r)
+
+    for _ in range(4):  # fill: the 4-connected region clicked in
+        base = ndimage.binary_dilation(rng.random((H, W)) < 0.02, iterations=3) ^ \
+            ndimage.binary_dilation(rng.random((H, W)) < 0.01, iterations=2)
+        sx, sy = int(rng.integers(0, W)), int(rng.integers(0, H))
+        seed_value = base[sy, sx]
+        labels, _ = ndimage.label(base == seed_value, structure=ndimage.generate_binary_structure(2, 1))
+        region = labels == labels[sy, sx]
+        want = np.where(region, not seed_value, base)
+        n, got = page("flood", base, [sx, sy, int(not seed_value)])
+        assert np.array_equal(got, want) and n == int(region.sum())
+
+    for k in range(5):  # polygon: pixels whose centre is inside
+        m = int(rng.integers(3, 9))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, m))
+        rad = rng.uniform(8, 30, m)
+        pts = np.stack([W / 2 + rad * np.cos(ang) + rng.uniform(-5, 5), H / 2 + rad * np.sin(ang)], 1)
+        if k == 4:
+            pts[:, 0] += 40  # partly off the frame
+        contour = pts.astype(np.float32).reshape(-1, 1, 2)
+        inside = np.array([[cv2.pointPolygonTest(contour, (x + 0.5, y + 0.5), False) > 0 for x in range(W)]
+                           for y in range(H)])
+        n, got = page("poly", np.zeros((H, W), bool), pts.tolist())
+        assert np.array_equal(got, inside) and n == int(inside.sum()), k
+
+
+@pytest.mark.browser
+def test_page_copy_previous_clear_fill_and_revert(chromium, server, result_dir):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = chromium
+    wait = WebDriverWait(d, 20)
+    text = lambda el_id: d.find_element(By.ID, el_id).text  # noqa: E731
+    saved_png = corrected_mask_path(result_dir, 7)
+
+    def saved(version):
+        wait.until(lambda drv: f"frame 8: saved, version {version}" in text("save-status"))
+        return read_png_mask(saved_png)
+
+    d.get(server.url + "#r=0&f=7")
+    wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "0:7:1")
+    d.find_element(By.ID, "tool-fill").click()
+    wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-mask").startswith("7:0:"))
+    d.find_element(By.ID, "copy-prev").click()
+    assert np.array_equal(saved(1), disc_mask(6))  # the previous frame's mask
+    d.find_element(By.ID, "clear-frame").click()
+    assert not saved(2).any()
+    canvas = d.find_element(By.ID, "frame")
+    ActionChains(d).move_to_element(canvas).click().perform()  # fill: the whole (empty) frame is one region
+    assert saved(3).all()
+    ActionChains(d).move_to_element(canvas).key_down(Keys.SHIFT).click().key_up(Keys.SHIFT).perform()  # erase it
+    assert not saved(4).any()
+    assert text("frame-state") == "edited"
+    d.find_element(By.ID, "revert").click()
+    d.switch_to.alert.accept()
+    wait.until(lambda drv: text("frame-state") == "unchecked")
+    assert not saved_png.exists() and read_status(result_dir) == {}
+    wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-mask").startswith("7:0:"))
+    d.find_element(By.TAG_NAME, "body").send_keys("c")  # the model's mask is right, from the keyboard
+    wait.until(lambda drv: text("frame-state") == "checked")
+    assert read_status(result_dir)["000007"].state == "checked"
+    d.find_element(By.ID, "next-unchecked").click()
+    wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "0:8:1")

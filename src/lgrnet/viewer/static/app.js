@@ -402,7 +402,7 @@
   }
   async function revertFrame() {
     const i = state.index;
-    if (frameStateName(i) === "unchecked") return;
+    if (frameStateName(i) === "unchecked" || busy(i)) return;
     if (frameStateName(i) === "edited" &&
         !window.confirm(`Drop your corrections of frame ${i + 1} and go back to the model's mask?`)) return;
     if (await postState(i, "unchecked")) { dropDoc(i); render(); }
@@ -417,8 +417,13 @@
     updateReview();
     render();
   }
+  function busy(i) {  // a change of this frame not yet saved: its state is about to become "edited"
+    const doc = state.ready.get(docKey(i));
+    return !!(doc && (doc.dirty || doc.saving));
+  }
   function toggleChecked() {
     const i = state.index, s = frameStateName(i);
+    if (busy(i)) { saveStatus(`frame ${i + 1}: saving…`); return; }
     if (s === "edited") { saveStatus(`frame ${i + 1} is edited: revert it to the model's mask to mark that one checked`, true); return; }
     postState(i, s === "checked" ? "unchecked" : "checked");
   }
@@ -445,7 +450,7 @@
     el.frameState.textContent = s;
     el.frameState.dataset.state = s;
     el.markChecked.textContent = s === "checked" ? "Checked ✓" : "Mark checked";
-    el.markChecked.disabled = !state.corr.writable || s === "edited";
+    el.markChecked.disabled = !state.corr.writable || s === "edited" || busy(i);
     el.revert.disabled = !state.corr.writable || s === "unchecked";
     el.undo.disabled = !(doc && doc.history.canUndo);
     el.redo.disabled = !(doc && doc.history.canRedo);
