@@ -1,175 +1,147 @@
-"""Corrections of a result folder: the masks a reviewer fixed, and which frames were reviewed.
+"""Corrected masks of a result folder: the layout the review page writes and ``lgrnet dataset`` reads.
 
-``lgrnet view`` writes them beside the model's output, never over it::
+Beside the model's own ``masks/`` (never modified), a result folder may hold::
 
-    <result>/masks/<frame>.png                  the model's masks (not touched)
-    <result>/corrections/masks/<frame>.png      a reviewer's mask, uint8 0/255 at the frame's size
-    <result>/corrections/status.json            {"version": 1,
-                                                 "frames": {"<frame>": {"state": "checked" | "edited",
-                                                                        "time": ISO-8601 UTC,
-                                                                        "version": int}}}
+    corrections/masks/<frame>.png   uint8 0/255 mask at the frame's original size, the corrected mask
+    corrections/status.json         per-frame review state, schema below
 
-``<frame>`` is the stem of the model's mask file, ``f"{index:06d}"`` (:func:`frame_key`), so
-``corrections/masks/<frame>.png`` and ``masks/<frame>.png`` are the same frame; the frame's source
-name is ``predictions.json``'s ``frames[index]["name"]``.
+``<frame>`` is the stem of the model's mask file for that frame, ``f"{index:06d}"`` (``000012`` for
+frame 12), so ``corrections/masks/000012.png`` replaces ``masks/000012.png``. Readers also accept the
+frame's ``name`` from predictions.json (``"504.png"`` or its stem ``"504"``) as a key, so a writer
+that names frames that way is read the same.
 
-- ``checked``: the reviewer confirmed the model's mask (``masks/<frame>.png``) as it is.
-- ``edited``: the reviewer drew the mask; it is ``corrections/masks/<frame>.png``.
-- a frame missing from ``frames`` has not been reviewed.
+``status.json`` (version 1)::
 
-``version`` counts the changes to that frame (1 after the first); the review page refuses a write
-whose expected version is not the current one, so two tabs cannot overwrite each other silently.
-:func:`reviewed_mask_path` gives the mask to train on for a reviewed frame.
+    {"version": 1,
+     "frames": {"<frame>": {"state": "checked" | "edited",
+                            "time": "<ISO-8601 time of the last change, e.g. 2026-12-01T21:50:03Z>",
+                            "version": <int, incremented by every write of this frame>}}}
+
+- ``checked``: the model's mask is right as it is (no file in ``corrections/masks/`` needed; if one
+  exists it is used);
+- ``edited``: the frame's corrected mask is ``corrections/masks/<frame>.png`` (it must exist);
+- frames missing from ``frames`` have not been reviewed.
+
+``version`` lets concurrent editors refuse stale writes (a write must name the version it read).
+Every file here is written atomically (:mod:`lgrnet.files`).
 """
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Dict, Mapping, Optional, Union
 
 from ..errors import InputError
 from ..files import write_text_atomic
 
 CORRECTIONS_DIR = "corrections"
-STATUS_NAME = "status.json"
+MASKS_DIR = "masks"
+STATUS_FILE = "status.json"
 SCHEMA_VERSION = 1
 STATES = ("checked", "edited")
 
-PathLike = Union[str, Path]
-
-
-def frame_key(index: int) -> str:
-    """Frame index -> its key in status.json and its file stem (``7`` -> ``"000007"``)."""
-    if not isinstance(index, int) or index < 0:
-        raise ValueError(f"frame index must be a non-negative integer, not {index!r}")
-    return f"{index:06d}"
-
-
-def frame_index(key: str) -> int:
-    """The inverse of :func:`frame_key`; ValueError for anything else."""
-    if not (isinstance(key, str) and len(key) >= 6 and key.isdigit() and key.isascii()) or frame_key(int(key)) != key:
-        raise ValueError(f"{key!r} is not a frame key (six or more digits, as in masks/000000.png)")
-    return int(key)
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC, to the second (``2026-12-01T21:47:14+00:00``)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+PathLike = Union[str, os.PathLike]
 
 
 @dataclass(frozen=True)
 class FrameStatus:
-    """One reviewed frame: ``state`` in :data:`STATES`, ``time`` ISO-8601 UTC, ``version`` >= 1."""
+    """The review state of one frame: ``state`` in :data:`STATES`, ``time`` ISO-8601, ``version`` >= 0."""
 
     state: str
     time: str
-    version: int
+    version: int = 1
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> Dict[str, object]:
         return {"state": self.state, "time": self.time, "version": self.version}
 
 
-def corrections_dir(result_dir: PathLike) -> Path:
-    return Path(result_dir) / CORRECTIONS_DIR
+def frame_key(index: int) -> str:
+    """The key and mask-file stem of frame ``index``: ``000012``."""
+    return f"{int(index):06d}"
 
 
-def status_path(result_dir: PathLike) -> Path:
-    return corrections_dir(result_dir) / STATUS_NAME
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 with a ``Z`` (second resolution)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def corrected_mask_path(result_dir: PathLike, index: int) -> Path:
-    """``<result>/corrections/masks/<frame>.png`` (it may not exist)."""
-    return corrections_dir(result_dir) / "masks" / f"{frame_key(index)}.png"
+def status_path(result: PathLike) -> Path:
+    return Path(result) / CORRECTIONS_DIR / STATUS_FILE
 
 
-def model_mask_path(result_dir: PathLike, index: int) -> Path:
-    """``<result>/masks/<frame>.png``, the model's mask (it may not exist)."""
-    return Path(result_dir) / "masks" / f"{frame_key(index)}.png"
+def mask_path(result: PathLike, key: str) -> Path:
+    """``<result>/corrections/masks/<key>.png``."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", key) or key in (".", ".."):
+        raise ValueError(f"{key!r}: not a valid frame key")
+    return Path(result) / CORRECTIONS_DIR / MASKS_DIR / f"{key}.png"
 
 
-def reviewed_mask_path(result_dir: PathLike, index: int, status: FrameStatus) -> Path:
-    """The mask a reviewer approved for a frame: the corrected one when ``edited``, the model's
-    when ``checked``."""
-    return corrected_mask_path(result_dir, index) if status.state == "edited" else model_mask_path(result_dir, index)
+def read_status(result: PathLike) -> Dict[str, FrameStatus]:
+    """The frames of ``<result>/corrections/status.json`` by key (empty when the file does not exist).
 
-
-def parse_status(obj: Any, path: PathLike = STATUS_NAME) -> Dict[str, FrameStatus]:
-    """Check a status.json object (see the module docstring) -> ``{frame key: FrameStatus}``.
-
-    Raises :class:`InputError` naming ``path`` and the first problem.
+    Raises :class:`InputError` naming the file when it is not valid JSON or does not follow the schema.
     """
-    if not isinstance(obj, dict):
-        raise InputError(f"{path}: expected a JSON object")
-    if obj.get("version") != SCHEMA_VERSION:
-        raise InputError(f"{path}: unknown version {obj.get('version')!r} (this lgrnet reads version {SCHEMA_VERSION})")
-    frames = obj.get("frames")
-    if not isinstance(frames, dict):
-        raise InputError(f"{path}: 'frames' must be an object")
+    path = status_path(result)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("frames", {}), dict):
+        raise InputError(f"{path}: expected {{\"version\": 1, \"frames\": {{...}}}}")
+    version = data.get("version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise InputError(f"{path}: schema version {version!r} is not supported (this lgrnet reads version {SCHEMA_VERSION})")
     out: Dict[str, FrameStatus] = {}
-    for key, entry in frames.items():
-        try:
-            frame_index(key)
-        except ValueError as exc:
-            raise InputError(f"{path}: {exc}") from None
-        if not isinstance(entry, dict):
-            raise InputError(f"{path}: frame {key}: expected an object")
-        state, time, version = entry.get("state"), entry.get("time"), entry.get("version")
-        if state not in STATES:
-            raise InputError(f"{path}: frame {key}: state {state!r} is not one of {', '.join(STATES)}")
-        if not isinstance(time, str):
-            raise InputError(f"{path}: frame {key}: 'time' must be an ISO-8601 string")
-        try:
-            datetime.fromisoformat(time)
-        except ValueError:
-            raise InputError(f"{path}: frame {key}: time {time!r} is not ISO-8601") from None
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise InputError(f"{path}: frame {key}: 'version' must be a positive integer, not {version!r}")
-        out[key] = FrameStatus(state, time, version)
+    for key, entry in data.get("frames", {}).items():
+        if not isinstance(entry, dict) or entry.get("state") not in STATES:
+            raise InputError(f"{path}: frame {key!r} must have \"state\": \"checked\" or \"edited\", got {entry!r}")
+        v = entry.get("version", 1)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise InputError(f"{path}: frame {key!r} has an invalid version {v!r}")
+        out[str(key)] = FrameStatus(entry["state"], str(entry.get("time", "")), v)
     return out
 
 
-def read_status(result_dir: PathLike) -> Dict[str, FrameStatus]:
-    """``{frame key: FrameStatus}`` of a result folder; empty when it has no corrections.
-
-    Raises :class:`InputError` naming the file when status.json is unreadable or malformed.
-    """
-    path = status_path(result_dir)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    return parse_status(obj, path)
-
-
-def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, Any]:
-    """The status.json object for ``frames`` (keys in frame order)."""
-    return {"version": SCHEMA_VERSION,
-            "frames": {k: frames[k].to_json() for k in sorted(frames, key=frame_index)}}
-
-
-def write_status(result_dir: PathLike, frames: Mapping[str, FrameStatus]) -> Path:
-    """Write ``corrections/status.json`` atomically (:mod:`lgrnet.files`). Returns its path."""
-    for key, st in frames.items():
-        frame_index(key)
-        if st.state not in STATES or st.version < 1:
-            raise ValueError(f"frame {key}: bad status {st}")
-    path = status_path(result_dir)
-    write_text_atomic(path, json.dumps(status_json(frames), indent=1) + "\n")
+def write_status(result: PathLike, frames: Mapping[str, FrameStatus]) -> Path:
+    """Write ``<result>/corrections/status.json`` atomically (frames in key order)."""
+    path = status_path(result)
+    data = {"version": SCHEMA_VERSION, "frames": {k: frames[k].to_json() for k in sorted(frames)}}
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
     return path
 
 
-def status_of(frames: Mapping[str, FrameStatus], index: int) -> Optional[FrameStatus]:
-    return frames.get(frame_key(index))
+def write_correction(result: PathLike, index: int, mask, state: str = "edited",
+                     expected_version: Optional[int] = None) -> FrameStatus:
+    """Store a corrected mask (bool (H, W); None for ``checked`` without a mask) for frame ``index``
+    and its state, atomically, the mask first. ``expected_version``: refuse the write with
+    :class:`ValueError` when the frame's stored version differs (a stale editor). Returns the new status.
 
+    One process at a time: this reads, then writes, status.json without a lock (the review page
+    serialises its writes; scripts should not write while it runs).
+    """
+    from .writers import encode_png, mask_to_uint8
+    from ..files import write_bytes_atomic
 
-__all__ = ["CORRECTIONS_DIR", "STATUS_NAME", "SCHEMA_VERSION", "STATES", "FrameStatus", "frame_key", "frame_index",
-           "utc_now", "corrections_dir", "status_path", "corrected_mask_path", "model_mask_path",
-           "reviewed_mask_path", "parse_status", "read_status", "status_json", "write_status", "status_of"]
+    if state not in STATES:
+        raise ValueError(f"state must be one of {STATES}, got {state!r}")
+    frames = read_status(result)
+    key = frame_key(index)
+    old = frames.get(key)
+    current = old.version if old else 0
+    if expected_version is not None and expected_version != current:
+        raise ValueError(f"frame {key}: version {expected_version} is stale (stored version {current})")
+    if mask is not None:
+        p = mask_path(result, key)
+        write_bytes_atomic(p, encode_png(mask_to_uint8(mask), p))
+    elif state == "edited":
+        raise ValueError("an edited frame needs its mask")
+    status = FrameStatus(state, now_iso(), current + 1)
+    frames[key] = status
+    write_status(result, frames)
+    return status

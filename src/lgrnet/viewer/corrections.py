@@ -36,8 +36,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..files import atomic_write
-from ..io.corrections import (FrameStatus, corrected_mask_path, corrections_dir, frame_key, model_mask_path,
-                              read_status, status_json, utc_now, write_status)
+from ..io.corrections import SCHEMA_VERSION, FrameStatus, frame_key, mask_path, now_iso, read_status, status_path, write_status
 
 try:  # POSIX: a lock that other processes on the same folder see too
     import fcntl
@@ -76,6 +75,21 @@ class Reply:
 
 # -- the store: version-checked reads and writes of one result folder -------------------------
 
+def corrected_mask_path(result_dir: Path, index: int) -> Path:
+    """``<result>/corrections/masks/<index:06d>.png``."""
+    return mask_path(result_dir, frame_key(index))
+
+
+def model_mask_path(result_dir: Path, index: int) -> Path:
+    """``<result>/masks/<index:06d>.png``, the model's (never written here)."""
+    return Path(result_dir) / "masks" / f"{frame_key(index)}.png"
+
+
+def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, Any]:
+    """status.json's object for ``frames`` (what ``GET .../corrections`` answers)."""
+    return {"version": SCHEMA_VERSION, "frames": {k: frames[k].to_json() for k in sorted(frames)}}
+
+
 _thread_locks: Dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
@@ -83,7 +97,7 @@ _thread_locks_guard = threading.Lock()
 @contextmanager
 def folder_lock(result_dir: Path) -> Iterator[None]:
     """Hold the corrections lock of ``result_dir`` (creates ``corrections/``)."""
-    cdir = corrections_dir(result_dir)
+    cdir = status_path(result_dir).parent
     cdir.mkdir(parents=True, exist_ok=True)
     key = str(cdir.resolve())
     with _thread_locks_guard:
@@ -188,7 +202,7 @@ def save_mask(root: Path, index: int, mask: np.ndarray, expected: int) -> Dict[s
         frames = _statuses(root)
         cur = _check_version(frames, index, expected)
         atomic_write(corrected_mask_path(root, index), lambda tmp: Path(tmp).write_bytes(data))
-        new = FrameStatus("edited", utc_now(), (cur.version if cur else 0) + 1)
+        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1)
         frames[frame_key(index)] = new
         write_status(root, frames)
     return _frame_json(index, new)
@@ -214,7 +228,7 @@ def set_state(root: Path, index: int, state: str, expected: int) -> Dict[str, An
             frames.pop(key, None)
             path.unlink(missing_ok=True)  # asked for: the reviewer's mask of this frame goes
         else:
-            new = FrameStatus(state, utc_now(), (cur.version if cur else 0) + 1)
+            new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1)
             frames[key] = new
         write_status(root, frames)
     return _frame_json(index, new)
@@ -315,5 +329,5 @@ def corrections_route(app, method: str, seg: List[str], headers: Mapping[str, st
 #: The route table the server consults before its own routes (see ``server.ViewerHandler``).
 ROUTES: List[Route] = [corrections_route]
 
-__all__ = ["ROUTES", "Reply", "Refused", "corrections_route", "decode_mask_png", "encode_mask_png", "save_mask",
-           "set_state", "frame_size", "folder_lock"]
+__all__ = ["ROUTES", "Reply", "Refused", "corrected_mask_path", "corrections_route", "decode_mask_png", "encode_mask_png",
+           "folder_lock", "frame_size", "model_mask_path", "save_mask", "set_state", "status_json"]
