@@ -271,6 +271,8 @@ def _index(r, raw: str, pattern: re.Pattern) -> int:
 
 
 def _get_mask(r, index: int) -> Reply:
+    # the version before the mask: a write in between pairs an old version with the new mask, which
+    # makes the client's next write a (false) conflict rather than a silent overwrite
     frames = _statuses(r.root)
     st = frames.get(frame_key(index))
     extra = {"Cache-Control": "no-store", "X-Mask-Version": str(st.version if st else 0),

@@ -17,7 +17,7 @@ Routes (every name in a URL is looked up, never joined to a path; anything else 
                                              :mod:`lgrnet.viewer.corrections`, through :data:`ROUTES`
 
 Bound to 127.0.0.1 by default; then requests whose Host header is not a loopback name are refused
-(DNS rebinding), and a POST must come from the page's own origin.
+(DNS rebinding), and a POST or PUT must come from the page's own origin.
 """
 from __future__ import annotations
 
