@@ -21,6 +21,8 @@ from ..files import atomic_write
 from .backbone import convert_imagenet_state_dict
 from .weight_files import read_safetensors_file, read_torch_file
 
+#: written into every .safetensors we save and checked on load: a file from a newer lgrnet whose
+#: layout this version cannot read is refused with a message instead of loading wrongly.
 FORMAT_VERSION = "1"
 _CONFIG_KEY = "lgrnet_config"
 
@@ -115,6 +117,10 @@ def _check_and_load(model: torch.nn.Module, state: Dict[str, torch.Tensor], sour
     model.load_state_dict(state, strict=True)
 
 
+class FormatVersionError(ValueError):
+    """A weight file in a format version this lgrnet does not read."""
+
+
 def read_safetensors_config(path: str) -> Optional[ModelConfig]:
     from safetensors import safe_open
 
@@ -125,6 +131,10 @@ def read_safetensors_config(path: str) -> Optional[ModelConfig]:
         return None  # read_safetensors_file says what is wrong with the file
     if _CONFIG_KEY not in meta:
         return None
+    version = meta.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise FormatVersionError(f"weight-file format {version!r}, this lgrnet reads format {FORMAT_VERSION!r}: "
+                         f"it was written by another lgrnet version; upgrade lgrnet")
     return model_config_from_dict(json.loads(meta[_CONFIG_KEY]))
 
 
@@ -135,6 +145,8 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
         state = read_safetensors_file(path, device=str(map_location))
         try:
             cfg = read_safetensors_config(path)
+        except FormatVersionError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: its lgrnet config metadata is invalid ({exc})") from None
         if cfg is None:
