@@ -218,7 +218,7 @@ def test_pth_weights_need_a_preset(tmp_path, weights, real_mp4, capsys):
     pth = tmp_path / "tiny.pth"
     torch.save(LGRNet.from_pretrained(weights).state_dict(), pth)
     assert predict(real_mp4, "--weights", pth, "--out", tmp_path / "o", "--window", "21") == 2
-    assert "tiny.pth: a PyTorch state dict without a config; pass preset=" in capsys.readouterr().err
+    assert "tiny.pth: a PyTorch state dict without a config; pass --preset NAME" in capsys.readouterr().err
     assert predict(real_mp4, "--weights", pth, "--preset", "tiny", "--out", tmp_path / "o") == 0
     info = json.loads((tmp_path / "o" / "clip16" / "predictions.json").read_text())
     assert info["settings"]["preset"] == "tiny" and info["settings"]["weights"] == str(pth)

@@ -7,11 +7,13 @@ and ``run(args) -> int``. Errors a user can fix (bad paths, unreadable files) ar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 from typing import List, Optional
 
-from .errors import UserError
+from .errors import InputWarning, UserError
 
 COMMANDS = {
     "demo": "run the shipped demo model on the shipped demo clip",
@@ -55,6 +57,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .runtime import tune_cpu_allocator
 
     tune_cpu_allocator()  # glibc: reuse freed tensor memory (see lgrnet.runtime)
+    with _input_warnings_as_lines(args.command):
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return int(args._run(args) or 0)
     except UserError as exc:
@@ -63,6 +70,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"lgrnet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _input_warnings_as_lines(command: str):
+    """Print :class:`InputWarning` as ``lgrnet COMMAND: warning: ...`` (not Python's file:line form)."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning):
+            print(f"lgrnet {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = default
 
 
 if __name__ == "__main__":

@@ -7,3 +7,8 @@ class UserError(Exception):
 
 class InputError(UserError):
     """An input file or folder cannot be used (missing, unreadable, wrong kind)."""
+
+
+class InputWarning(UserWarning):
+    """An input that works but gives doubtful results (tiny or distorted frames, unscored files).
+    The command line prints it as one line: ``lgrnet COMMAND: warning: ...``."""

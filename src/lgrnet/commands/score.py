@@ -25,7 +25,10 @@ examples:
 """
 from __future__ import annotations
 
+import os
 import sys
+
+from ..errors import UserError
 
 
 def add_arguments(p) -> None:
@@ -36,6 +39,7 @@ def add_arguments(p) -> None:
                         "fibroid: the authors' UFUV evaluator (dice, mean_iou, overall_iou, recall, precision, F)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (metrics, per_video, frames, videos)")
     p.add_argument("--csv", metavar="OUT", help="write one row per video and an ALL row as CSV")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --json / --csv files")
     p.add_argument("--videos", nargs="+", metavar="NAME", help="score only these videos")
     p.add_argument("--keep-ends", action="store_true",
                    help="sunseg: score every frame instead of dropping each video's first and last "
@@ -43,10 +47,26 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no table and no progress bar")
 
 
-def run(args) -> int:
-    from ..metrics.scoring import format_table, pair_folders, score, write_csv, write_json
+def check_outputs(paths, overwrite: bool) -> None:
+    """Refuse, before any scoring, output files that exist (unless ``overwrite``), folders, and one
+    file given twice."""
+    given = [p for p in paths if p]
+    if len({os.path.abspath(p) for p in given}) < len(given):
+        raise UserError(f"{given[0]}: --json and --csv name the same file")
+    for p in given:
+        if os.path.isdir(p):
+            raise UserError(f"{p}: is a folder; give a file name")
+        if os.path.lexists(p) and not overwrite:
+            raise UserError(f"{p}: exists; pass --overwrite to replace it")
 
+
+def run(args) -> int:
+    from ..metrics.scoring import format_table, pair_folders, score, unscored_predictions, write_csv, write_json
+
+    check_outputs((args.json, args.csv), args.overwrite)
     videos = pair_folders(args.pred_dir, args.gt_dir, videos=args.videos)
+    for warning in unscored_predictions(args.pred_dir, videos, args.videos):
+        print(f"lgrnet score: warning: {warning}", file=sys.stderr)
     result = score(videos, protocol=args.protocol, drop_ends=not args.keep_ends,
                    progress=not args.quiet and sys.stderr.isatty())
     result.info.update({"pred_dir": str(args.pred_dir), "gt_dir": str(args.gt_dir)})

@@ -80,7 +80,18 @@ def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = Tr
                                f"next to Frame/<video>/<frame>)")
         log.warning("%s: skipping %d video(s) without any mask: %s%s", root, len(unannotated),
                     ", ".join(unannotated[:10]), " ..." if len(unannotated) > 10 else "")
+    if need_masks:
+        unmasked, total = count_unmasked_frames(usable)
+        if unmasked:
+            log.warning("%s: %d of %d frames have no mask (they are context frames of clips, never reference "
+                        "frames)", root, unmasked, total)
     return usable
+
+
+def count_unmasked_frames(videos: Sequence[VideoRecord]) -> Tuple[int, int]:
+    """(frames without a mask, all frames) over ``videos``."""
+    unmasked = sum(1 for v in videos for m in v.masks if m is None)
+    return unmasked, sum(len(v.masks) for v in videos)
 
 
 class TrainClipDataset(torch.utils.data.Dataset):

@@ -83,13 +83,14 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     progress: called as ``progress(frames_done, total_or_None)``.
     """
     from ..io.results import ResultFolderWriter
-    from ..io.video import open_source
+    from ..io.video import open_source, warn_frame_size
 
     out_dir = Path(os.fspath(out_dir))
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: is a file, not a folder for the results")
     name = name or result_name(input_path)
     source = open_source(input_path, fps=fps)  # input errors first, before anything is created
+    warn_frame_size(source, predictor.size)  # tiny or extreme-aspect frames: results are doubtful
     writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.all_queries)
     writer.check()  # refuse an existing result or an output that cannot be written, before any work
     stream = predictor.stream(source, progress)

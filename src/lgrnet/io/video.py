@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -35,12 +37,17 @@ import numpy as np
 
 from ..data.datasets import (IMAGE_EXTENSIONS, image_header, list_images, list_subdirs, read_frame,
                              unsupported_frame_error)
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",
                     ".ts", ".mts", ".m2ts", ".flv", ".3gp")
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
 DEFAULT_FPS = 25.0
+#: a video whose header gives only a duration is truncated when it decodes fewer than this share of
+#: the frames the duration implies (slack for variable frame rates and rounded durations)
+DURATION_SLACK = 0.9
+#: frame sizes that make results unreliable (see :func:`frame_size_warning`)
+MIN_SIDE, MAX_UPSCALE, MAX_DISTORTION = 32, 8.0, 4.0
 
 PathLike = Union[str, os.PathLike]
 
@@ -121,6 +128,23 @@ def _av_reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
+def _stream_duration(container, stream) -> Optional[float]:
+    """The video stream's duration in seconds from the header: the stream's own, its DURATION tag
+    (Matroska), or the container's when the video is its only stream; None when unknown."""
+    try:
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        tag = (stream.metadata or {}).get("DURATION")
+        if tag:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        if len(container.streams) == 1 and container.duration and container.duration > 0:
+            return float(container.duration) / 1e6
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return None
+
+
 class VideoFileSource(FrameSource):
     """A video file decoded with PyAV (FFmpeg): mp4, avi, mov, mkv, ...; the first video stream."""
 
@@ -142,6 +166,8 @@ class VideoFileSource(FrameSource):
             self.time_base = stream.time_base
             self.start_pts = stream.start_time or 0
             declared = int(stream.frames or 0) or None
+            # mkv/webm headers give no frame count, only a duration: frames it implies (None: unknown)
+            duration = _stream_duration(container, stream)
             try:
                 first = next(iter(container.decode(stream)), None)
             except av.FFmpegError as exc:
@@ -156,6 +182,8 @@ class VideoFileSource(FrameSource):
             container.close()
         super().__init__(path, fps if fps else (float(rate) if rate else DEFAULT_FPS), declared, size)
         self.rate = rate  # exact Fraction, for writing a video with the same timing
+        self.duration = duration
+        self.expected_frames = declared or (int(round(duration * float(rate))) if duration and rate else None)
         self._lock = threading.Lock()
         self._cursor: Optional[_DecodeCursor] = None
 
@@ -164,9 +192,12 @@ class VideoFileSource(FrameSource):
         try:
             return self._av.open(str(path), mode="r")
         except self._av.FFmpegError as exc:
-            raise InputError(f"{path}: cannot open as a video ({_av_reason(exc)})") from None
+            raise InputError(f"{path}: cannot open as a video ({_av_reason(exc)}); it is not a video, "
+                             f"or it is truncated or corrupt") from None
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except (UnicodeDecodeError, ValueError) as exc:  # PyAV decoding corrupt metadata as text
+            raise InputError(f"{path}: cannot open as a video (its header is corrupt: {_first_line(exc)})") from None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         container = self._open()
@@ -185,6 +216,10 @@ class VideoFileSource(FrameSource):
                 raise InputError(f"{self.path}: the video has no frames")
             if self.num_frames is not None and n < self.num_frames:
                 raise InputError(f"{self.path}: truncated: decoded {n} of the {self.num_frames} frames its header declares")
+            expected = self.expected_frames
+            if self.num_frames is None and expected and n < DURATION_SLACK * expected - 1:
+                raise InputError(f"{self.path}: truncated: decoded {n} frames, but its header's duration "
+                                 f"({self.duration:.2f} s at {float(self.rate):g} fps) says about {expected}")
         finally:
             container.close()
 
@@ -266,6 +301,35 @@ class _DecodeCursor:
 
     def close(self) -> None:
         self.container.close()
+
+
+def frame_size_warning(path: PathLike, frame_size: Tuple[int, int], model_size: Tuple[int, int]) -> Optional[str]:
+    """Why frames of ``frame_size`` (H, W) resized to the model's ``model_size`` (h, w) give
+    unreliable results, or None: tiny frames (a side under :data:`MIN_SIDE` pixels, or upscaled
+    more than :data:`MAX_UPSCALE` times) and extreme aspect ratios (one side stretched more than
+    :data:`MAX_DISTORTION` times relative to the other)."""
+    H, W = (int(v) for v in frame_size)
+    h, w = (int(v) for v in model_size)
+    if H <= 0 or W <= 0:
+        return None
+    sy, sx = h / H, w / W
+    problems = []
+    if min(H, W) < MIN_SIDE or max(sy, sx) > MAX_UPSCALE:
+        problems.append(f"upscaled {max(sy, sx):.1f}x")
+    distortion = max(sy / sx, sx / sy)
+    if distortion > MAX_DISTORTION:
+        problems.append(f"squashed: one side is scaled {distortion:.1f}x more than the other")
+    if not problems:
+        return None
+    return (f"{os.fspath(path)}: {W}x{H} frames are resized to the model's {w}x{h} ({'; '.join(problems)}); "
+            f"masks and scores on such frames are unreliable")
+
+
+def warn_frame_size(source: "FrameSource", model_size: Tuple[int, int]) -> None:
+    """Issue :func:`frame_size_warning` for ``source`` as an :class:`~lgrnet.errors.InputWarning`."""
+    message = frame_size_warning(source.path, source.frame_size, model_size)
+    if message:
+        warnings.warn(message, InputWarning, stacklevel=2)
 
 
 # --------------------------------------------------------------------------------------- frame folder
@@ -350,17 +414,31 @@ class DicomSource(FrameSource):
     kind = "dicom"
 
     def __init__(self, path: Path, fps: Optional[float] = None):
+        try:
+            self._open(path, fps)
+        except InputError:
+            raise
+        except Exception as exc:  # pydicom parsing corrupt elements lazily: unknown VRs, bad UIDs, ...
+            raise InputError(f"{path}: the DICOM header is corrupt ({_first_line(exc)})") from None
+
+    def _open(self, path: Path, fps: Optional[float]) -> None:
         import pydicom
         from pydicom.errors import InvalidDicomError
 
         try:
-            ds = pydicom.dcmread(str(path), defer_size="4 KB")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                ds = pydicom.dcmread(str(path), defer_size="4 KB")
         except InvalidDicomError:
             raise InputError(f"{path}: not a DICOM file (no DICM header)") from None
         except Exception as exc:
-            raise InputError(f"{path}: cannot read the DICOM file ({exc})") from None
+            raise InputError(f"{path}: cannot read the DICOM file ({_first_line(exc)}); it is corrupt or truncated") from None
+        ended_early = any("End of file reached" in str(w.message) for w in caught)
         if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-            raise InputError(f"{path}: DICOM file has no pixel data (not an image)")
+            if ended_early:  # pydicom drops an encapsulated pixel data element that the file cuts off
+                raise InputError(f"{path}: truncated: the file ends inside its pixel data")
+            hint = ", or the file is truncated" if "Rows" in ds else ""  # image attributes but no pixels
+            raise InputError(f"{path}: DICOM file has no pixel data (not an image{hint})")
         if "PixelData" not in ds:
             raise InputError(f"{path}: DICOM float pixel data is not supported; export 8-bit frames")
         try:
@@ -383,15 +461,22 @@ class DicomSource(FrameSource):
             raise InputError(f"{path}: photometric interpretation {photometric} is not supported")
         self.photometric = photometric
         self.max_value = (1 << stored) - 1
-        self.transfer_syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        self.transfer_syntax = str(syntax or "unknown")
+        self.compressed = bool(getattr(syntax, "is_compressed", False))
+        if not self.compressed:
+            _check_native_length(path, ds, frames * rows * cols * spp)
         self._palette_ds = ds if photometric == "PALETTE COLOR" else None
         super().__init__(path, fps or _dicom_fps(ds) or DEFAULT_FPS, frames, (rows, cols))
         del ds
         self.read(0)  # fail now if no decoder handles the transfer syntax
 
     def _decode_error(self, exc: Exception, index: int) -> InputError:
-        return InputError(f"{self.path}: cannot decode DICOM frame {index} (transfer syntax {self.transfer_syntax}: {exc}); "
-                          f"compressed DICOM needs pylibjpeg: pip install \"lgrnet[dicom]\"")
+        reason = _first_line(exc)
+        if self.compressed and re.search(r"plugin|dependenc|not installed|no .*decoder|unable to decompress", reason, re.I):
+            return InputError(f"{self.path}: cannot decode DICOM frame {index} (transfer syntax {self.transfer_syntax}: "
+                              f"{reason}); compressed DICOM needs pylibjpeg: pip install \"lgrnet[dicom]\"")
+        return InputError(f"{self.path}: cannot decode DICOM frame {index} ({reason}); the file is corrupt or truncated")
 
     def _to_rgb(self, arr: np.ndarray) -> np.ndarray:
         if self.photometric == "PALETTE COLOR":
@@ -415,10 +500,10 @@ class DicomSource(FrameSource):
 
         index = self._check_index(index)
         try:
-            arr = pixel_array(str(self.path), index=index, as_rgb=True)
+            rgb = self._to_rgb(pixel_array(str(self.path), index=index, as_rgb=True))
         except Exception as exc:
             raise self._decode_error(exc, index) from None
-        return self._check_size(self._to_rgb(arr), index)
+        return self._check_size(rgb, index)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         from pydicom.pixels import iter_pixels
@@ -427,15 +512,39 @@ class DicomSource(FrameSource):
         it = iter_pixels(str(self.path), as_rgb=True)
         while True:
             try:
-                arr = next(it)
+                rgb = self._to_rgb(next(it))
             except StopIteration:
                 break
             except Exception as exc:
                 raise self._decode_error(exc, n) from None
-            yield self._check_size(self._to_rgb(arr), n)
+            yield self._check_size(rgb, n)
             n += 1
         if n < (self.num_frames or 0):
             raise InputError(f"{self.path}: truncated: decoded {n} of the {self.num_frames} frames it declares")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_native_length(path: Path, ds, expected: int) -> None:
+    """Uncompressed pixel data: the file must hold every frame its header declares (8-bit samples)."""
+    try:
+        el = ds.get_item("PixelData", keep_deferred=True)
+        start = getattr(el, "value_tell", None)
+        size = os.path.getsize(path)
+    except (OSError, AttributeError, TypeError):
+        return
+    if start is None:  # read in full (small): its length is the value's
+        value = ds.PixelData
+        have = len(value) if value is not None else 0
+    else:
+        have = max(0, size - int(start))
+    if have < expected:
+        frame = expected // max(1, int(ds.get("NumberOfFrames", 1) or 1))
+        raise InputError(f"{path}: truncated: the file holds {have // max(1, frame)} of the "
+                         f"{expected // max(1, frame)} frames its header declares ({have} of {expected} pixel bytes)")
 
 
 def _dicom_fps(ds) -> Optional[float]:
@@ -489,6 +598,12 @@ def open_source(path: PathLike, fps: Optional[float] = None) -> FrameSource:
     if not p.is_file():
         raise InputError(f"{p}: not a regular file or folder")
     suffix = p.suffix.lower()
+    try:
+        empty = p.stat().st_size == 0
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if empty:
+        raise InputError(f"{p}: the file is empty (0 bytes)")
     if suffix in IMAGE_EXTENSIONS:
         raise InputError(f"{p}: is a single image file; pass the folder that holds the frames (or a video / DICOM file)")
     if suffix in DICOM_EXTENSIONS or _has_dicom_preamble(p):

@@ -4,7 +4,8 @@ Folders hold ``<video>/<frame>.png`` (the SUN-SEG toolbox's prediction layout fo
 data set). A GT folder may also be a split root holding ``GT/``; a folder of images without video
 sub-folders is a set of one-frame videos (Kvasir-SEG and other image sets). Predictions are matched
 to GT frames by video name and file stem (any image extension, ``.png`` first). Extra prediction
-files are ignored; a missing one is an error that names it.
+videos and frames are not scored (:func:`unscored_predictions` lists them for a warning); a
+missing one is an error that names it.
 """
 from __future__ import annotations
 
@@ -125,6 +126,35 @@ def pair_folders(pred_dir: Union[str, Path], gt_dir: Union[str, Path],
             out.append(VideoPairs(video, frames))
     if missing:
         raise DatasetError(f"{len(missing)} prediction(s) missing for frames of {gt_dir}: {_named(missing)}")
+    return out
+
+
+def unscored_predictions(pred_dir: Union[str, Path], pairs: Sequence[VideoPairs],
+                         videos: Optional[Sequence[str]] = None) -> List[str]:
+    """Warnings for prediction videos and frames under ``pred_dir`` that no GT frame was paired
+    with (they are not scored). ``videos``: as given to :func:`pair_folders` (others are not looked at)."""
+    pred_dir = Path(pred_dir)
+    used = {fp.pred for v in pairs for fp in v.frames}
+    paired_videos = {v.name for v in pairs}
+    extra_videos: List[str] = []
+    extra_frames: List[Path] = []
+    for sub in list_subdirs(pred_dir):
+        if videos and sub not in videos:
+            continue
+        images = list_images(pred_dir / sub)
+        if sub not in paired_videos and images and not any(p in used for p in images):
+            extra_videos.append(sub)
+            continue
+        extra_frames += [p for p in images if p not in used]
+    if not videos:
+        extra_frames += [p for p in list_images(pred_dir) if p not in used]
+    out = []
+    if extra_videos:
+        out.append(f"{pred_dir}: {len(extra_videos)} prediction video(s) have no ground truth and are not scored: "
+                   f"{_named(extra_videos)}")
+    if extra_frames:
+        out.append(f"{pred_dir}: {len(extra_frames)} prediction frame(s) have no ground-truth frame and are not "
+                   f"scored: {_named([p.relative_to(pred_dir).as_posix() for p in extra_frames])}")
     return out
 
 

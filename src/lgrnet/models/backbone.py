@@ -168,8 +168,6 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle with code in it, truncated file, not a checkpoint
-        raise ValueError(f"{path}: cannot be read as a PyTorch weight file with weights_only=True "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    from .weight_files import read_torch_file
+
+    return read_torch_file(path)  # one clear line for files that are not weights

@@ -18,7 +18,8 @@ import torch
 
 from ..config import ModelConfig, get_preset, model_config_from_dict, to_dict
 from ..files import atomic_write
-from .backbone import convert_imagenet_state_dict, load_state_dict_file
+from .backbone import convert_imagenet_state_dict
+from .weight_files import read_safetensors_file, read_torch_file
 
 #: written into every .safetensors we save and checked on load: a file from a newer lgrnet whose
 #: layout this version cannot read is refused with a message instead of loading wrongly.
@@ -61,6 +62,8 @@ _AUTHORS_RULES: List[Tuple[str, str]] = [
 _AUTHORS_DROPPED = (r"^decoder\.loss_module\.",)
 _PVT_PREFIX = "video_backbone.image_homo.pvt_v2."
 _RES2NET_PREFIX = "video_backbone.res2net."
+# Said to both command-line and Python users: the same loader serves `lgrnet ... --preset` and `preset=`.
+_PASS_PRESET = "pass --preset NAME (in Python: preset=NAME; `lgrnet presets` lists them)"
 
 
 def is_authors_state_dict(state: Dict[str, torch.Tensor]) -> bool:
@@ -121,8 +124,11 @@ class FormatVersionError(ValueError):
 def read_safetensors_config(path: str) -> Optional[ModelConfig]:
     from safetensors import safe_open
 
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:
+        return None  # read_safetensors_file says what is wrong with the file
     if _CONFIG_KEY not in meta:
         return None
     version = meta.get("format_version", FORMAT_VERSION)
@@ -136,28 +142,26 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such weight file")
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
+        state = read_safetensors_file(path, device=str(map_location))
         try:
             cfg = read_safetensors_config(path)
-            state = load_file(path, device=str(map_location))
         except FormatVersionError as exc:
             raise ValueError(f"{path}: {exc}") from None
-        except Exception as exc:
-            raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: its lgrnet config metadata is invalid ({exc})") from None
         if cfg is None:
             if preset is None:
-                raise ValueError(f"{path}: has no lgrnet config in its metadata; pass preset=")
+                raise ValueError(f"{path}: has no lgrnet config in its metadata; {_PASS_PRESET}")
             cfg = get_preset(preset).model
         elif preset is not None and cfg.preset and preset != cfg.preset:
-            raise ValueError(f"{path}: holds a {cfg.preset!r} model, but preset={preset!r} was given")
+            raise ValueError(f"{path}: holds a {cfg.preset!r} model, but preset {preset!r} was given")
         if is_authors_state_dict(state):
             state = convert_authors_state_dict(state, cfg.backbone.name)
         model = cls(cfg)
         _check_and_load(model, state, path)
         return model.to(map_location)
 
-    state = load_state_dict_file(path)
+    state = read_torch_file(path)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -165,8 +169,8 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
     if preset is None:
         if is_authors_state_dict(state):
             guess = "sunseg_res2net" if any(k.startswith(_RES2NET_PREFIX) for k in state) else "sunseg_pvt/cvc_pvt/fibroid_pvt"
-            raise ValueError(f"{path}: an authors' checkpoint; pass preset= to name its config (likely {guess})")
-        raise ValueError(f"{path}: a PyTorch state dict without a config; pass preset=")
+            raise ValueError(f"{path}: an authors' checkpoint; name its config: {_PASS_PRESET} (likely {guess})")
+        raise ValueError(f"{path}: a PyTorch state dict without a config; {_PASS_PRESET}")
     cfg = get_preset(preset).model
     if is_authors_state_dict(state):
         state = convert_authors_state_dict(state, cfg.backbone.name)

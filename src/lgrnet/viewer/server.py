@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -56,6 +57,40 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Route table hook: routes of other modules, tried before the built-in ones. Each is
 #: ``route(app, method, segments, headers, body) -> Reply | None`` (None: not its path).
 ROUTES = list(CORRECTION_ROUTES)
+
+
+def result_file(root: Path, name: str) -> Optional[Path]:
+    """``root/name`` if it is a regular file inside the result folder ``root``; None if it does not
+    exist. A symlink, a folder, a device, or a path that leaves ``root`` (through a symlinked
+    folder) is refused with 403: the page serves only what the result folder itself holds."""
+    path = root / name
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HttpError(403, f"{name}: cannot be read ({exc.strerror or exc})") from None
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if not stat.S_ISREG(st.st_mode) or os.path.commonpath([real_root, real]) != real_root:
+        raise HttpError(403, f"{name}: not a regular file inside the result folder; not served")
+    return path
+
+
+def open_result_file(path: Path):
+    """Open a file that :func:`result_file` accepted, refusing a symlink swapped in since."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise HttpError(403, f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    return os.fdopen(fd, "rb")
+
+
+def _is_result_file(root: Path, name: str) -> bool:
+    try:
+        return result_file(root, name) is not None
+    except HttpError:
+        return False
 
 
 class HttpError(Exception):
@@ -155,7 +190,7 @@ class ViewerApp:
             except (InputError, OSError) as exc:
                 problem = str(exc)
         overlay = r.root / "overlay.mp4"
-        if overlay.is_file():
+        if _is_result_file(r.root, "overlay.mp4"):
             try:
                 src.reader, src.status = open_frames(overlay), "overlay"
                 src.message = f"{problem}; showing overlay.mp4 (its outline is drawn in)"
@@ -170,7 +205,7 @@ class ViewerApp:
         out = dict(r.meta)
         out.update({"id": r.id, "display_name": r.name, "fps_used": r.fps, "warnings": list(r.warnings),
                     "source_status": src.status, "source_message": src.message,
-                    "has_overlay": (r.root / "overlay.mp4").is_file(),
+                    "has_overlay": _is_result_file(r.root, "overlay.mp4"),
                     "has_masks": (r.root / "masks").is_dir()})
         return out
 
@@ -202,7 +237,7 @@ class ViewerApp:
         if not 0 <= index < r.num_frames:
             raise HttpError(404, f"frame {index} out of range")
         path = r.mask_path(index)
-        if not path.is_file():
+        if result_file(r.root, path.relative_to(r.root).as_posix()) is None:
             return {"index": index, "contours": [], "missing": True}
         try:
             mask = read_mask(path, threshold=127)  # our masks are 0/255
@@ -221,8 +256,9 @@ class ViewerApp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             for i in range(r.num_frames):
                 p = r.mask_path(i)
-                if p.is_file():
-                    zf.write(p, f"masks/{p.name}")
+                if _is_result_file(r.root, p.relative_to(r.root).as_posix()):  # no symlink targets
+                    with open_result_file(p) as src, zf.open(f"masks/{p.name}", "w") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
         tmp.seek(0)
         return tmp
 
@@ -439,14 +475,20 @@ class ViewerHandler(BaseHTTPRequestHandler):
             with app.masks_zip(rid) as f:
                 return self._send_file(f, "application/zip", f"{safe_filename(r.name)}_masks.zip")
         if len(seg) == 4 and seg[3] == "predictions.csv":
-            return self._send(200, r.csv_bytes(), "text/csv; charset=utf-8",
+            csv_path = result_file(r.root, "predictions.csv")  # None: rebuilt from predictions.json
+            if csv_path is not None:
+                with open_result_file(csv_path) as f:
+                    body = f.read()
+            else:
+                body = r.csv_bytes()
+            return self._send(200, body, "text/csv; charset=utf-8",
                               {"Content-Disposition": f'attachment; filename="{safe_filename(r.name)}_predictions.csv"',
                                "Cache-Control": "no-store"})
         if len(seg) == 4 and seg[3] == "overlay.mp4":
-            p = r.root / "overlay.mp4"
-            if not p.is_file():
+            p = result_file(r.root, "overlay.mp4")
+            if p is None:
                 raise HttpError(404, "this result has no overlay.mp4")
-            with open(p, "rb") as f:
+            with open_result_file(p) as f:
                 return self._send_file(f, "video/mp4", f"{safe_filename(r.name)}_overlay.mp4")
         raise HttpError(404, "not found")
 

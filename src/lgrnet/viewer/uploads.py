@@ -15,6 +15,7 @@ runner (:func:`make_model_runner`) calls
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import shutil
 import sys
@@ -24,6 +25,8 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
+
+from ..errors import UserError
 
 ProgressFn = Callable[..., None]
 JobRunner = Callable[[Path, Path, ProgressFn], None]
@@ -74,6 +77,15 @@ def check_video_file(path: Path, display_name: Optional[str] = None) -> Dict[str
                 "frames": int(stream.frames or 0), "fps": float(rate) if rate else None}
     finally:
         container.close()
+
+
+def user_message(exc: BaseException, saved: Path, filename: str) -> str:
+    """``exc``'s message on one line, with the server's name for the upload (``saved``, a
+    generated name in the work folder) replaced by the name the user gave it."""
+    text = " ".join(str(exc).split("\n")).strip() or type(exc).__name__
+    for name in {str(saved.resolve()), str(saved), os.path.abspath(saved)}:
+        text = text.replace(name, filename)
+    return text
 
 
 @dataclass
@@ -159,10 +171,15 @@ class JobManager:
                 job.done = max(job.done, job.total)
                 job.message = "finished"
                 job.state = "done"  # last: a reader that sees the state sees the rest
-            except Exception as exc:  # the page shows the message; the terminal gets the traceback
-                traceback.print_exc(file=sys.stderr)
+            except UserError as exc:  # the input's fault: the user's file name and the problem, one line
                 shutil.rmtree(out_dir, ignore_errors=True)  # before the state says the job has ended
-                job.message = f"{type(exc).__name__}: {exc}"
+                job.message = user_message(exc, video, job.filename)
+                print(f"lgrnet view: upload {job.filename}: {job.message}", file=sys.stderr)
+                job.state = "error"
+            except Exception as exc:  # a bug: the page shows the message; the terminal gets the traceback
+                traceback.print_exc(file=sys.stderr)
+                shutil.rmtree(out_dir, ignore_errors=True)
+                job.message = f"{type(exc).__name__}: {user_message(exc, video, job.filename)}"
                 job.state = "error"
             finally:
                 job.finished = time.time()
