@@ -58,6 +58,8 @@ def add_arguments(p) -> None:
     ex.add_argument("--shape", choices=("mask", "polygon"), default="mask",
                     help="mask: exact RLE masks (default); polygon: outlines (holes filled)")
     ex.add_argument("--label", default="lesion", help="label name (default lesion)")
+    ex.add_argument("--video", action="append", default=[], metavar="NAME",
+                    help="with a dataset input: only this video (repeatable)")
     ex.add_argument("--model-masks", action="store_true", help="the model's masks even where corrected")
     ex.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
 
@@ -165,7 +167,13 @@ def _export(args) -> int:
         if is_result(p):
             videos.append(result_video_masks(load_result(p), corrected=not args.model_masks))
         elif Path(p).is_dir():
-            videos += dataset_video_masks(p)
+            found = dataset_video_masks(p)
+            if args.video:
+                missing = sorted(set(args.video) - {v.name for v in found})
+                if missing:
+                    raise UserError(f"{p}: has no video {missing[0]!r} (videos: {', '.join(v.name for v in found[:10])})")
+                found = [v for v in found if v.name in args.video]
+            videos += found
         else:
             raise UserError(f"{p}: neither a result folder (predictions.json) nor a dataset split (Frame/ + GT/)")
     if args.format == "cvat-video":
