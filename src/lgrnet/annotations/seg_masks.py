@@ -66,6 +66,11 @@ class _Tree:
         return f"{self.path}:{rel}" if self.zip is not None else str(self.path / rel)
 
 
+def _code(rgb) -> int:
+    """An RGB colour as one int (r << 16 | g << 8 | b)."""
+    return (int(rgb[0]) << 16) | (int(rgb[1]) << 8) | int(rgb[2])
+
+
 def parse_labelmap(text: str, where: str) -> Dict[str, Tuple[int, int, int]]:
     """``labelmap.txt`` -> {label: (r, g, b)} (comment lines start with '#')."""
     out: Dict[str, Tuple[int, int, int]] = {}
@@ -103,9 +108,8 @@ def read_seg_masks(path: PathLike, labels: Optional[Sequence[str]] = None) -> Li
         raise AnnotationError(f"{tree.where(LABELMAP)}: malformed: not UTF-8 text") from None
     chosen = select_labels(list(labelmap), labels, tree.where(LABELMAP), background=("background",))
     colours = {rgb: name for name, rgb in labelmap.items()}
-    code = lambda rgb: (int(rgb[0]) << 16) | (int(rgb[1]) << 8) | int(rgb[2])
-    known = np.array(sorted(code(c) for c in colours), dtype=np.int64)
-    fg = np.array(sorted(code(labelmap[n]) for n in chosen), dtype=np.int64)
+    known = np.array(sorted(_code(c) for c in colours), dtype=np.int64)
+    fg = np.array(sorted(_code(labelmap[n]) for n in chosen), dtype=np.int64)
     pngs = sorted(r for r in tree.files if r.startswith(CLASS_DIR + "/") and r.lower().endswith(".png"))
     if not pngs:
         raise AnnotationError(f"{path}: no {CLASS_DIR}/*.png masks")
