@@ -27,6 +27,17 @@ import numpy as np
 POLYGON_TOLERANCE = "exact except holes, which are filled"
 
 
+def _mask_utils():
+    """pycocotools.mask, or a clear error naming the extra that installs it."""
+    try:
+        from pycocotools import mask as mask_utils
+    except ImportError:
+        from ..errors import UserError
+
+        raise UserError("COCO RLE and polygons need pycocotools: pip install \"lgrnet[annotation]\"") from None
+    return mask_utils
+
+
 def bbox_xywh(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
     """(x, y, w, h) of the foreground of a bool (H, W) mask, or None when it is empty."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -42,8 +53,7 @@ def bbox_xywh(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
 def coco_rle_encode(mask: np.ndarray, compressed: bool = False) -> Dict[str, object]:
     """bool (H, W) -> COCO RLE. ``compressed``: counts as pycocotools' string (the form of
     ``iscrowd=0`` RLE in detector outputs); otherwise a list of ints (COCO's ``iscrowd=1`` files)."""
-    from pycocotools import mask as mask_utils
-
+    mask_utils = _mask_utils()
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     if compressed:
         return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
@@ -63,8 +73,7 @@ def _uncompressed_counts(mask: np.ndarray) -> List[int]:
 def coco_rle_decode(rle: Dict[str, object]) -> np.ndarray:
     """COCO RLE (counts as a list or a compressed string) -> bool (H, W). Raises ValueError when the
     RLE is malformed (its counts do not add up to H x W)."""
-    from pycocotools import mask as mask_utils
-
+    mask_utils = _mask_utils()
     size = rle.get("size")
     counts = rle.get("counts")
     if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s >= 0 for s in size)):
@@ -116,8 +125,7 @@ def mask_to_polygons(mask: np.ndarray, min_points: int = 3) -> List[List[float]]
 def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
     """Rasterise COCO / CVAT polygons (each ``[x0, y0, x1, y1, ...]``, at least 3 points) with
     pycocotools, the union of all. Raises ValueError for a malformed polygon."""
-    from pycocotools import mask as mask_utils
-
+    mask_utils = _mask_utils()
     out = np.zeros((height, width), bool)
     good = []
     for p in polygons:
