@@ -438,11 +438,13 @@ def test_import_refuses_to_overwrite_and_checks_inputs(tmp_path, capsys):
     assert rc == 2 and "clip: no such file or folder" in err
 
 
-def test_zip_of_coco_with_one_json(tmp_path, capsys):
+def test_zip_of_coco_with_one_json_and_image_folder(tmp_path, capsys):
     frames = frames_folder(tmp_path / "clip", n=1)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("annotations/instances_default.json", json.dumps(_coco_doc()))
+        doc = _coco_doc()
+        doc["images"][0]["file_name"] = "images/frame_000000.png"  # one folder for all images: one video
+        z.writestr("annotations/instances_default.json", json.dumps(doc))
     (tmp_path / "coco.zip").write_bytes(buf.getvalue())
     rc, err = run_cli(capsys, "import", "--format", "coco", tmp_path / "coco.zip", "--frames", frames, "--out", tmp_path / "ds")
     assert rc == 0, err

@@ -140,11 +140,12 @@ def _import(args) -> int:
 
 
 def _one_video(items, name: str, src: Path):
-    """COCO files of several videos name their images ``<video>/<file>``: keep video ``name``'s."""
+    """COCO files of several videos name their images ``<video>/<file>``: keep video ``name``'s.
+    Images all in one folder (``images/frame_000001.png``) are one video: all are kept."""
     from ..annotations import AnnotationError
 
     dirs = {str(i.ref).replace("\\", "/").rpartition("/")[0] for i in items}
-    if dirs == {""}:
+    if len(dirs) == 1:
         return items
     kept = [i for i in items if str(i.ref).replace("\\", "/").rpartition("/")[0] == name]
     if not kept:
