@@ -43,10 +43,12 @@ def main() -> int:
                                                            "scaled to this length)")
     p.add_argument("--minutes", type=float, default=15.0, help="stop fine-tuning after this long at the latest")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--run", default="run", help="name of the fine-tuning run in WORK_DIR; steps 1-4 (predict, "
+                                                 "corrections, dataset, scores before) are reused when WORK_DIR has them")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="more config overrides for train, e.g. train.clip_len=4")
     args = p.parse_args()
 
-    from lgrnet.data.datasets import find_videos, read_mask
-    from lgrnet.io import corrections
+    from lgrnet.data.datasets import find_videos
 
     split = args.data_root / "CVC-ColonDB-300" / "Train"
     videos = {v.name: v for v in find_videos(split, require_masks=True)}
@@ -56,6 +58,44 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(REPO / "src"))
     t0 = time.time()
+
+    if not (work / "eval-before" / "authors.json").is_file():  # steps 1-4 once per WORK_DIR
+        prepare(split, tune, held, videos, work, env)
+    # 5. fine-tune from the demo model
+    run = work / args.run
+    s = args.steps
+    t_train = time.time()
+    lgrnet("train", "--init", WEIGHTS, "--data", work / "dataset", "--out", run, "--no-tensorboard", "--progress", "off",
+           "--time-limit", args.minutes, f"train.max_iters={s}", f"train.lr_milestones=[{2 * s // 3},{13 * s // 15}]",
+           "train.num_workers=0", f"train.checkpoint_every={s}", "train.eval_every=0", *args.overrides, env=env)
+    train_minutes = (time.time() - t_train) / 60
+    # 6. after
+    after = work / f"eval-after-{args.run}"
+    lgrnet("evaluate", "--weights", run / "model.safetensors", "--data", split, "--videos", *held, "--size", SIZE,
+           "--out", after, "--device", "cpu", "--quiet", env=env)
+
+    run_info = json.loads((run / "run.json").read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    last_step = max((r.get("step", 0) for r in log), default=0)
+    summary = {"fine_tune_videos": tune, "held_out_videos": held,
+               "fine_tune_frames": sum(len(videos[v]) for v in tune),
+               "held_out_frames": sum(len(videos[v]) for v in held),
+               "steps": last_step, "steps_planned": s, "overrides": args.overrides,
+               "train_minutes": round(train_minutes, 2), "total_minutes": round((time.time() - t0) / 60, 2),
+               "threads": args.threads, "device": run_info.get("device")}
+    for when, folder in (("before", work / "eval-before"), ("after", after)):
+        for protocol in ("sunseg", "authors"):
+            m = json.loads((folder / f"{protocol}.json").read_text())["metrics"]
+            summary[f"{when}_{protocol}"] = {k: round(v, 4) for k, v in m.items() if isinstance(v, (int, float))}
+    (work / f"summary-{args.run}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def prepare(split: Path, tune, held, videos, work: Path, env) -> None:
+    """Steps 1-4: predict, correct, dataset, scores before."""
+    from lgrnet.data.datasets import read_mask
+    from lgrnet.io import corrections
 
     # 1. the model's masks on the fine-tuning videos
     results = work / "results"
@@ -75,34 +115,6 @@ def main() -> int:
     # 4. before: the demo model on the held-out videos
     lgrnet("evaluate", "--weights", WEIGHTS, "--data", split, "--videos", *held, "--size", SIZE,
            "--out", work / "eval-before", "--device", "cpu", "--quiet", env=env)
-    # 5. fine-tune from the demo model
-    run = work / "run"
-    s = args.steps
-    t_train = time.time()
-    lgrnet("train", "--init", WEIGHTS, "--data", ds, "--out", run, "--no-tensorboard", "--progress", "off",
-           "--time-limit", args.minutes, f"train.max_iters={s}", f"train.lr_milestones=[{2 * s // 3},{13 * s // 15}]",
-           "train.num_workers=0", f"train.checkpoint_every={s}", "train.eval_every=0", env=env)
-    train_minutes = (time.time() - t_train) / 60
-    # 6. after
-    lgrnet("evaluate", "--weights", run / "model.safetensors", "--data", split, "--videos", *held, "--size", SIZE,
-           "--out", work / "eval-after", "--device", "cpu", "--quiet", env=env)
-
-    steps_done = json.loads((run / "run.json").read_text())
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
-    last_step = max((r.get("step", 0) for r in log), default=0)
-    summary = {"fine_tune_videos": tune, "held_out_videos": held,
-               "fine_tune_frames": sum(len(videos[v]) for v in tune),
-               "held_out_frames": sum(len(videos[v]) for v in held),
-               "steps": last_step, "steps_planned": s, "train_minutes": round(train_minutes, 2),
-               "total_minutes": round((time.time() - t0) / 60, 2), "threads": args.threads,
-               "device": steps_done.get("device")}
-    for when in ("before", "after"):
-        for protocol in ("sunseg", "authors"):
-            m = json.loads((work / f"eval-{when}" / f"{protocol}.json").read_text())["metrics"]
-            summary[f"{when}_{protocol}"] = {k: round(v, 4) for k, v in m.items() if isinstance(v, (int, float))}
-    (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
