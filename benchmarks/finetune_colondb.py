@@ -75,8 +75,10 @@ def main() -> int:
            "--out", after, "--device", "cpu", "--quiet", env=env)
 
     run_info = json.loads((run / "run.json").read_text())
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
-    last_step = max((r.get("step", 0) for r in log), default=0)
+    from safetensors import safe_open
+
+    with safe_open(str(run / "model.safetensors"), framework="pt") as f:
+        last_step = int((f.metadata() or {}).get("step", 0))  # where the run stopped (the log has every 10th)
     summary = {"fine_tune_videos": tune, "held_out_videos": held,
                "fine_tune_frames": sum(len(videos[v]) for v in tune),
                "held_out_frames": sum(len(videos[v]) for v in held),
