@@ -46,7 +46,7 @@ def main() -> int:
     p.add_argument("--run", default="run", help="name of the fine-tuning run in WORK_DIR; steps 1-4 (predict, "
                                                  "corrections, dataset, scores before) are reused when WORK_DIR has them")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="more config overrides for train, e.g. train.clip_len=4")
-    args = p.parse_args()
+    args = p.parse_intermixed_args()
 
     from lgrnet.data.datasets import find_videos
 
