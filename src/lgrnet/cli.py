@@ -22,6 +22,7 @@ COMMANDS = {
     "score": "score prediction folders against ground truth",
     "train": "train LGRNet with the published recipe",
     "view": "review a prediction folder in the browser",
+    "dataset": "datasets from corrected results and annotation tools (COCO, CVAT); pre-annotation export",
     "convert": "convert an authors' .pth checkpoint to our .safetensors format",
     "presets": "list the model presets and their configs",
     "info": "versions, devices, optional packages and the op implementations in use",

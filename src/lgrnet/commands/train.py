@@ -16,6 +16,8 @@ examples:
   lgrnet train --preset fibroid_pvt --data UFUV --split fibroid_train_temp8 \\
       --val UFUV --val-split fibroid_validate_temp8 --backbone-weights pvt_v2_b2.pth --out runs/ufuv
   lgrnet train --out runs/sunseg --resume               # continue exactly where it stopped
+  lgrnet train --init model.safetensors --data data/ours --val data/ours-val --out runs/ours
+      # fine-tune a trained model: its preset and input size, the short "finetune" schedule
   torchrun --nproc_per_node 2 -m lgrnet.cli train --preset sunseg_pvt --data ... --out runs/ddp
 """
 from __future__ import annotations
@@ -39,6 +41,12 @@ def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
                    help="the split under each --data ROOT: a path or a data-set name (fibroid_train_temp8, polyp_train, ...)")
     p.add_argument("--val-split", metavar="NAME",
                    help="the split under each --val ROOT (fibroid_validate_temp8, ...)")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from this trained model (.safetensors, or an authors' .pth with --preset): its "
+                        "architecture, preset and input size, loaded strictly; see docs/training.md, Fine-tuning")
+    p.add_argument("--schedule", choices=["finetune", "preset"], default=None,
+                   help="with --init: finetune (default: 600 steps at 0.1x the preset's LR, for a few hundred "
+                        "frames) or preset (the preset's full recipe)")
     p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights of the backbone (.pth / .safetensors)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<date-time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -96,7 +104,19 @@ def run(args) -> int:
         raise UserError(f"unexpected argument(s) {' '.join(bad)}: overrides look like train.lr=5e-4")
     data_roots = _resolve_splits(args.data, args.split, "--split", "--data")
     val_roots = _resolve_splits(args.val, args.val_split, "--val-split", "--val")
-    cfg = resolve_config(args.preset, args.overrides, args.out, args.resume)
+    if args.schedule and not args.init:
+        raise UserError("--schedule goes with --init WEIGHTS")
+    if args.init and args.backbone_weights:
+        raise UserError("--init and --backbone-weights exclude each other (--init loads the whole model)")
+    # resuming a run: its config.json holds the config (fine-tuned or not); --init only counts when the
+    # run has no checkpoint yet (the Trainer ignores it otherwise)
+    resuming = args.resume and args.out and os.path.isfile(os.path.join(args.out, "config.json"))
+    if args.init and not resuming:
+        from ..engine.finetune import init_config
+
+        cfg, _ = init_config(args.init, args.preset, args.overrides, args.schedule or "finetune")
+    else:
+        cfg = resolve_config(args.preset, args.overrides, args.out, args.resume)
     out = args.out or os.path.join("runs", f"{cfg.model.preset or 'custom'}-{__import__('time').strftime('%Y%m%d-%H%M%S')}")
     data, val = data_roots, val_roots
     if args.resume and not data:
@@ -109,7 +129,8 @@ def run(args) -> int:
     opts = TrainOptions(data=data, val=val, out_dir=out, resume=args.resume, backbone_weights=args.backbone_weights,
                         device=args.device, tensorboard=not args.no_tensorboard,
                         progress={"auto": None, "on": True, "off": False}[args.progress],
-                        time_limit_s=args.time_limit * 60.0, max_steps=args.max_steps, command=sys.argv)
+                        time_limit_s=args.time_limit * 60.0, max_steps=args.max_steps, command=sys.argv,
+                        init_weights=args.init)
     summary = train(cfg, opts)
     if int(os.environ.get("RANK", "0")) == 0:
         best = summary["best"]

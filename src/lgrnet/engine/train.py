@@ -62,7 +62,8 @@ class TrainOptions:
     device: "auto" (CUDA if available), "cpu", "cuda" or "cuda:N";
     progress: progress bar (None: only on a terminal); time_limit_s: stop (checkpoint, validate)
     after this much wall time, 0 = no limit; max_steps: stop after this step (0 = ``max_iters``)
-    without changing the schedule.
+    without changing the schedule; init_weights: a trained model to start from (fine-tuning, see
+    :mod:`lgrnet.engine.finetune`; its architecture must be ``cfg.model``).
     """
 
     data: Sequence[str] = ()
@@ -76,6 +77,7 @@ class TrainOptions:
     time_limit_s: float = 0.0
     max_steps: int = 0
     command: List[str] = field(default_factory=list)
+    init_weights: Optional[str] = None  # start from this model (strict load; ignored when resuming)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -218,6 +220,15 @@ class Trainer:
                 self.model.backbone.load_imagenet(opts.backbone_weights)
             except (ValueError, FileNotFoundError) as exc:
                 raise InputError(str(exc)) from None
+        if opts.init_weights and resume_state is None:
+            from .finetune import load_init_model
+
+            init = load_init_model(opts.init_weights, cfg.model.preset or None)
+            try:
+                self.model.load_state_dict(init.state_dict(), strict=True)  # same keys and shapes, checked on load
+            except RuntimeError as exc:
+                raise InputError(f"{opts.init_weights}: does not fit the run's model config ({str(exc).splitlines()[0]})") from None
+            del init
         self.model.to(self.device).train()
         self.criterion = SetCriterion(tc.loss, cfg.model.decoder.num_classes).to(self.device)
         self.optimizer = build_optimizer(self.model, tc)
@@ -268,7 +279,8 @@ class Trainer:
         run.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
         run.update({"data": [os.path.abspath(p) for p in self.opts.data],
                     "val": [os.path.abspath(p) for p in self.opts.val],
-                    "backbone_weights": self.opts.backbone_weights, "world_size": self.world,
+                    "backbone_weights": self.opts.backbone_weights, "init_weights": self.opts.init_weights,
+                    "world_size": self.world,
                     "device": str(self.device), "num_train_videos": len(self.train_videos),
                     "num_train_clips_per_epoch": len(self.dataset), "num_val_videos": len(self.val_videos),
                     "torch": torch.__version__})

@@ -1,0 +1,148 @@
+"""COCO instance-segmentation JSON (``instances_*.json``): read the masks of one video, write them.
+
+Read: ``images`` (``id``, ``file_name``, ``width``, ``height``), ``categories`` (``id``, ``name``)
+and ``annotations`` (``image_id``, ``category_id``, ``segmentation``: polygons ``[[x0, y0, ...],
+...]`` or RLE ``{"size": [H, W], "counts": [...] | "..."}``, whatever ``iscrowd`` says). Every
+listed image is an annotated frame; its mask is the union of the annotations whose category is
+one of the selected labels (none: an empty mask). A ``.zip`` holding exactly one JSON file (CVAT's
+"COCO 1.0" download) is read as that file.
+
+Written (pre-annotations for CVAT's or another tool's COCO import): one image per frame, one
+annotation per frame with a lesion, category 1 = ``label``; ``shape="mask"`` writes uncompressed
+RLE with ``iscrowd=1`` (exact), ``shape="polygon"`` polygons with ``iscrowd=0`` (holes filled,
+see :data:`lgrnet.annotations.masks.POLYGON_TOLERANCE`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..files import write_text_atomic
+from . import AnnotationError
+from .frames import AnnotatedFrame, VideoMasks, select_labels
+from .masks import bbox_xywh, coco_rle_decode, coco_rle_encode, mask_to_polygons, polygons_to_mask
+
+PathLike = Union[str, os.PathLike]
+
+
+def _load_json(path: Path) -> object:
+    try:
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if n.lower().endswith(".json") and not n.endswith("/")]
+                if len(names) != 1:
+                    raise AnnotationError(f"{path}: malformed: a COCO zip must hold exactly one .json file, "
+                                          f"found {len(names)}")
+                raw = z.read(names[0])
+        else:
+            raw = path.read_bytes()
+    except AnnotationError:
+        raise
+    except FileNotFoundError:
+        raise AnnotationError(f"{path}: no such file") from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise AnnotationError(f"{path}: cannot read ({exc})") from None
+    if not raw.strip():
+        raise AnnotationError(f"{path}: empty file")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnnotationError(f"{path}: malformed: not valid JSON ({exc})") from None
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_coco(path: PathLike, labels: Optional[Sequence[str]] = None) -> List[AnnotatedFrame]:
+    """The annotated frames of a COCO JSON file (or zip). ``labels``: category names that make the
+    mask (default: the file's only category). Raises :class:`AnnotationError` naming the file and
+    the problem: not JSON, missing keys, an annotation of an unknown image or category, a broken
+    polygon or RLE, an RLE whose size differs from its image's."""
+    path = Path(path)
+    data = _load_json(path)
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+        raise AnnotationError(f"{path}: malformed: a COCO file is an object with lists 'images', 'annotations' and 'categories'")
+    cats: Dict[int, str] = {}
+    for c in data["categories"]:
+        if not isinstance(c, dict) or not _int(c.get("id")) or not isinstance(c.get("name"), str):
+            raise AnnotationError(f"{path}: malformed category {c!r} (needs an integer 'id' and a 'name')")
+        cats[c["id"]] = c["name"]
+    chosen = set(select_labels(list(dict.fromkeys(cats.values())), labels, path))
+    images: Dict[int, dict] = {}
+    for im in data["images"]:
+        if not (isinstance(im, dict) and _int(im.get("id")) and isinstance(im.get("file_name"), str)
+                and _int(im.get("width")) and _int(im.get("height")) and im["width"] > 0 and im["height"] > 0):
+            raise AnnotationError(f"{path}: malformed image {str(im)[:120]} (needs integer 'id', 'width', 'height' "
+                                  f"and a 'file_name')")
+        if im["id"] in images:
+            raise AnnotationError(f"{path}: malformed: image id {im['id']} is listed twice")
+        images[im["id"]] = im
+    if not images:
+        raise AnnotationError(f"{path}: lists no images")
+    masks = {i: np.zeros((im["height"], im["width"]), bool) for i, im in images.items()}
+    for k, ann in enumerate(data["annotations"]):
+        where = f"annotation {ann.get('id', k) if isinstance(ann, dict) else k}"
+        if not isinstance(ann, dict) or not _int(ann.get("image_id")) or not _int(ann.get("category_id")):
+            raise AnnotationError(f"{path}: malformed {where} (needs integer 'image_id' and 'category_id')")
+        if ann["image_id"] not in images:
+            raise AnnotationError(f"{path}: {where} refers to image id {ann['image_id']}, which is not in 'images'")
+        if ann["category_id"] not in cats:
+            raise AnnotationError(f"{path}: unknown label: {where} has category id {ann['category_id']}, "
+                                  f"which is not in 'categories'")
+        if cats[ann["category_id"]] not in chosen:
+            continue
+        im = images[ann["image_id"]]
+        h, w = im["height"], im["width"]
+        seg = ann.get("segmentation")
+        try:
+            if isinstance(seg, dict):
+                if list(seg.get("size", [])) != [h, w]:
+                    raise AnnotationError(f"{path}: size different: {where} has an RLE of size {seg.get('size')!r}, "
+                                          f"but its image {im['file_name']!r} is {w}x{h} (RLE size is [height, width])")
+                m = coco_rle_decode(seg)
+            elif isinstance(seg, list) and seg:
+                m = polygons_to_mask(seg, h, w)
+            else:
+                raise AnnotationError(f"{path}: malformed {where}: no 'segmentation' (polygons or RLE); boxes alone "
+                                      f"cannot make a mask")
+        except ValueError as exc:
+            raise AnnotationError(f"{path}: malformed {where} of {im['file_name']!r}: {exc}") from None
+        masks[ann["image_id"]] |= m
+    return [AnnotatedFrame(im["file_name"], (im["height"], im["width"]), masks[i]) for i, im in images.items()]
+
+
+def coco_document(videos: Sequence[VideoMasks], label: str = "lesion", shape: str = "mask") -> Dict[str, object]:
+    """The COCO object for ``videos`` (see the module notes). Several videos: file names are
+    ``<video>/<file name>``."""
+    if shape not in ("mask", "polygon"):
+        raise ValueError(f"shape must be 'mask' or 'polygon', got {shape!r}")
+    images, anns = [], []
+    for v in videos:
+        for file_name, (h, w), mask in v.frames:
+            if mask is None:
+                continue
+            image_id = len(images) + 1
+            images.append({"id": image_id, "file_name": f"{v.name}/{file_name}" if len(videos) > 1 else file_name,
+                           "width": int(w), "height": int(h)})
+            box = bbox_xywh(mask)
+            if box is None:
+                continue
+            seg = coco_rle_encode(mask) if shape == "mask" else mask_to_polygons(mask)
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1, "segmentation": seg,
+                         "area": int(mask.sum()), "bbox": [float(b) for b in box],
+                         "iscrowd": 1 if shape == "mask" else 0, "attributes": {"occluded": False}})
+    return {"info": {"description": "lgrnet masks", "version": "1.0"}, "licenses": [],
+            "categories": [{"id": 1, "name": label, "supercategory": ""}], "images": images, "annotations": anns}
+
+
+def write_coco(videos: Sequence[VideoMasks], path: PathLike, label: str = "lesion", shape: str = "mask") -> Path:
+    """Write :func:`coco_document` to ``path`` atomically. Returns the path."""
+    doc = coco_document(videos, label, shape)
+    write_text_atomic(path, json.dumps(doc, separators=(",", ":")) + "\n")
+    return Path(path)

@@ -1,0 +1,168 @@
+"""Masks of result folders (``lgrnet predict``) and their corrections, for datasets and exports.
+
+A result folder records its input in predictions.json (``input``); its frames are re-read from
+there. Corrections follow :mod:`lgrnet.io.corrections`: a frame's corrected mask is
+``corrections/masks/<frame>.png`` and its review state is in ``corrections/status.json``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from ..data.datasets import read_mask
+from ..errors import InputError
+from ..io import corrections as corr
+from ..viewer.results import Result, load_result
+from .frames import VideoMasks
+
+PathLike = Union[str, os.PathLike]
+ONLY = ("checked", "edited", "all")
+
+
+@dataclass
+class ReviewedFrames:
+    """The reviewed frames of one result: ``states[index]`` = "checked" | "edited", and the path
+    of the mask that holds each one's right answer."""
+
+    result: Result
+    states: Dict[int, str]
+    mask_paths: Dict[int, Path]
+
+
+def frame_index_by_key(result: Result) -> Dict[str, int]:
+    """Every key a correction may use for a frame -> its index: ``000012``, its name, its name's stem."""
+    out: Dict[str, int] = {}
+    for f in result.meta["frames"]:
+        i = int(f["index"])
+        out[corr.frame_key(i)] = i
+        name = f.get("name")
+        if isinstance(name, str) and name:
+            out.setdefault(name, i)
+            out.setdefault(Path(name).stem, i)
+    return out
+
+
+def reviewed_frames(result: Result) -> ReviewedFrames:
+    """The frames of ``result`` marked checked or edited, with the mask file to use for each.
+
+    Raises :class:`InputError` for a status key that names no frame, or an edited frame whose
+    corrected mask is missing."""
+    status = corr.read_status(result.root)
+    keys = frame_index_by_key(result)
+    states: Dict[int, str] = {}
+    paths: Dict[int, Path] = {}
+    where = corr.status_path(result.root)
+    for key, st in status.items():
+        if key not in keys:
+            raise InputError(f"{where}: frame {key!r} is not a frame of {result.root} ({result.num_frames} frames)")
+        i = keys[key]
+        fixed = _correction_file(result, key, i)
+        if st.state == "edited" and fixed is None:
+            raise InputError(f"{where}: frame {key!r} is marked edited, but {corr.mask_path(result.root, corr.frame_key(i))} "
+                             f"does not exist")
+        model = result.mask_path(i)
+        if fixed is None and not model.is_file():
+            raise InputError(f"{where}: frame {key!r} is marked checked, but the model's mask {model} is missing")
+        states[i] = st.state
+        paths[i] = fixed if fixed is not None else model
+    return ReviewedFrames(result, states, paths)
+
+
+def _correction_file(result: Result, key: str, index: int) -> Optional[Path]:
+    for k in dict.fromkeys([corr.frame_key(index), key]):
+        try:
+            p = corr.mask_path(result.root, k)
+        except ValueError:
+            continue
+        if p.is_file():
+            return p
+    return None
+
+
+def open_result_source(result: Result):
+    """The result's input (predictions.json ``input``) as a FrameSource, checked against the result."""
+    from ..io.video import open_source
+
+    src = result.source_path()
+    if src is None:
+        raise InputError(f"{result.root / 'predictions.json'}: records no input path; the frames cannot be re-read")
+    if not src.exists():
+        raise InputError(f"{src}: the input of {result.root} (predictions.json 'input') is missing; "
+                         f"the frames are read from it")
+    source = open_source(src)
+    n = source.count_frames()
+    if n != result.num_frames:
+        raise InputError(f"{src}: has {n} frames, but {result.root} was predicted on {result.num_frames}; "
+                         f"the input changed since")
+    w, h = result.meta.get("width"), result.meta.get("height")
+    if isinstance(w, int) and isinstance(h, int) and (h, w) != tuple(source.frame_size):
+        raise InputError(f"{src}: frames are {source.frame_size[1]}x{source.frame_size[0]}, but {result.root} "
+                         f"was predicted on {w}x{h} frames; the input changed since")
+    return source
+
+
+def read_mask_file(path: Path, size) -> np.ndarray:
+    """A 0/255 mask PNG as bool, checked to be (H, W) = ``size``."""
+    m = read_mask(path, 127)
+    if tuple(m.shape) != tuple(size):
+        raise InputError(f"{path}: is {m.shape[1]}x{m.shape[0]}, but the frames are {size[1]}x{size[0]}")
+    return m
+
+
+def selected_masks(reviewed: ReviewedFrames, only: str, size) -> Dict[int, np.ndarray]:
+    """{index: mask} of the frames whose state matches ``only`` ("checked", "edited" or "all")."""
+    if only not in ONLY:
+        raise ValueError(f"only must be one of {ONLY}, got {only!r}")
+    return {i: read_mask_file(reviewed.mask_paths[i], size) for i, s in sorted(reviewed.states.items())
+            if only == "all" or s == only}
+
+
+def result_video_masks(result: Result, name: Optional[str] = None, corrected: bool = True) -> VideoMasks:
+    """Every frame of a result with its mask: the corrected one where there is one (``corrected``),
+    else the model's. File names: the frame's name for a frame folder input, else CVAT's
+    ``frame_000012.png``."""
+    reviewed = reviewed_frames(result) if corrected else None
+    w, h = result.meta.get("width"), result.meta.get("height")
+    frames = []
+    for f in result.meta["frames"]:
+        i = int(f["index"])
+        path = reviewed.mask_paths.get(i, result.mask_path(i)) if reviewed else result.mask_path(i)
+        if not path.is_file():
+            raise InputError(f"{path}: missing (frame {i} of {result.root})")
+        m = read_mask(path, 127)
+        if isinstance(w, int) and isinstance(h, int) and m.shape != (h, w):
+            raise InputError(f"{path}: is {m.shape[1]}x{m.shape[0]}, but the result's frames are {w}x{h}")
+        file_name = f.get("name") if result.meta.get("kind") == "frames" and f.get("name") else f"frame_{i:06d}.png"
+        frames.append((str(file_name), m.shape, m))
+    return VideoMasks(name or result.root.resolve().name, frames)
+
+
+def dataset_video_masks(root: PathLike) -> List[VideoMasks]:
+    """Every video of a dataset split (``Frame/`` + ``GT/``) with its GT masks (grey > 0, as
+    training reads them); frames without a mask get None."""
+    from ..data.datasets import find_videos, image_header
+    from ..data.train_dataset import TRAIN_MASK_THRESHOLD
+
+    out = []
+    for v in find_videos(root, require_masks=True):
+        frames = []
+        for fpath, mpath in zip(v.frames, v.masks):
+            (w, h), _ = image_header(fpath)
+            m = None if mpath is None else read_mask(mpath, TRAIN_MASK_THRESHOLD)
+            if m is not None and m.shape != (h, w):
+                raise InputError(f"{mpath}: is {m.shape[1]}x{m.shape[0]}, but its frame {fpath} is {w}x{h}")
+            frames.append((fpath.name, (h, w), m))
+        out.append(VideoMasks(v.name, frames))
+    return out
+
+
+def is_result(path: PathLike) -> bool:
+    return (Path(path) / "predictions.json").is_file()
+
+
+def load_results(paths: List[str]) -> List[Result]:
+    return [load_result(p) for p in paths]
