@@ -587,3 +587,28 @@ def test_page_copy_previous_clear_fill_and_revert(chromium, server, result_dir):
     assert read_status(result_dir)["000007"].state == "checked"
     d.find_element(By.ID, "next-unchecked").click()
     wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "0:8:1")
+
+
+def test_model_masks_named_after_the_frames_are_found_and_symlinks_are_not_served(tmp_path):
+    """Frame-folder results name masks after the frames (predictions.json's ``file``): the corrections
+    API must start from that mask (not look for ``000003.png``), and, like the rest of the page, it
+    must not follow a symlinked mask out of the result folder."""
+    root = make_result(tmp_path / "named")
+    meta = json.loads((root / "predictions.json").read_text())
+    for row in meta["frames"]:
+        row["file"] = f"frame{row['index'] + 1}.png"
+        (root / "masks" / f"{row['index']:06d}.png").rename(root / "masks" / row["file"])
+    (root / "predictions.json").write_text(json.dumps(meta))
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(mask_png(np.ones((H, W), bool)))
+    (root / "masks" / "frame5.png").unlink()
+    os.symlink(outside, root / "masks" / "frame5.png")
+    s = Server(ViewerApp(find_results(root)))
+    try:
+        status, headers, body = s.get("/api/results/0/corrections/3.png")
+        assert status == 200 and headers["X-Mask-Source"] == "model"
+        assert body == (root / "masks" / "frame4.png").read_bytes()
+        status, headers, body = s.get("/api/results/0/corrections/4.png")
+        assert status == 403 and body != outside.read_bytes()
+    finally:
+        s.close()

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,9 +81,36 @@ def corrected_mask_path(result_dir: Path, index: int) -> Path:
     return mask_path(result_dir, frame_key(index))
 
 
-def model_mask_path(result_dir: Path, index: int) -> Path:
-    """``<result>/masks/<index:06d>.png``, the model's (never written here)."""
-    return Path(result_dir) / "masks" / f"{frame_key(index)}.png"
+def model_mask_path(result_dir: Path, index: int, meta: Optional[Mapping[str, Any]] = None) -> Path:
+    """The model's mask of frame ``index`` (never written here): ``<result>/masks/<file>``, where
+    ``file`` is the name predictions.json records for the frame (frame-folder inputs keep their
+    frames' names), else ``<index:06d>.png``. Corrections are keyed by index either way."""
+    rows = (meta or {}).get("frames")
+    row = rows[index] if isinstance(rows, list) and 0 <= index < len(rows) and isinstance(rows[index], Mapping) else {}
+    name = row.get("file")
+    if not (isinstance(name, str) and re.fullmatch(r"[^/\\]+\.png", name) and name not in (".png", "..png")):
+        name = f"{frame_key(index)}.png"
+    return Path(result_dir) / "masks" / name
+
+
+def _read_inside(root: Path, path: Path) -> Optional[bytes]:
+    """The bytes of ``path`` if it is a regular file inside ``root`` (no symlink, as the rest of the
+    page serves); None if it does not exist; 403 otherwise."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Refused(403, f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    real_root = os.path.realpath(root)
+    if not stat.S_ISREG(st.st_mode) or os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise Refused(403, f"{path.name}: not a regular file inside the result folder")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise Refused(403, f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, Any]:
@@ -116,8 +144,8 @@ def folder_lock(result_dir: Path) -> Iterator[None]:
 
 def frame_size(result_dir: Path, index: int, meta: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
     """(width, height) of frame ``index``: its model mask's, else predictions.json's; None if unknown."""
-    p = model_mask_path(result_dir, index)
-    if p.is_file():
+    p = model_mask_path(result_dir, index, meta)
+    if p.is_file() and not p.is_symlink():
         try:
             with Image.open(p) as im:
                 return im.size
@@ -277,9 +305,10 @@ def _get_mask(r, index: int) -> Reply:
     st = frames.get(frame_key(index))
     extra = {"Cache-Control": "no-store", "X-Mask-Version": str(st.version if st else 0),
              "X-Mask-State": st.state if st else "unchecked"}
-    for source, path in (("corrected", corrected_mask_path(r.root, index)), ("model", model_mask_path(r.root, index))):
-        if path.is_file():
-            return Reply(200, path.read_bytes(), "image/png", {**extra, "X-Mask-Source": source})
+    for source, path in (("corrected", corrected_mask_path(r.root, index)), ("model", model_mask_path(r.root, index, r.meta))):
+        data = _read_inside(r.root, path)
+        if data is not None:
+            return Reply(200, data, "image/png", {**extra, "X-Mask-Source": source})
     size = frame_size(r.root, index, r.meta)
     if size is None:
         raise Refused(404, f"{_label(index)} has no mask and its size is unknown")
