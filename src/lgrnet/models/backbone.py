@@ -169,7 +169,20 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
 
         return load_file(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_trainer_state_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle with code in it, truncated file, not a checkpoint
         raise ValueError(f"{path}: cannot be read as a PyTorch weight file with weights_only=True "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _trainer_state_globals() -> list:
+    """numpy array rebuilding, allowed for ``weights_only`` loads: the authors' trainer stores
+    ``np.random.get_state()`` beside the weights in ``ckpt.pth.tar``. The unpickler stays the
+    restricted one (no other callable can run); numpy 1.x files name the module numpy.core."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    rebuild = core.multiarray._reconstruct
+    return [rebuild, (rebuild, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
+            type(np.dtype(np.uint32))]
