@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "train LGRNet with the published recipe",
     "view": "review a prediction folder in the browser",
     "convert": "convert an authors' .pth checkpoint to our .safetensors format",
+    "export": "export a model to ONNX for a fixed clip length and frame size",
     "presets": "list the model presets and their configs",
     "info": "versions, devices, optional packages and the op implementations in use",
 }

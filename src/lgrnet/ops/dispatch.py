@@ -5,7 +5,8 @@ each registered with a predicate saying when it can run (device, installed packa
 Fast paths are tested against the reference (tests/test_ops_*.py).
 
 Under ``torch.compile`` only implementations that Dynamo can trace are chosen (the oneDNN dense
-kernels are registered with ``traceable=False``: they are opaque calls into private ops).
+kernels are registered with ``traceable=False``: they are opaque calls into private ops). Under
+``torch.export`` (and so ONNX export) the reference implementations are chosen unless forced.
 
 Forcing a path, for debugging or benchmarking:
     * environment: ``LGRNET_OPS=reference`` (all ops) or ``LGRNET_OPS_<OP>=<impl name>``;
@@ -51,6 +52,8 @@ def _forced(op: str) -> Optional[str]:
         if "*" in entry:
             return entry["*"]
     env = os.environ.get(f"LGRNET_OPS_{op.upper()}") or os.environ.get("LGRNET_OPS")
+    if not env and torch.compiler.is_exporting():
+        return "reference"  # torch.export / ONNX: plain PyTorch ops that every exporter handles
     return env or None
 
 
