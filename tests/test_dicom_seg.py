@@ -124,3 +124,69 @@ def test_masks_must_match_the_frames(tmp_path):
 
 def png_stack(folder):
     return np.stack([np.asarray(Image.open(p)) for p in sorted(folder.iterdir())])
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    import torch
+
+    from lgrnet import LGRNet
+
+    torch.manual_seed(0)
+    return LGRNet.from_preset("tiny").save_pretrained(str(tmp_path_factory.mktemp("w") / "tiny.safetensors"))
+
+
+def test_predict_writes_segmentation_dcm(tmp_path, tiny_weights):
+    """`lgrnet predict` on a grey and an RGB cine: segmentation.dcm holds masks/*.png frame for frame
+    and references the source instance and its frame numbers."""
+    from lgrnet.cli import main
+
+    rng = np.random.default_rng(8)
+    grey = write_study_dicom(tmp_path / "grey.dcm", rng.integers(0, 256, (4, 33, 45), dtype=np.uint8))
+    rgb = write_study_dicom(tmp_path / "rgb.dcm", rng.integers(0, 256, (5, 40, 50, 3), dtype=np.uint8), frame_time=100.0)
+    out = tmp_path / "out"
+    assert main(["predict", str(grey), str(rgb), "--weights", tiny_weights, "--out", str(out), "--size", "64",
+                 "--no-progress", "--no-overlay"]) == 0
+    for name, src_path in (("grey", grey), ("rgb", rgb)):
+        src = pydicom.dcmread(src_path)
+        seg, got = read_seg_masks(out / name / "segmentation.dcm", src)
+        masks = png_stack(out / name / "masks") > 127
+        assert got.shape == masks.shape and np.array_equal(got.astype(bool), masks)
+        ds = pydicom.dcmread(out / name / "segmentation.dcm")
+        assert ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+        numbers = [int(f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber)
+                   for f in ds.PerFrameFunctionalGroupsSequence]
+        expected = [t + 1 for t in range(len(masks)) if masks[t].any()] or [1]
+        assert numbers == expected
+        algo = ds.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+        import lgrnet
+
+        assert algo.AlgorithmName == "LGRNet" and algo.AlgorithmVersion == lgrnet.__version__
+
+
+def test_predict_dicom_seg_options(tmp_path, tiny_weights, capsys):
+    from lgrnet.cli import main
+
+    rng = np.random.default_rng(9)
+    cine = write_study_dicom(tmp_path / "cine.dcm", rng.integers(0, 256, (3, 32, 32), dtype=np.uint8))
+    bare = write_dicom(tmp_path / "bare.dcm", rng.integers(0, 256, (3, 32, 32), dtype=np.uint8))
+    common = ["--weights", tiny_weights, "--size", "64", "--no-progress", "--no-overlay"]
+
+    assert main(["predict", str(cine), "--out", str(tmp_path / "a"), "--no-dicom-seg", *common]) == 0
+    assert not (tmp_path / "a" / "cine" / "segmentation.dcm").exists()
+
+    assert main(["predict", str(cine), "--out", str(tmp_path / "b"), "--dicom-seg-fractional", *common]) == 0
+    seg, got = read_seg_masks(tmp_path / "b" / "cine" / "segmentation.dcm", pydicom.dcmread(cine))
+    assert seg.SegmentationType == "FRACTIONAL" and np.array_equal(got, png_stack(tmp_path / "b" / "cine" / "probs"))
+
+    capsys.readouterr()
+    # default: a DICOM without study identity still gets its masks, with a one-line note
+    assert main(["predict", str(bare), "--out", str(tmp_path / "c"), *common]) == 0
+    err = capsys.readouterr().err
+    assert (tmp_path / "c" / "bare" / "masks").is_dir() and not (tmp_path / "c" / "bare" / "segmentation.dcm").exists()
+    assert "bare.dcm: cannot reference it from a DICOM SEG" in err and "no segmentation.dcm" in err
+    # asked for explicitly: that input fails, with one line and no result folder
+    assert main(["predict", str(bare), "--out", str(tmp_path / "d"), "--dicom-seg", *common]) == 2
+    err = capsys.readouterr().err
+    assert "bare.dcm: cannot reference it from a DICOM SEG" in err and "Traceback" not in err
+    assert not (tmp_path / "d" / "bare").exists()

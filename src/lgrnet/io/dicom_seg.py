@@ -264,3 +264,40 @@ def _frame_referenced_seg(src, kept, fractional: bool, version: str, name: str, 
     contributing.PurposeOfReferenceCodeSequence = Sequence([_code("109102", "DCM", "Processing Equipment")])
     ds.ContributingEquipmentSequence = Sequence([contributing])
     return ds
+
+
+SEG_FILE_NAME = "segmentation.dcm"
+
+
+def why_no_dicom_seg(source: PathLike) -> Optional[str]:
+    """None when a SEG can be written for ``source``, else the reason (one line, names the file)."""
+    try:
+        import highdicom  # noqa: F401
+    except ImportError:
+        return f'{source}: writing a DICOM SEG needs highdicom: pip install "lgrnet[dicom]"'
+    try:
+        read_source_header(source)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def write_dicom_seg_for_results(source: PathLike, folder: PathLike, fractional: bool = False,
+                                algorithm_version: Optional[str] = None) -> str:
+    """``folder/segmentation.dcm`` from a result folder's ``masks/*.png`` (or, fractional,
+    ``probs/*.png``: the same round(255 p) values), read one PNG at a time; returns its path."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    sub = Path(folder) / ("probs" if fractional else "masks")
+    pngs = sorted(p for p in sub.iterdir() if p.suffix == ".png")
+
+    def frames():
+        for p in pngs:
+            with Image.open(p) as im:
+                a = np.asarray(im)
+            yield a if fractional else a > 127
+
+    return write_dicom_seg(source, frames(), Path(folder) / SEG_FILE_NAME, fractional=fractional,
+                           algorithm_version=algorithm_version)
