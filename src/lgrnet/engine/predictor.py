@@ -52,6 +52,7 @@ from __future__ import annotations
 import collections
 import os
 import re
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -594,7 +595,8 @@ def result_name(input_path: Union[str, os.PathLike]) -> str:
 
 def predict_to_folder(predictor: VideoPredictor, input_path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
                       progress: Optional[ProgressFn] = None, *, name: Optional[str] = None, overwrite: bool = False,
-                      overlay: bool = True, fps: Optional[float] = None) -> Path:
+                      overlay: bool = True, fps: Optional[float] = None, dicom_seg: Optional[bool] = None,
+                      dicom_seg_fractional: bool = False) -> Path:
     """Segment one input and write ``out_dir/<name>/`` (name: the input's stem); returns that folder.
 
     The folder holds ``masks/<index:06d>.png``, ``probs/<index:06d>.png``, ``overlay.mp4``,
@@ -602,6 +604,8 @@ def predict_to_folder(predictor: VideoPredictor, input_path: Union[str, os.PathL
     hidden temporary name in ``out_dir`` and renamed when complete; on any error the temporary
     folder is removed. An existing result folder is an error unless ``overwrite``.
     progress: called as ``progress(frames_done, total_or_None)``.
+    dicom_seg: for a DICOM input also write ``segmentation.dcm`` (:mod:`lgrnet.io.dicom_seg`); None:
+    when the source allows it (else a one-line note on stderr), True: required, False: never.
     """
     from ..io.results import ResultFolderWriter
     from ..io.video import open_source
@@ -611,6 +615,7 @@ def predict_to_folder(predictor: VideoPredictor, input_path: Union[str, os.PathL
         raise UserError(f"{out_dir}: is a file, not a folder for the results")
     name = name or result_name(input_path)
     source = open_source(input_path, fps=fps)  # input errors first, before anything is created
+    write_seg = _want_dicom_seg(source, dicom_seg)
     writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.all_queries)
     writer.check()  # refuse an existing result before any work
     stream = predictor.stream(source, progress)
@@ -624,4 +629,24 @@ def predict_to_folder(predictor: VideoPredictor, input_path: Union[str, os.PathL
         settings.update({k: stream.info.get(k) for k in ("mode", "window", "overlap", "num_windows", "auto_window",
                                                           "memory_budget", "bytes_per_frame", "cuda_graph_windows",
                                                           "seconds", "frames_per_second")})
+        if write_seg:
+            from ..io.dicom_seg import write_dicom_seg_for_results
+
+            write_dicom_seg_for_results(source.path, writer.tmp, fractional=dicom_seg_fractional)
+            settings["dicom_seg"] = "FRACTIONAL" if dicom_seg_fractional else "BINARY"
         return writer.finish(settings)
+
+
+def _want_dicom_seg(source, dicom_seg: Optional[bool]) -> bool:
+    """Whether to write segmentation.dcm for ``source`` (see :func:`predict_to_folder`)."""
+    if source.kind != "dicom" or dicom_seg is False:
+        return False
+    from ..io.dicom_seg import why_no_dicom_seg
+
+    reason = why_no_dicom_seg(source.path)
+    if reason is None:
+        return True
+    if dicom_seg:
+        raise UserError(reason)
+    print(f"lgrnet: note: {reason}; no segmentation.dcm (--no-dicom-seg skips this check)", file=sys.stderr)
+    return False
