@@ -168,7 +168,7 @@ def _download(repo_id: str, revision: Optional[str]) -> str:
         raise FileNotFoundError(f"{repo_id}: no such model on the hub (or it is private: log in with hf auth login)") from None
     except hf_errors.RevisionNotFoundError:
         raise FileNotFoundError(f"{repo_id}: the hub has no revision {revision!r}") from None
-    except hf_errors.IncompleteSnapshotError:
+    except getattr(hf_errors, "IncompleteSnapshotError", ()):  # huggingface_hub >= 2.x
         raise FileNotFoundError(f"{repo_id}{rev}: the cached copy is incomplete and the hub cannot be reached") from None
     except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
         # raised when offline (HF_HUB_OFFLINE=1, or no connection) and the id is not in the cache
