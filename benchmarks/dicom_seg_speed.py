@@ -15,31 +15,6 @@ import time
 import numpy as np
 
 
-def ct_series(T: int, H: int, W: int, study: str):
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    series, frame_of_reference = generate_uid(), generate_uid()
-    out = []
-    for i in range(T):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset("ct", {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = "CT", study, series
-        ds.FrameOfReferenceUID = frame_of_reference
-        for key in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
-                    "AccessionNumber", "ReferringPhysicianName"):
-            setattr(ds, key, "")
-        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = H, W, 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, float(i)], [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness, ds.SeriesNumber, ds.InstanceNumber = [1, 1], 1, 1, i + 1
-        out.append(ds)
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=100)
@@ -51,7 +26,8 @@ def main() -> int:
     from pydicom.uid import generate_uid
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-    from test_io_dicom import write_dicom  # the tests' multi-frame DICOM writer
+    from test_dicom_seg import ct_series  # the tests' DICOM writers
+    from test_io_dicom import write_dicom
 
     from lgrnet.io.dicom_seg import SEG_SERIES_NUMBER, segment_description, write_dicom_seg
 

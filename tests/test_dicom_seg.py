@@ -29,6 +29,31 @@ def write_study_dicom(path, frames, **kw):
     return path
 
 
+def ct_series(T: int, H: int, W: int, study: str):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    series, frame_of_reference = generate_uid(), generate_uid()
+    out = []
+    for i in range(T):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset("ct", {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = "CT", study, series
+        ds.FrameOfReferenceUID = frame_of_reference
+        for key in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
+                    "AccessionNumber", "ReferringPhysicianName"):
+            setattr(ds, key, "")
+        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = H, W, 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, float(i)], [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness, ds.SeriesNumber, ds.InstanceNumber = [1, 1], 1, 1, i + 1
+        out.append(ds)
+    return out
+
+
 def read_seg_masks(seg_path, src):
     """(T, H, W) uint8 per source frame, via highdicom's lookup by source frame number."""
     seg = hd.seg.segread(seg_path)
@@ -190,3 +215,20 @@ def test_predict_dicom_seg_options(tmp_path, tiny_weights, capsys):
     err = capsys.readouterr().err
     assert "bare.dcm: cannot reference it from a DICOM SEG" in err and "Traceback" not in err
     assert not (tmp_path / "d" / "bare").exists()
+
+
+def test_source_with_a_frame_of_reference_goes_through_highdicom(tmp_path):
+    """A single CT slice (it has a Frame of Reference and plane position): highdicom's own
+    constructor builds the SEG, with the plane position and the source reference."""
+    from pydicom.uid import generate_uid
+
+    src = ct_series(1, 24, 20, generate_uid())[0]
+    src.PixelData = np.zeros((24, 20), np.uint16).tobytes()
+    src.save_as(tmp_path / "ct.dcm", enforce_file_format=True)
+    mask = np.zeros((1, 24, 20), bool)
+    mask[0, 3:9, 4:15] = True
+    out = write_dicom_seg(tmp_path / "ct.dcm", mask, tmp_path / "seg.dcm")
+    seg = hd.seg.segread(out)
+    assert seg.FrameOfReferenceUID == src.FrameOfReferenceUID and seg.SegmentSequence[0].SegmentLabel == "lesion"
+    got = seg.get_pixels_by_source_instance(source_sop_instance_uids=[src.SOPInstanceUID], segment_numbers=[1])
+    assert np.array_equal(got[0, ..., 0].astype(bool), mask[0])
