@@ -48,14 +48,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--keep", default=None, help="folder to keep the .onnx files in")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
-    import numpy as np
     import torch
-
-    from lgrnet.export.onnx import export_onnx, onnx_session
 
     torch.set_num_threads(args.threads)
     shared = Path(args.shared)
@@ -66,13 +64,28 @@ def main() -> int:
 
     result["onnxruntime"] = ort.__version__
 
+    if not args.skip_accuracy:
+        result["accuracy"] = accuracy(model, shared, tmp, args.threads)
+    if not args.skip_speed:
+        result["speed"] = speed(model, tmp, args.threads, args.repeat)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def accuracy(model, shared: Path, tmp: str, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    from lgrnet.export.onnx import export_onnx, onnx_session
+
     case = torch.load(shared / "official" / "sunseg_pvt" / "case_A.pt", weights_only=True)
     video = case["video"]
     T, S = video.shape[1], video.shape[-1]
     path = os.path.join(tmp, f"sunseg_pvt_T{T}_{S}.onnx")
     rep = export_onnx(model, path, frames=T, size=S, check=False)
     print(f"exported case A shape T={T} {S}x{S} in {rep.seconds:.0f} s", flush=True)
-    got_masks, got_cls = onnx_session(path, args.threads).run(None, {"video": video.numpy()})
+    got_masks, got_cls = onnx_session(path, threads).run(None, {"video": video.numpy()})
     with torch.no_grad():
         ref = model(video)
     ours = ref.mask_logits.numpy()
@@ -87,39 +100,40 @@ def main() -> int:
         "max_abs_mask_logits_vs_authors": float(np.abs(got_masks - authors).max()),
         "pytorch_vs_authors": float(np.abs(ours - authors).max()),
     }
-    result["accuracy"] = acc
     print(json.dumps(acc, indent=1), flush=True)
+    return acc
 
-    if not args.skip_speed:
-        T, S = 6, 352
-        path = os.path.join(tmp, f"sunseg_pvt_T{T}_{S}.onnx")
-        rep = export_onnx(model, path, frames=T, size=S, check=False)
-        print(f"exported T={T} {S}x{S} in {rep.seconds:.0f} s", flush=True)
-        sess = onnx_session(path, args.threads)
-        clip = torch.rand(1, T, 3, S, S, generator=torch.Generator().manual_seed(0))
-        x = clip.numpy()
-        sess.run(None, {"video": x})  # warm-up both
+
+def speed(model, tmp: str, threads: int, repeat: int, T: int = 6, S: int = 352) -> dict:
+    import torch
+
+    from lgrnet.export.onnx import export_onnx, onnx_session
+
+    path = os.path.join(tmp, f"sunseg_pvt_T{T}_{S}.onnx")
+    rep = export_onnx(model, path, frames=T, size=S, check=False)
+    print(f"exported T={T} {S}x{S} in {rep.seconds:.0f} s", flush=True)
+    sess = onnx_session(path, threads)
+    clip = torch.rand(1, T, 3, S, S, generator=torch.Generator().manual_seed(0))
+    x = clip.numpy()
+    sess.run(None, {"video": x})  # warm-up both
+    with torch.inference_mode():
+        model(clip)
+    times = {"onnxruntime": [], "pytorch": []}
+    for _ in range(repeat):  # interleaved: the machine's speed drifts
+        t0 = time.perf_counter()
+        sess.run(None, {"video": x})
+        times["onnxruntime"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
         with torch.inference_mode():
             model(clip)
-        times = {"onnxruntime": [], "pytorch": []}
-        for _ in range(args.repeat):  # interleaved: the machine's speed drifts
-            t0 = time.perf_counter()
-            sess.run(None, {"video": x})
-            times["onnxruntime"].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                model(clip)
-            times["pytorch"].append(time.perf_counter() - t0)
-        speed = {k: {"seconds": [round(t, 3) for t in v], "frames_per_second": round(T / statistics.median(v), 3)}
-                 for k, v in times.items()}
-        speed["ratio_onnxruntime_over_pytorch"] = round(
-            speed["onnxruntime"]["frames_per_second"] / speed["pytorch"]["frames_per_second"], 3)
-        speed.update({"frames": T, "size": S, "export_seconds": round(rep.seconds, 1)})
-        result["speed"] = speed
-        print(json.dumps(speed, indent=1), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+        times["pytorch"].append(time.perf_counter() - t0)
+    out = {k: {"seconds": [round(t, 3) for t in v], "frames_per_second": round(T / statistics.median(v), 3)}
+           for k, v in times.items()}
+    out["ratio_onnxruntime_over_pytorch"] = round(
+        out["onnxruntime"]["frames_per_second"] / out["pytorch"]["frames_per_second"], 3)
+    out.update({"frames": T, "size": S, "export_seconds": round(rep.seconds, 1)})
+    print(json.dumps(out, indent=1), flush=True)
+    return out
 
 
 if __name__ == "__main__":
