@@ -3,6 +3,7 @@ neither cached nor reachable, the model card, and push_to_hub (with a mock: no n
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -71,6 +72,8 @@ def test_save_pretrained_folder_and_model_card(tmp_path, tiny):
     assert parsed.data.library_name == "lgrnet" and "tiny" in parsed.data.tags
     back = LGRNet.from_pretrained(out)
     assert same_weights(back, tiny) and back.config == tiny.config
+    default = json.loads((Path(tiny.save_pretrained(str(tmp_path / "default"))) / CONFIG_NAME).read_text())
+    assert default["input_size"] == [224, 224]  # tiny's training size, when no card is given
     single = tiny.save_pretrained(str(tmp_path / "one.safetensors"))  # the single-file form still works
     assert os.path.isfile(single) and same_weights(LGRNet.from_pretrained(single), tiny)
 

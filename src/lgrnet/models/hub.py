@@ -79,10 +79,16 @@ PRESET_CARDS: Dict[str, ModelCardInfo] = {
 
 
 def card_info_for(config: ModelConfig) -> ModelCardInfo:
-    """The preset's published card (:data:`PRESET_CARDS`), or an empty one. The scores are the
-    authors' figures for *their* weights: replace them for weights you trained yourself."""
+    """The preset's published card (:data:`PRESET_CARDS`), or an empty one with the preset's
+    training size. The scores are the authors' figures for *their* weights: replace them for
+    weights you trained yourself."""
     info = PRESET_CARDS.get(config.preset)
-    return dataclasses.replace(info, scores=dict(info.scores)) if info else ModelCardInfo()
+    if info:
+        return dataclasses.replace(info, scores=dict(info.scores))
+    from ..config import PRESETS, get_preset
+
+    size = get_preset(config.preset).train.image_size if config.preset in PRESETS else ModelCardInfo.input_size
+    return ModelCardInfo(input_size=size)
 
 
 def is_hub_id(ref: str) -> bool:
