@@ -268,7 +268,8 @@ def save_folder(model, directory: str, info: Optional[ModelCardInfo] = None, dty
         raise ValueError(f"{directory}: is a file; save_pretrained writes a folder (or pass a .safetensors path)")
     info = info or card_info_for(model.config)
     os.makedirs(directory, exist_ok=True)
-    save_file(model, os.path.join(directory, WEIGHTS_NAME), dtype=dtype, metadata=metadata)
+    meta = {"input_size": str(info.input_size), **(metadata or {})}  # the key training records too
+    save_file(model, os.path.join(directory, WEIGHTS_NAME), dtype=dtype, metadata=meta)
     write_text_atomic(os.path.join(directory, CONFIG_NAME), json.dumps(config_json(model, info), indent=2) + "\n")
     write_text_atomic(os.path.join(directory, CARD_NAME), model_card(model, info, repo_id))
     return os.path.abspath(directory)
