@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lgrnet import LGRNet
+from lgrnet.models.blocking import BLOCKING, blocking
 from lgrnet.ops import chosen, force, linear
 from lgrnet.ops.dense import DispatchLinear
 
@@ -75,23 +76,44 @@ def test_thresholded_mask_config_defaults_to_published_numerics():
 
 
 @pytest.mark.parametrize("preset", ["tiny", "fibroid_tiny"])
-def test_long_clip_frame_groups_equal_whole_clip(tiny, monkeypatch, preset):
-    import lgrnet.models.encoder.deformable as dm
-    import lgrnet.models.encoder.encoder as en
-    import lgrnet.models.encoder.global_branch as gb
-    import lgrnet.models.encoder.local_branch as lb
-
+def test_long_clip_frame_groups_equal_whole_clip(tiny, preset):
+    """CPU cache blocking (lgrnet.models.blocking: groups of 8 frames, blocks of 512 FFN rows)
+    gives the unblocked result; 10 frames make two groups, one of them short."""
     model = tiny
     if preset == "fibroid_tiny":  # the thresholded collect mask, per frame group
         torch.manual_seed(1)
         model = LGRNet.from_preset("tiny", encoder=tiny.config.encoder).eval()
         model.encoder.layers[0].global_branch.use_attn_mask = True
     video = torch.rand(2, 5, 3, 64, 64, generator=torch.Generator().manual_seed(11))  # 10 frames > 8
+    assert (BLOCKING.frames, BLOCKING.rows) == (8, 512)
     with torch.inference_mode():
         grouped = model(video)
-        for mod, name in ((lb, "FRAME_GROUP"), (gb, "FRAME_GROUP"), (en, "FRAME_GROUP"), (en, "FPN_FRAMES"),
-                          (dm, "FRAMES_PER_GROUP")):
-            monkeypatch.setattr(mod, name, 10 ** 6)
-        whole = model(video)
-    assert (grouped.mask_logits - whole.mask_logits).abs().max().item() <= 1e-4
-    assert torch.equal(grouped.best_query(), whole.best_query())
+        with blocking(frames=0, rows=0):
+            whole = model(video)
+        with blocking(frames=3, rows=100):  # uneven groups everywhere
+            small = model(video)
+    assert (BLOCKING.frames, BLOCKING.rows) == (8, 512)  # restored
+    for other in (whole, small):
+        assert (grouped.mask_logits - other.mask_logits).abs().max().item() <= 1e-4
+        assert torch.equal(grouped.best_query(), other.best_query())
+
+
+def test_training_runs_the_same_blocked_code(tiny):
+    """Blocking applies with autograd too (training and CPU inference run one code path): loss and
+    gradients equal the unblocked ones to float rounding."""
+    model = LGRNet.from_preset("tiny")
+    model.load_state_dict(tiny.state_dict())
+    model.train()
+    video = torch.rand(1, 5, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for frames, rows in ((2, 64), (0, 0)):
+        model.zero_grad()
+        with blocking(frames=frames, rows=rows):
+            out = model(video)
+            loss = sum(h.mask_logits.square().mean() + h.class_logits.square().mean() for h in out.aux)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    (l0, g0), (l1, g1) = grads
+    assert abs(l0 - l1) <= 1e-4 * max(1.0, abs(l1))
+    for a, b in zip(g0, g1):
+        assert (a - b).abs().max().item() <= 1e-4 * max(1.0, b.abs().max().item())

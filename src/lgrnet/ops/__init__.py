@@ -1,16 +1,28 @@
-"""The network's special ops: a readable reference for each, plus fast paths chosen automatically."""
+"""The network's special ops: a readable reference for each, plus fast paths chosen automatically.
+
+Each op module registers its reference with :mod:`.dispatch` (the registry, a leaf module) and
+each fast-path module registers itself; importing them all here fills the
+registry at import time, not inside the first (possibly compiled) forward.
+"""
+# fast paths: each registers itself with the registry on import
+from . import (  # noqa: F401
+    dense_onednn,
+    ms_deform_attn_fast,
+    neighborhood_attention_fast,
+    neighborhood_attention_natten,
+    selective_scan_chunked,
+    selective_scan_mamba,
+    selective_scan_parallel,
+)
 from .dense import conv_gelu, linear, use_dispatch_linear
-from .dispatch import _ensure_registered, chosen, force, implementations
+from .dispatch import Implementation, chosen, force, implementations, records
 from .hilbert import gilbert2d, hilbert_order, scan_order, zigzag_order
 from .ms_deform_attn import ms_deform_attn, ms_deform_attn_ref
 from .neighborhood_attention import neighborhood_attention, neighborhood_attention_ref, window_indices
 from .selective_scan import selective_scan, selective_scan_ref
 
-_ensure_registered()  # now, not inside the first (possibly compiled) forward
-
 __all__ = [
-    "chosen", "conv_gelu", "force", "implementations", "linear", "use_dispatch_linear",
-    "gilbert2d", "hilbert_order", "scan_order", "zigzag_order",
-    "ms_deform_attn", "ms_deform_attn_ref", "neighborhood_attention", "neighborhood_attention_ref",
-    "window_indices", "selective_scan", "selective_scan_ref",
+    "Implementation", "chosen", "conv_gelu", "force", "gilbert2d", "hilbert_order", "implementations", "linear",
+    "ms_deform_attn", "ms_deform_attn_ref", "neighborhood_attention", "neighborhood_attention_ref", "records",
+    "scan_order", "selective_scan", "selective_scan_ref", "use_dispatch_linear", "window_indices", "zigzag_order",
 ]

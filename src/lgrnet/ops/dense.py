@@ -2,7 +2,7 @@
 by exact GELU, PVTv2's depthwise MLP step).
 
 Reference implementations are ``F.linear`` and ``F.gelu(F.conv2d(...))``. The registered fast
-path (:mod:`lgrnet.ops.fast`) calls oneDNN directly for CPU float32 inference (no autograd):
+path (:mod:`lgrnet.ops.dense_onednn`) calls oneDNN directly for CPU float32 inference (no autograd):
 ``linear`` with the bias fused into the GEMM, ``conv_gelu`` with GELU fused into the convolution.
 On this project's AMD EPYC machines the default float32 GEMM (MKL) reaches about 100 GFLOP/s
 per core and oneDNN's 150-230 GFLOP/s on the model's shapes; results agree to float32 rounding
@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dispatch import get_impl, register
+
 
 def linear_ref(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     return F.linear(x, weight, bias)
@@ -32,15 +34,11 @@ def conv_gelu_ref(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``F.linear``; fastest available path for the inputs."""
-    from .dispatch import get_impl
-
     return get_impl("linear", x)(x, weight, bias)
 
 
 def conv_gelu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``gelu(conv(x))`` (exact GELU) for a zero-padded ``nn.Conv2d``; fastest available path."""
-    from .dispatch import get_impl
-
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         return F.gelu(conv(x))
     return get_impl("conv_gelu", x)(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride),
@@ -60,3 +58,7 @@ def use_dispatch_linear(module: nn.Module) -> nn.Module:
         if type(m) is nn.Linear:
             m.__class__ = DispatchLinear
     return module
+
+
+register("linear", "reference", linear_ref, priority=0)
+register("conv_gelu", "reference", conv_gelu_ref, priority=0)

@@ -19,6 +19,8 @@ from typing import Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from .dispatch import get_impl, register
+
 
 def ms_deform_attn_ref(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, int]],
                        sampling_locations: torch.Tensor,
@@ -44,6 +46,7 @@ def ms_deform_attn_ref(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, 
 def ms_deform_attn(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, int]],
                    sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> torch.Tensor:
     """Multi-scale deformable attention core; fastest available path for the inputs."""
-    from .dispatch import get_impl
-
     return get_impl("ms_deform_attn", value)(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+register("ms_deform_attn", "reference", ms_deform_attn_ref, priority=0)

@@ -20,6 +20,8 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from .dispatch import register
+
 MAX_SAMPLED_BYTES = 16 << 20
 
 
@@ -53,3 +55,10 @@ def _fused(value, shapes, locations, weights):
         part = torch.linalg.vecdot(sampled, wl.to(sampled.dtype))  # (N*M, D, Lq)
         out = part if out is None else out + part
     return out.view(N, M * D, Lq).transpose(1, 2).contiguous()
+
+
+def _floating(x: torch.Tensor) -> bool:
+    return x.is_floating_point()
+
+
+register("ms_deform_attn", "fused", ms_deform_attn_fused, available=_floating, priority=10)

@@ -23,6 +23,7 @@ from typing import List
 import torch
 
 from .constants import device_constant
+from .dispatch import get_impl, register
 
 
 def window_start(index: int, length: int, kernel_size: int, dilation: int) -> int:
@@ -90,6 +91,7 @@ def neighborhood_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                            kernel_size: int, dilation: int = 1) -> torch.Tensor:
     """Neighborhood attention, (B, heads, H, W, d) -> (B, heads, H, W, d); fastest available path."""
-    from .dispatch import get_impl
-
     return get_impl("neighborhood_attention", q)(q, k, v, kernel_size, dilation)
+
+
+register("neighborhood_attention", "reference", neighborhood_attention_ref, priority=0)

@@ -22,6 +22,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from .dispatch import get_impl, register
+
 
 def _expand_groups(x: torch.Tensor, dim: int) -> torch.Tensor:
     """(b, G, n, L) -> (b, dim, n, L) by repeating each group over dim // G channels;
@@ -82,6 +84,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
                    delta_bias: Optional[torch.Tensor] = None,
                    delta_softplus: bool = False) -> torch.Tensor:
     """Selective scan; fastest available path for the inputs."""
-    from .dispatch import get_impl
-
     return get_impl("selective_scan", u)(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+
+register("selective_scan", "reference", selective_scan_ref, priority=0)

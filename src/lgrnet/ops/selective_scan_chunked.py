@@ -29,6 +29,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from .dispatch import register
 from .selective_scan import compute_dtype
 
 # Elements per step tensor (b * d * nc * n) that the chunk length aims for: large enough to keep
@@ -226,3 +227,10 @@ def selective_scan_chunked(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor
     if D is not None:
         y = y + u32 * D.to(dt)[:, None]
     return y.to(dtype_in)
+
+
+def _floating(x: torch.Tensor) -> bool:
+    return x.is_floating_point()
+
+
+register("selective_scan", "chunked", selective_scan_chunked, available=_floating, priority=10)

@@ -12,7 +12,14 @@ from typing import Optional
 
 import torch
 
+from .dispatch import register
 from .selective_scan import _prepare
+
+# A GPU wants few kernels: log2(L) whole-tensor rounds (Hillis-Steele) instead of the chunked
+# form's ~3 sqrt(L) steps. The model scans L = 20 frame queries x T (120 at T=6, 6000 at T=300).
+# H100 float32, d=256, n=16 (benchmarks/gpu_check.py): L=11616 13.1 ms vs chunked 13.4-21.7 ms;
+# beyond ~16k positions the chunked form wins (L=58080: 73.5 vs 27-47 ms) and uses less memory.
+PARALLEL_SCAN_MAX_LENGTH = 16384
 
 
 def selective_scan_parallel(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
@@ -34,3 +41,10 @@ def selective_scan_parallel(u: torch.Tensor, delta: torch.Tensor, A: torch.Tenso
     if D is not None:
         y = y + u * D.to(y.dtype)[:, None]
     return y.to(dtype_in)
+
+
+def _short_on_cuda(x: torch.Tensor) -> bool:
+    return x.is_cuda and x.shape[-1] <= PARALLEL_SCAN_MAX_LENGTH
+
+
+register("selective_scan", "parallel", selective_scan_parallel, available=_short_on_cuda, priority=15)

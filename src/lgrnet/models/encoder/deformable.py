@@ -11,8 +11,6 @@ from ...ops.constants import device_constant
 from ...ops.ms_deform_attn import ms_deform_attn
 
 
-FRAMES_PER_GROUP = 8  # inference: frames per group of the deformable attention (memory of long clips)
-
 
 def _reference_points(spatial_shapes: Tuple[Tuple[int, int], ...]) -> torch.Tensor:
     """(S, 2) normalised (x, y) pixel centres of every token, levels concatenated."""
@@ -69,11 +67,6 @@ class MSDeformAttn(nn.Module):
         """query: (N, S, C) (one query per token: the reference points are the tokens' pixel
         centres), value_input: (N, S, C) -> (N, S, C)."""
         N, Lq, _ = query.shape
-        if not torch.is_grad_enabled() and N > FRAMES_PER_GROUP and query.device.type == "cpu":
-            # CPU inference on long clips: frames in groups (each frame's attention is independent),
-            # so that the (N, S, M*L*P*2) offsets and locations stay small
-            return torch.cat([self(query[i:i + FRAMES_PER_GROUP], value_input[i:i + FRAMES_PER_GROUP], spatial_shapes)
-                              for i in range(0, N, FRAMES_PER_GROUP)])
         M, L, P = self.num_heads, self.num_levels, self.num_points
         value = self.value_proj(value_input).view(N, value_input.shape[1], M, self.d_model // M)
         weights = _softmax_last(self.attention_weights(query).view(N, Lq, M, L * P)).view(N, Lq, M, L, P)

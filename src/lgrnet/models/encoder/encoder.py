@@ -12,15 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...config import EncoderConfig
+from ..blocking import by_frames, by_rows
 from ..position import sine_embedding_2d
 from .deformable import MSDeformAttn
 from .global_branch import GlobalBranch
 from .local_branch import CyclicNeighborhoodPropagation
 
 ENCODED_LEVELS = ("res5", "res4", "res3")  # token order, coarse first
-FFN_ROWS = 512  # token rows per block of the inference-time FFN
-FPN_FRAMES = 8  # frames per group of the inference-time FPN (memory of long clips)
-FRAME_GROUP = 8  # CPU inference on clips longer than this: per-frame parts in groups of this many frames
 
 
 class ClipGroupNormProjection(nn.Module):
@@ -80,30 +78,17 @@ class LocalGlobalLayer(nn.Module):
             tokens = self.local(tokens, spatial_shapes, num_frames)
         if self.global_branch is not None:
             tokens, queries = self.global_branch(tokens, pos, queries, query_pos, spatial_shapes, num_frames)
-        if not torch.is_grad_enabled() and tokens.shape[0] > FRAME_GROUP and tokens.device.type == "cpu":
-            # inference on long clips: the per-frame rest of the layer, a group of frames at a time
-            out = torch.empty_like(tokens)
-            for i in range(0, tokens.shape[0], FRAME_GROUP):
-                out[i:i + FRAME_GROUP] = self.per_frame(tokens[i:i + FRAME_GROUP], pos[i:i + FRAME_GROUP], spatial_shapes)
-            return out, queries
-        return self.per_frame(tokens, pos, spatial_shapes), queries
+        tokens = by_frames(lambda t, p: self.per_frame(t, p, spatial_shapes), tokens, pos)
+        return tokens, queries
 
     def per_frame(self, tokens: torch.Tensor, pos: torch.Tensor, spatial_shapes) -> torch.Tensor:
-        """Deformable self-attention and FFN (each frame on its own)."""
+        """Deformable self-attention and FFN (each frame on its own). tokens, pos: (N, S, C)."""
         tokens = self.deform_norm(tokens + self.dropout(self.deform_attn(tokens + pos, tokens, spatial_shapes)))
-        return self.ffn_norm(tokens + self.dropout(self.ffn(tokens)))
+        return self.ffn_norm(tokens + self.dropout(by_rows(self.ffn, tokens)))
 
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
-        """linear2(dropout(relu(linear1(x)))). Without autograd on a CPU, rows go in blocks of
-        ``FFN_ROWS`` so that the (rows, dim_feedforward) activation stays in cache (same result bit
-        for bit: each output row is the same dot products)."""
-        if torch.is_grad_enabled() or (self.training and self.dropout.p > 0) or x.device.type != "cpu":
-            return self.linear2(self.dropout(F.relu(self.linear1(x))))
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat.new_empty(flat.shape[0], self.linear2.out_features)
-        for i in range(0, flat.shape[0], FFN_ROWS):
-            out[i:i + FFN_ROWS] = self.linear2(self.linear1(flat[i:i + FFN_ROWS]).relu_())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        """linear2(dropout(relu(linear1(x)))), (..., C) -> (..., C)."""
+        return self.linear2(self.dropout(F.relu(self.linear1(x), inplace=True)))
 
 
 class LocalGlobalEncoder(nn.Module):
@@ -172,12 +157,11 @@ class LocalGlobalEncoder(nn.Module):
         return out, frame_queries
 
     def fpn(self, res2: torch.Tensor, res3: torch.Tensor) -> torch.Tensor:
-        """Mask features: fpn_output(fpn_lateral(res2) + upsample(res3)), per frame. Without
-        autograd on a CPU, long clips go in groups of ``FPN_FRAMES`` frames (a clip of at most that
-        many frames is one group: the same computation as published)."""
-        if torch.is_grad_enabled() or res2.shape[0] <= FPN_FRAMES or res2.device.type != "cpu":
-            lateral = self.fpn_lateral(res2)
-            up = F.interpolate(res3, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
-            return self.fpn_output(lateral + up)
-        parts = [self.fpn(res2[i:i + FPN_FRAMES], res3[i:i + FPN_FRAMES]) for i in range(0, res2.shape[0], FPN_FRAMES)]
-        return torch.cat(parts)
+        """Mask features, per frame: (N, C2, H/4, W/4), (N, d, H/8, W/8) -> (N, d, H/4, W/4)."""
+        return by_frames(self._fpn, res2, res3)
+
+    def _fpn(self, res2: torch.Tensor, res3: torch.Tensor) -> torch.Tensor:
+        """fpn_output(fpn_lateral(res2) + upsample(res3))."""
+        lateral = self.fpn_lateral(res2)
+        up = F.interpolate(res3, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fpn_output(lateral + up)

@@ -19,9 +19,8 @@ from ...ops.constants import device_constant
 from ...ops.hilbert import scan_order
 from ...ops.selective_scan import compute_dtype, selective_scan
 from ..attention import CrossAttentionLayer, FFNLayer
+from ..blocking import by_frames
 from ..position import sine_embedding_1d
-
-FRAME_GROUP = 8  # CPU inference on clips longer than this: collect/distribute in groups of this many frames
 
 
 class SelectiveScan2D(nn.Module):
@@ -164,29 +163,18 @@ class GlobalBranch(nn.Module):
 
     def forward(self, tokens: torch.Tensor, pos: torch.Tensor, queries: torch.Tensor,
                 query_pos: torch.Tensor, spatial_shapes, num_frames: int):
-        """tokens, pos: (b*T, S, C); queries, query_pos: (b*T, Nf, C). Returns (tokens, queries)."""
-        if not torch.is_grad_enabled() and tokens.device.type == "cpu" and tokens.shape[0] > FRAME_GROUP:
-            return self._forward_groups(tokens, pos, queries, query_pos, spatial_shapes, num_frames)
+        """tokens, pos: (b*T, S, C); queries, query_pos: (b*T, Nf, C). Returns (tokens, queries).
+        Collect and distribute attend within each frame; the scan runs over the whole clip."""
+        queries = by_frames(lambda q, t, qp, p: self.collect_frames(q, t, qp, p, spatial_shapes),
+                            queries, tokens, query_pos, pos)
+        queries = self.scan(queries, query_pos, num_frames)
+        tokens = by_frames(lambda t, q, p, qp: self.distribute(t, q, pos=qp, query_pos=p), tokens, queries, pos, query_pos)
+        return tokens, queries
+
+    def collect_frames(self, queries: torch.Tensor, tokens: torch.Tensor, query_pos: torch.Tensor,
+                       pos: torch.Tensor, spatial_shapes) -> torch.Tensor:
+        """Frame queries <- their frame's tokens (with the fibroid config's mask). (N, Nf, C), (N, S, C) -> (N, Nf, C)."""
         mask: Optional[torch.Tensor] = None
         if self.use_attn_mask:
             mask = self.collect_mask(queries, tokens, spatial_shapes)
-        queries = self.collect(queries, tokens, pos=pos, query_pos=query_pos, attn_mask=mask)
-        queries = self.scan(queries, query_pos, num_frames)
-        tokens = self.distribute(tokens, queries, pos=query_pos, query_pos=pos)
-        return tokens, queries
-
-    def _forward_groups(self, tokens, pos, queries, query_pos, spatial_shapes, num_frames: int):
-        """CPU inference on long clips: collect and distribute (per-frame attentions) run
-        ``FRAME_GROUP`` frames at a time, so that their working set stays in cache; the scan runs
-        over the whole clip. The same computation as :meth:`forward`."""
-        BT = tokens.shape[0]
-        groups = [slice(i, i + FRAME_GROUP) for i in range(0, BT, FRAME_GROUP)]
-        collected = []
-        for g in groups:
-            mask = self.collect_mask(queries[g], tokens[g], spatial_shapes) if self.use_attn_mask else None
-            collected.append(self.collect(queries[g], tokens[g], pos=pos[g], query_pos=query_pos[g], attn_mask=mask))
-        queries = self.scan(torch.cat(collected), query_pos, num_frames)
-        out = torch.empty_like(tokens)
-        for g in groups:
-            out[g] = self.distribute(tokens[g], queries[g], pos=query_pos[g], query_pos=pos[g])
-        return out, queries
+        return self.collect(queries, tokens, pos=pos, query_pos=query_pos, attn_mask=mask)

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ops.neighborhood_attention import neighborhood_attention
-
-FRAME_GROUP = 8  # CPU inference on clips longer than this: frames in groups of this many
+from ..blocking import by_frames
 
 
 class NeighborhoodCrossFrameAttention(nn.Module):
@@ -76,37 +75,19 @@ class CyclicNeighborhoodPropagation(nn.Module):
                 num_frames: int) -> torch.Tensor:
         """tokens: (b*T, S, C), levels concatenated row-major -> same shape."""
         BT, S, C = tokens.shape
-        if not torch.is_grad_enabled() and BT > FRAME_GROUP and tokens.device.type == "cpu":
-            return self._forward_groups(tokens, spatial_shapes, num_frames)
-        b = BT // num_frames
+        # frame t sees frame t-1; frame 0 sees frame T-1
+        previous = torch.roll(tokens.view(BT // num_frames, num_frames, S, C), shifts=1, dims=1).view(BT, S, C)
+        return by_frames(lambda cur, prev: self.propagate(cur, prev, spatial_shapes), tokens, previous)
+
+    def propagate(self, tokens: torch.Tensor, previous: torch.Tensor,
+                  spatial_shapes: List[Tuple[int, int]]) -> torch.Tensor:
+        """LayerNorm(tokens + NA(tokens -> previous)), level by level. tokens, previous: (N, S, C)."""
+        N, S, C = tokens.shape
         outputs = []
         start = 0
         for h, w in spatial_shapes:
-            level = tokens[:, start:start + h * w].reshape(b, num_frames, h, w, C)
-            previous = torch.roll(level, shifts=1, dims=1)  # frame t sees frame t-1; 0 sees T-1
-            out = self.attn(level.reshape(BT, h, w, C), previous.reshape(BT, h, w, C))
-            outputs.append(out.reshape(BT, h * w, C))
+            out = self.attn(tokens[:, start:start + h * w].reshape(N, h, w, C),
+                            previous[:, start:start + h * w].reshape(N, h, w, C))
+            outputs.append(out.reshape(N, h * w, C))
             start += h * w
         return self.norm(tokens + self.dropout(torch.cat(outputs, dim=1)))
-
-    def _forward_groups(self, tokens: torch.Tensor, spatial_shapes: List[Tuple[int, int]],
-                        num_frames: int) -> torch.Tensor:
-        """Inference on long clips: the same computation, ``FRAME_GROUP`` frames at a time (each
-        with its previous frame), so that the working set stays in cache."""
-        BT, S, C = tokens.shape
-        b = BT // num_frames
-        previous = torch.arange(BT, device=tokens.device).view(b, num_frames).roll(1, dims=1).reshape(-1)
-        out = torch.empty_like(tokens)
-        for i in range(0, BT, FRAME_GROUP):
-            cur = tokens[i:i + FRAME_GROUP]
-            prev = tokens.index_select(0, previous[i:i + FRAME_GROUP])
-            n = cur.shape[0]
-            outputs = []
-            start = 0
-            for h, w in spatial_shapes:
-                o = self.attn(cur[:, start:start + h * w].reshape(n, h, w, C),
-                              prev[:, start:start + h * w].reshape(n, h, w, C))
-                outputs.append(o.reshape(n, h * w, C))
-                start += h * w
-            out[i:i + FRAME_GROUP] = self.norm(cur + self.dropout(torch.cat(outputs, dim=1)))
-        return out
