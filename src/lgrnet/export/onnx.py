@@ -14,7 +14,8 @@ Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export, then onnxscript
 and optimiser). The TorchScript exporter stops at ``aten::addcdiv`` and in-place boolean ops that
 it has no symbolic for; the dynamo exporter handles the whole model unchanged. Under export the op
 dispatcher (:mod:`lgrnet.ops.dispatch`) chooses the reference implementations: plain PyTorch
-(grid_sample for deformable attention, unrolled scan steps), which the exporter supports.
+(grid_sample for deformable attention, unrolled scan steps), which the exporter supports; the
+CPU cache blocking (:mod:`lgrnet.models.blocking`) is off, so each part is one call.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_write
+from ..models.blocking import blocking
 
 INPUT_NAME = "video"
 OUTPUT_NAMES = ("mask_logits", "class_logits")
@@ -84,7 +86,9 @@ def export_onnx(model: nn.Module, path: str, frames: int, size: int, opset: int 
     wrapper = ExportableLGRNet(model).eval()
     video = torch.rand(1, frames, 3, size, size, generator=torch.Generator().manual_seed(0))
     t0 = time.perf_counter()
-    with torch.no_grad(), _quiet():
+    # one call over all frames and rows: the CPU cache blocking of lgrnet.models.blocking would
+    # become dozens of slice-and-copy nodes in the graph (the runtime does its own tiling)
+    with torch.no_grad(), _quiet(), blocking(frames=0, rows=0):
         program = torch.onnx.export(wrapper, (video,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
                                     output_names=list(OUTPUT_NAMES), optimize=True, verbose=False)
     _add_metadata(program, model, frames, size)
