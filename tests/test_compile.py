@@ -44,9 +44,9 @@ def test_compiled_windows_equal_eager(model):
     ref = VideoPredictor(model, size=SIZE, window=4, overlap=1).predict(frames)
     p = VideoPredictor(model, size=SIZE, window=4, overlap=1, compile=True)
     whole = p.predict(video(3))
-    assert whole.info["mode"] == "whole-clip" and p._compiled is None  # one forward: not worth a compile
+    assert whole.info["mode"] == "whole-clip" and p.runner.compiled is None  # one forward: not worth a compile
     res = p.predict(frames)
-    assert p._compiled is not None and res.info["num_windows"] == 3
+    assert p.runner.compiled is not None and res.info["num_windows"] == 3
     np.testing.assert_allclose(res.probs, ref.probs, atol=1e-4)
     assert (res.masks == ref.masks).mean() > 0.999
     assert (res.query == ref.query).all()

@@ -105,8 +105,13 @@ def test_hub_id_from_an_offline_cache(tmp_path, tiny, offline_cache):
     tiny.save_pretrained(str(folder))
     fill_cache(offline_cache, "someorg/lgrnet-tiny", folder)
     model = LGRNet.from_pretrained("someorg/lgrnet-tiny")
-    assert same_weights(model, tiny)
+    assert same_weights(model, tiny) and not model.training
     assert same_weights(LGRNet.from_pretrained("someorg/lgrnet-tiny", revision=COMMIT), tiny)
+    from lgrnet import VideoPredictor
+
+    predictor = VideoPredictor.from_pretrained("someorg/lgrnet-tiny", device="cpu")  # the commands' one loader
+    assert same_weights(predictor.model, tiny) and predictor.weights == "someorg/lgrnet-tiny"
+    assert predictor.size == (224, 224)  # the input size the folder records (tiny's training size)
     with pytest.raises(FileNotFoundError, match=r"someorg/lgrnet-tiny \(revision v9\): not a local path, not in the "
                                                 r"hub cache .* and HF_HUB_OFFLINE is set"):
         LGRNet.from_pretrained("someorg/lgrnet-tiny", revision="v9")

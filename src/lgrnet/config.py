@@ -170,13 +170,20 @@ def _cvc_pvt() -> LGRNetConfig:
 
 
 def _fibroid_pvt() -> LGRNetConfig:
+    """The authors' output/VIS/fibroid/pvt.py (UFUV, trained on fibroid_train_temp8): the SUN-SEG PVT
+    config but for CNP dilation 2, the global branch's attention mask, mask_ce 2, and a checkpoint +
+    evaluation every 186 iterations (``ckpted_iters``) with the LR halved at 186 x {3, 6, 9, 12}. Their
+    stream of clips is endless (no length in the config): 186 x 12 iterations here, evaluating (and
+    keeping the best weights) every 186 as they do."""
     cfg = LGRNetConfig(model=ModelConfig(preset="fibroid_pvt"))
     cfg.model.encoder.local.dilation = 2
     cfg.model.encoder.global_.attn_mask = True
     cfg.train.loss.bce_weight = 2.0
     cfg.train.iters_per_epoch = 186
-    cfg.train.max_iters = 186
+    cfg.train.max_iters = 186 * 12
     cfg.train.lr_milestones = [186 * 3, 186 * 6, 186 * 9, 186 * 12]
+    cfg.train.checkpoint_every = 186
+    cfg.train.eval_every = 186
     return cfg
 
 

@@ -20,8 +20,6 @@ from .backbone import FrameBackbone
 from .decoder import HeadOutput, VideoMaskDecoder
 from .encoder.encoder import LocalGlobalEncoder
 
-FORMAT_VERSION = 1
-
 if TYPE_CHECKING:
     from .hub import ModelCardInfo
 
@@ -85,12 +83,17 @@ class LGRNet(nn.Module):
                         revision: Optional[str] = None) -> "LGRNet":
         """Load weights from ``path``: our ``.safetensors`` (config inside), an authors' ``.pth``
         checkpoint (a bare state dict, or one under 'model') with ``preset=`` naming its config, a
-        folder in the hub layout, or a hub id ``org/name`` at ``revision`` (see :mod:`lgrnet.models.hub`)."""
+        folder in the hub layout, or a hub id ``org/name`` at ``revision`` (see :mod:`lgrnet.models.hub`).
+
+        The model comes back in eval mode, ready for ``model(video)`` (as transformers'
+        ``from_pretrained`` does): in training mode BatchNorm (``sunseg_res2net``) would normalise
+        with the clip's statistics and update its running ones. Call ``.train()`` to fine-tune."""
         from .checkpoint import load_pretrained
         from .hub import resolve
 
         resolved = resolve(path, revision=revision)
-        return load_pretrained(cls, resolved.path, preset=preset, map_location=map_location, config=resolved.config)
+        return load_pretrained(cls, resolved.path, preset=preset, map_location=map_location,
+                               config=resolved.config).eval()
 
     def save_pretrained(self, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None,
                         card: Optional["ModelCardInfo"] = None) -> str:
