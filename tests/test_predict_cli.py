@@ -27,10 +27,8 @@ def weights(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real_folder(shared_dir):
-    folder = shared_dir / "data" / "CVC-ClinicDB-612" / "Test" / "Frame" / "16"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
+def real_folder(shared_path):
+    folder = shared_path("data/CVC-ClinicDB-612/Test/Frame/16")
     return folder
 
 

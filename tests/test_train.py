@@ -355,7 +355,11 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert [r["step"] for r in vals] == [6, 12] and all(0 <= r["val_dice"] <= 1 for r in vals)
     best = LGRNet.from_pretrained(str(full / "best.safetensors"))
     assert best.config.preset == "tiny"
-    assert LGRNet.from_pretrained(str(full / "model.safetensors")) is not None
+    # model.safetensors holds the final weights, exactly those of the step-12 checkpoint
+    exported = LGRNet.from_pretrained(str(full / "model.safetensors")).state_dict()
+    assert exported.keys() == ref["model"].keys()
+    for k, v in ref["model"].items():
+        assert torch.equal(exported[k], v), k
 
 
 # ----------------------------------------------------------------------------- DDP (gloo)

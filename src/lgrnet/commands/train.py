@@ -1,4 +1,4 @@
-"""Train LGRNet with the published recipe (LGRNET_SPEC.md, "Training").
+"""Train LGRNet with the published recipe (docs/training.md, "The recipe, and where it comes from").
 
 Data folders are dataset splits laid out as <split>/Frame/<video>/<frame> with masks in
 <split>/GT/<video>/<frame>.png (MICCAI VPS / SUN-SEG / UFUV layout); --data and --val may be repeated.

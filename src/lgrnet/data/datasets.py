@@ -98,20 +98,6 @@ def _find_subdir(root: Path, candidates: Sequence[str]) -> Optional[Path]:
     return None
 
 
-def split_root(root: Union[str, Path], split: Optional[str] = None) -> Path:
-    """The folder holding Frame/ (and GT/) for ``root`` and an optional ``split`` sub-path."""
-    root = Path(root)
-    if not root.exists():
-        raise DatasetError(f"{root}: no such dataset folder")
-    base = root / split if split else root
-    if not base.is_dir():
-        raise DatasetError(f"{base}: no such split folder (root {root}, split {split!r})")
-    if _find_subdir(base, FRAME_DIR_NAMES) is None:
-        raise DatasetError(f"{base}: has no Frame/ folder (expected <split>/Frame/<video>/<frame> "
-                           f"and <split>/GT/<video>/<frame>.png)")
-    return base
-
-
 #: The authors' data-set names (their ``SET_NAME_TO_DIR``) -> known locations under the data root, first
 #: that exists wins. Their root holds SUN-SEG's splits and ``MICCAI-VPS-dataset/``.
 _VPS = "MICCAI-VPS-dataset/"

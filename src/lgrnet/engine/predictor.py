@@ -378,7 +378,7 @@ class VideoPredictor:
 
     def settings(self) -> Dict[str, object]:
         """The run's settings, as recorded in predictions.json."""
-        from .. import __version__
+        from ..version import __version__
 
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),

@@ -5,7 +5,7 @@
 >>> summary = train(get_preset("tiny"), TrainOptions(data=["data/CVC-ClinicDB-612/Train"],
 ...                 val=["data/CVC-ClinicDB-612/Valid"], out_dir="runs/tiny"))
 
-One step (LGRNET_SPEC.md, "Training"): a global batch of ``batch_size`` clips (split evenly over
+One step (docs/training.md, "The recipe"): a global batch of ``batch_size`` clips (split evenly over
 the processes) is resized to a random square size from ``multiscale_sizes`` (the same size on
 every process), the model runs (bf16/fp16 autocast on CUDA when ``amp``), the set-matching loss
 supervises every decoder head (:class:`lgrnet.losses.SetCriterion`), gradients are averaged over

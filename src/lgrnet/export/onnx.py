@@ -119,7 +119,7 @@ def onnx_session(path: str, threads: Optional[int] = None):
 
 
 def _add_metadata(program, model: nn.Module, frames: int, size: int) -> None:
-    from .. import __version__
+    from ..version import __version__
 
     props = getattr(getattr(program, "model", None), "metadata_props", None)
     if props is None:

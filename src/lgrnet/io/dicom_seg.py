@@ -93,7 +93,7 @@ def write_dicom_seg(source: PathLike, masks: Iterable[np.ndarray], out: PathLike
         floats in [0, 1] (FRACTIONAL, PROBABILITY; floats become ``round(255 * p)``).
     The number of arrays must equal the source's NumberOfFrames (1 when it has none).
     """
-    from .. import __version__
+    from ..version import __version__
 
     src = read_source_header(source)
     rows, cols = int(src.Rows), int(src.Columns)

@@ -12,6 +12,7 @@ ImageNet weights are never downloaded: pass the authors' files (``pvt_v2_b2.pth`
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Dict, List
@@ -169,7 +170,8 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
 
         return load_file(path)
     try:
-        with torch.serialization.safe_globals(_trainer_state_globals()):
+        allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
+        with allow(_trainer_state_globals()) if allow else contextlib.nullcontext():
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle with code in it, truncated file, not a checkpoint
         raise ValueError(f"{path}: cannot be read as a PyTorch weight file with weights_only=True "

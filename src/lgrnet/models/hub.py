@@ -191,7 +191,7 @@ def _download(repo_id: str, revision: Optional[str]) -> str:
 
 
 def config_json(model, info: ModelCardInfo) -> Dict[str, object]:
-    from .. import __version__
+    from ..version import __version__
 
     return {"library_name": LIBRARY_NAME, "lgrnet_version": __version__, "format_version": 1,
             "preset": model.config.preset, "input_size": [info.input_size, info.input_size],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 import torch
 from torch import nn
 
-from ..config import ModelConfig, get_preset
+from ..config import ModelConfig, get_preset, set_value
 from ..ops.dense import use_dispatch_linear
 from ..ops.dispatch import force
 from .backbone import FrameBackbone
@@ -72,10 +72,12 @@ class LGRNet(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "LGRNet":
-        """A randomly initialised model with a named preset's architecture."""
+        """A randomly initialised model with a named preset's architecture; ``overrides`` set model
+        config fields, checked like ``key=value`` on the command line (``d_model=128``; dotted keys
+        through a dict: ``**{"encoder.local.kernel_size": 7}``)."""
         cfg = get_preset(name).model
         for key, value in overrides.items():
-            setattr(cfg, key, value)
+            set_value(cfg, key, value)
         return cls(cfg)
 
     @classmethod

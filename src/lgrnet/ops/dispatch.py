@@ -79,9 +79,14 @@ def _forced(op: str) -> Optional[str]:
         if "*" in entry:
             return entry["*"]
     env = os.environ.get(f"LGRNET_OPS_{op.upper()}") or os.environ.get("LGRNET_OPS")
-    if not env and torch.compiler.is_exporting():
+    if not env and _exporting():
         return "reference"  # torch.export / ONNX: plain PyTorch ops that every exporter handles
     return env or None
+
+
+def _exporting() -> bool:
+    fn = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.5
+    return bool(fn and fn())
 
 
 def select(op: str, x: torch.Tensor) -> Implementation:
