@@ -168,6 +168,8 @@ def _frame_referenced_seg(src, kept, fractional: bool, version: str, name: str, 
     ds.file_meta.MediaStorageSOPInstanceUID = uid
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID, ds.SOPInstanceUID = SegmentationStorage, uid
+    if "SpecificCharacterSet" in src:  # the copied names keep their encoding
+        ds.SpecificCharacterSet = src.SpecificCharacterSet
     for key in _PATIENT_STUDY:  # patient and study: the source's
         if key in src:
             setattr(ds, key, src[key].value)
