@@ -21,7 +21,8 @@ def write_study_dicom(path, frames, **kw):
 
     write_dicom(path, frames, **kw)
     ds = pydicom.dcmread(path)
-    ds.PatientName, ds.PatientID = "Test^Patient", "P0001"
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: the name below must survive the copy into the SEG
+    ds.PatientName, ds.PatientID = "Müller^Jürgen", "P0001"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20260101", "120000", "S1", "A1"
     ds.SeriesNumber, ds.InstanceNumber = 3, 1
@@ -87,6 +88,7 @@ def test_binary_seg_round_trip(tmp_path, rgb):
     assert np.array_equal(got.astype(bool), masks)
     assert seg.SegmentationType == "BINARY" and seg.Modality == "SEG" and seg.NumberOfFrames == T - 1
     assert seg.StudyInstanceUID == src.StudyInstanceUID and seg.PatientID == "P0001"
+    assert str(pydicom.dcmread(out).PatientName) == "Müller^Jürgen"
     assert seg.SeriesInstanceUID != src.SeriesInstanceUID
     # references, read with pydicom: the series/instance, and per SEG frame its source frame number
     ds = pydicom.dcmread(out)
