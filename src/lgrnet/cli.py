@@ -24,6 +24,7 @@ COMMANDS = {
     "view": "review a prediction folder in the browser",
     "dataset": "datasets from corrected results and annotation tools (COCO, CVAT); pre-annotation export",
     "convert": "convert an authors' .pth checkpoint to our .safetensors format",
+    "export": "export a model to ONNX for a fixed clip length and frame size",
     "presets": "list the model presets and their configs",
     "info": "versions, devices, optional packages and the op implementations in use",
 }

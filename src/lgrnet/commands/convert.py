@@ -1,11 +1,15 @@
 """Convert an authors' LGRNet checkpoint (.pth) into our .safetensors format.
 
-The authors' file is read with ``torch.load(weights_only=True)`` (no code in it runs); its keys
-are mapped to ours, checked strictly (any missing or unexpected key is an error) and written with
-the preset's config stored inside.
+The authors' file is read with ``torch.load(weights_only=True)`` (no code in it runs; their
+trainer's ``ckpt.pth.tar`` also holds optimizer and RNG state, which is read as data and ignored);
+the weights (under 'model', or a bare state dict) are mapped to our key layout and checked
+strictly: every key of the preset's model present, no key left over (the loss buffers
+``decoder.loss_module.*`` are dropped), every shape equal. The output holds the weights and the
+preset's config. The SHA-256 of the input and of the output are printed for the record
+(docs/model.md lists the authors' released files).
 
 example:
-  lgrnet convert sunseg_pvt.pth sunseg_pvt.safetensors --preset sunseg_pvt
+  lgrnet convert ckpt.pth.tar lgrnet_sunseg_pvt.safetensors --preset sunseg_pvt
 """
 from __future__ import annotations
 
@@ -22,6 +26,17 @@ def add_arguments(p) -> None:
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
 
 
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def run(args) -> int:
     from ..models.lgrnet import LGRNet
 
@@ -33,7 +48,12 @@ def run(args) -> int:
         model = LGRNet.from_pretrained(args.input, preset=args.preset)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    model.save_pretrained(args.output, metadata={"converted_from": os.path.basename(args.input)})
+    digest = sha256(args.input)
+    model.save_pretrained(args.output, metadata={"converted_from": os.path.basename(args.input),
+                                                 "converted_from_sha256": digest})
     n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.output} ({args.preset}, {n / 1e6:.2f} M parameters)")
+    keys = len(model.state_dict())
+    print(f"{args.input}: sha256 {digest}")
+    print(f"checked: {keys} keys of the {args.preset} model present with their shapes, none left over")
+    print(f"wrote {args.output} ({args.preset}, {n / 1e6:.2f} M parameters): sha256 {sha256(args.output)}")
     return 0

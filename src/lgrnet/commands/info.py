@@ -16,6 +16,10 @@ from typing import Dict, List, Optional
 OPTIONAL_PACKAGES = {
     "av": "video files (PyAV)",
     "pydicom": "DICOM files",
+    "highdicom": "DICOM SEG output (optional)",
+    "huggingface_hub": "models by hub id (optional)",
+    "onnxscript": "ONNX export (optional)",
+    "onnxruntime": "running exported ONNX files (optional)",
     "timm": "backbones",
     "natten": "neighborhood attention kernels (CUDA, optional)",
     "mamba_ssm": "selective scan kernel (CUDA, optional)",

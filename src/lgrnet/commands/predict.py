@@ -4,7 +4,8 @@ video and per-frame scores for each input.
 Each INPUT gets its own folder OUT/<input name>/ (inputs whose names collide, exam.mp4 and exam.dcm,
 get OUT/exam.mp4/ and OUT/exam.dcm/) with masks/, probs/ (one PNG per frame at the
 frame's size; named after the input's frames for a frame folder, by index for a video or DICOM),
-overlay.mp4, predictions.json and predictions.csv (see docs/inference.md). A
+overlay.mp4, predictions.json and predictions.csv, and for DICOM inputs segmentation.dcm, a DICOM
+Segmentation referencing the source frames (see docs/inference.md). A
 video runs as one clip (the published behaviour) when it fits the memory budget, else in
 overlapping windows. Inputs that fail are reported and skipped; the exit status is non-zero if
 any failed, and no partial result folder is left behind.
@@ -13,9 +14,11 @@ examples:
   lgrnet predict exam.mp4 --weights sunseg_pvt.safetensors --out results/
   lgrnet predict frames/ loop.dcm clip.avi --weights lgrnet_sunseg.pth --preset sunseg_pvt --out results/
   lgrnet predict long.mkv --weights w.safetensors --out results/ --window 64 --overlap 8
+  lgrnet predict cine.dcm --weights org/lgrnet-sunseg-pvt --out results/    # a hub id; writes segmentation.dcm too
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import traceback
 
@@ -25,7 +28,8 @@ from ..errors import UserError
 def add_arguments(p) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file (mp4, avi, mov, mkv, ...), folder of frames, or DICOM (multi-frame) file")
-    p.add_argument("--weights", required=True, help="our .safetensors checkpoint, or an authors' .pth with --preset")
+    p.add_argument("--weights", required=True, help="our .safetensors checkpoint, a model folder (model.safetensors, "
+                   "config.json), a hub id org/name, or an authors' .pth with --preset")
     p.add_argument("--preset", default=None, help="the model config for an authors' checkpoint (sunseg_pvt, ...)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (one sub-folder per input)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
@@ -44,6 +48,12 @@ def add_arguments(p) -> None:
                    help="torch.compile the model for the window shape (windowed videos; compiling takes minutes once per "
                         "window shape; see docs/speed.md for when it pays off)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    p.add_argument("--dicom-seg", action=argparse.BooleanOptionalAction, default=None,
+                   help="for DICOM inputs also write segmentation.dcm, a DICOM Segmentation referencing the source "
+                        "frames (default: when the source has the study/series identity it needs; --dicom-seg: "
+                        "required; --no-dicom-seg: never)")
+    p.add_argument("--dicom-seg-fractional", action="store_true",
+                   help="segmentation.dcm holds the probability (FRACTIONAL, 8 bits) instead of the mask (BINARY)")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -83,7 +93,8 @@ def run(args) -> int:
         bar = ProgressBar(name, unit="frame", enabled=not args.no_progress)
         try:
             summary = predict_to_folder(predictor, inp, args.out, progress=bar.callback(), name=name,
-                                        overwrite=args.overwrite, overlay=not args.no_overlay, fps=args.fps)
+                                        overwrite=args.overwrite, overlay=not args.no_overlay, fps=args.fps,
+                                        dicom_seg=args.dicom_seg, dicom_seg_fractional=args.dicom_seg_fractional)
         except UserError as exc:
             bar.close()
             print(f"lgrnet predict: error: {exc}", file=sys.stderr)

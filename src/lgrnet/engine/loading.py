@@ -14,6 +14,7 @@ from typing import Optional, Tuple, Union
 import torch
 
 from ..errors import UserError
+from ..models.hub import WEIGHTS_NAME
 from ..models.lgrnet import LGRNet
 from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size
@@ -22,9 +23,11 @@ INPUT_SIZE_KEY = "input_size"  # safetensors metadata key written by training
 
 
 def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int, int]]:
-    """The (h, w) input size a .safetensors checkpoint records, or None (other formats, no record,
-    or a record that is not a valid size)."""
+    """The (h, w) input size a .safetensors checkpoint (or a model folder's model.safetensors)
+    records, or None (other formats, no record, or a record that is not a valid size)."""
     path = os.fspath(weights)
+    if os.path.isdir(path):
+        path = os.path.join(path, WEIGHTS_NAME)
     if not path.endswith(".safetensors") or not os.path.isfile(path):
         return None
     from safetensors import SafetensorError, safe_open
@@ -50,6 +53,19 @@ def inference_size(weights: Optional[Union[str, os.PathLike]], size: Union[None,
         return check_input_size(size, what)
     recorded = recorded_input_size(weights) if weights is not None else None
     return recorded or (DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE)
+
+
+def resolve_weights(weights: Union[str, os.PathLike], revision: Optional[str] = None) -> str:
+    """A local path for ``weights``: a file or folder as given, a hub id ``org/name`` as its folder in
+    the huggingface_hub cache (fetched if needed; :mod:`lgrnet.models.hub`). Problems become a
+    :class:`~lgrnet.errors.UserError` (one line: an id neither cached nor reachable, ...)."""
+    from ..models.hub import resolve
+
+    try:
+        resolved = resolve(os.fspath(weights), revision=revision)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    return resolved.folder or resolved.path
 
 
 def load_model(weights: Union[str, os.PathLike], preset: Optional[str] = None,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,8 @@ def result_names(inputs: Sequence[Union[str, os.PathLike]]) -> List[str]:
 def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.PathLike],
                       out_dir: Union[str, os.PathLike], progress: Optional[ProgressFn] = None, *,
                       name: Optional[str] = None, overwrite: bool = False, overlay: bool = True,
-                      fps: Optional[float] = None) -> PredictionSummary:
+                      fps: Optional[float] = None, dicom_seg: Optional[bool] = None,
+                      dicom_seg_fractional: bool = False) -> PredictionSummary:
     """Segment one input and write ``out_dir/<name>/`` (name: :func:`result_name` of the input).
 
     The folder's layout is :mod:`lgrnet.io.results`'s (masks/, probs/, overlay.mp4,
@@ -81,6 +83,10 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     opened and ``out_dir`` is checked to be writable; an OS error while writing (a full disk, a
     read-only folder) is a :class:`~lgrnet.errors.UserError` naming the path and the cause.
     progress: called as ``progress(frames_done, total_or_None)``.
+    dicom_seg: for a DICOM input also write ``segmentation.dcm`` (:mod:`lgrnet.io.dicom_seg`) into the
+    folder before it is published; None: when the source allows it (else a one-line note on
+    stderr), True: required (checked before any work), False: never. ``dicom_seg_fractional``: the
+    probability (FRACTIONAL) instead of the mask (BINARY).
     """
     from ..io.results import ResultFolderWriter
     from ..io.video import open_source, warn_frame_size
@@ -91,6 +97,7 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     name = name or result_name(input_path)
     source = open_source(input_path, fps=fps)  # input errors first, before anything is created
     warn_frame_size(source, predictor.size)  # tiny or extreme-aspect frames: results are doubtful
+    write_seg = _want_dicom_seg(source, dicom_seg)
     writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.all_queries)
     writer.check()  # refuse an existing result or an output that cannot be written, before any work
     stream = predictor.stream(source, progress)
@@ -102,5 +109,27 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
         settings["requested_window"] = settings.pop("window")
         settings["requested_overlap"] = settings.pop("overlap")
         settings.update({k: stream.info.get(k) for k in RUN_KEYS})
+        if write_seg:
+            from ..io.dicom_seg import write_dicom_seg_for_results
+            from ..io.results import writing
+
+            with writing(writer.tmp):  # a full disk: one line, as for the other files
+                write_dicom_seg_for_results(source.path, writer.tmp, fractional=dicom_seg_fractional)
+            settings["dicom_seg"] = "FRACTIONAL" if dicom_seg_fractional else "BINARY"
         path = writer.finish(settings)
     return PredictionSummary(path=path, num_frames=writer.count, settings=settings)
+
+
+def _want_dicom_seg(source, dicom_seg: Optional[bool]) -> bool:
+    """Whether to write segmentation.dcm for ``source`` (see :func:`predict_to_folder`)."""
+    if source.kind != "dicom" or dicom_seg is False:
+        return False
+    from ..io.dicom_seg import why_no_dicom_seg
+
+    reason = why_no_dicom_seg(source.path)
+    if reason is None:
+        return True
+    if dicom_seg:
+        raise UserError(reason)
+    print(f"lgrnet: note: {reason}; no segmentation.dcm (--no-dicom-seg skips this check)", file=sys.stderr)
+    return False

@@ -70,7 +70,7 @@ from ..models.lgrnet import LGRNet
 from ..runtime import tune_cpu_allocator
 from .clip_runner import MAX_GRAPHS, ClipOutput, ClipRunner
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
-from .loading import inference_size, load_model
+from .loading import inference_size, load_model, resolve_weights
 from .memory import WindowPlan, default_memory_budget, estimate_bytes_per_frame, parse_bytes, plan_window
 from .postprocess import clip_maps, maps_at_size
 from .predict_folder import PredictionSummary, predict_to_folder, result_name, result_names
@@ -341,17 +341,23 @@ class VideoPredictor:
 
     @classmethod
     def from_pretrained(cls, weights: Union[str, os.PathLike], preset: Optional[str] = None, device: str = "auto",
-                        size: Union[None, int, Tuple[int, int]] = None, **settings) -> "VideoPredictor":
-        """Load ``weights`` (our .safetensors, or an authors' .pth with ``preset``) onto ``device``
-        ("auto": CUDA when available, else CPU) and wrap them. ``size``: the model input size;
-        None: the size the weights record (the demo model: 192), else 352. ``settings``: the
-        other arguments of :class:`VideoPredictor`. The one way the commands load a model."""
-        size = inference_size(weights, size)  # option errors before the (slow) load
+                        size: Union[None, int, Tuple[int, int]] = None, revision: Optional[str] = None,
+                        **settings) -> "VideoPredictor":
+        """Load ``weights`` (our .safetensors, a model folder, a hub id ``org/name`` at ``revision``,
+        or an authors' .pth with ``preset``) onto ``device`` ("auto": CUDA when available, else CPU)
+        and wrap them. ``size``: the model input size; None: the size the weights record (the demo
+        model: 192), else 352. ``settings``: the other arguments of :class:`VideoPredictor`. The one
+        way the commands load a model."""
+        if size is not None:
+            size = inference_size(None, size)  # option errors before the (slow) load
         check_window(settings.get("window"), settings.get("overlap"))
         if settings.get("memory_budget") is not None:
             parse_bytes(settings["memory_budget"])
-        predictor = cls(load_model(weights, preset=preset, device=device), size=size, **settings)
-        predictor.weights = os.path.abspath(os.fspath(weights))
+        local = resolve_weights(weights, revision)  # a hub id: its folder in the hub cache
+        size = size or inference_size(local, None)
+        predictor = cls(load_model(local, preset=preset, device=device), size=size, **settings)
+        given = os.fspath(weights)
+        predictor.weights = os.path.abspath(given) if os.path.exists(given) else given
         predictor.preset = preset or predictor.preset
         return predictor
 

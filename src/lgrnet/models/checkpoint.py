@@ -138,13 +138,16 @@ def read_safetensors_config(path: str) -> Optional[ModelConfig]:
     return model_config_from_dict(json.loads(meta[_CONFIG_KEY]))
 
 
-def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu"):
+def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu",
+                    config: Optional[ModelConfig] = None):
+    """``config``: the model config from a hub-layout folder's config.json; it takes the place of
+    the config in the file's metadata (or of ``preset=``)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such weight file")
     if path.endswith(".safetensors"):
         state = read_safetensors_file(path, device=str(map_location))
         try:
-            cfg = read_safetensors_config(path)
+            cfg = config or read_safetensors_config(path)
         except FormatVersionError as exc:
             raise ValueError(f"{path}: {exc}") from None
         except (ValueError, TypeError, KeyError) as exc:
@@ -171,7 +174,7 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
             guess = "sunseg_res2net" if any(k.startswith(_RES2NET_PREFIX) for k in state) else "sunseg_pvt/cvc_pvt/fibroid_pvt"
             raise ValueError(f"{path}: an authors' checkpoint; name its config: {_PASS_PRESET} (likely {guess})")
         raise ValueError(f"{path}: a PyTorch state dict without a config; {_PASS_PRESET}")
-    cfg = get_preset(preset).model
+    cfg = config or get_preset(preset).model
     if is_authors_state_dict(state):
         state = convert_authors_state_dict(state, cfg.backbone.name)
     model = cls(cfg)

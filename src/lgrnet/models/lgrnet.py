@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import torch
 from torch import nn
@@ -19,6 +19,9 @@ from ..ops.dispatch import force
 from .backbone import FrameBackbone
 from .decoder import HeadOutput, VideoMaskDecoder
 from .encoder.encoder import LocalGlobalEncoder
+
+if TYPE_CHECKING:
+    from .hub import ModelCardInfo
 
 
 @dataclass
@@ -78,22 +81,43 @@ class LGRNet(nn.Module):
         return cls(cfg)
 
     @classmethod
-    def from_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu") -> "LGRNet":
-        """Load weights: our ``.safetensors`` (config inside), or an authors' ``.pth`` checkpoint
-        (a bare state dict, or one under 'model') with ``preset=`` naming its config.
+    def from_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu",
+                        revision: Optional[str] = None) -> "LGRNet":
+        """Load weights from ``path``: our ``.safetensors`` (config inside), an authors' ``.pth``
+        checkpoint (a bare state dict, or one under 'model') with ``preset=`` naming its config, a
+        folder in the hub layout, or a hub id ``org/name`` at ``revision`` (see :mod:`lgrnet.models.hub`).
 
         The model comes back in eval mode, ready for ``model(video)`` (as transformers'
         ``from_pretrained`` does): in training mode BatchNorm (``sunseg_res2net``) would normalise
         with the clip's statistics and update its running ones. Call ``.train()`` to fine-tune."""
         from .checkpoint import load_pretrained
+        from .hub import resolve
 
-        return load_pretrained(cls, path, preset=preset, map_location=map_location).eval()
+        resolved = resolve(path, revision=revision)
+        return load_pretrained(cls, resolved.path, preset=preset, map_location=map_location,
+                               config=resolved.config).eval()
 
-    def save_pretrained(self, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None) -> str:
-        """Write weights + config to ``path`` (.safetensors), atomically. Returns the path."""
-        from .checkpoint import save_pretrained
+    def save_pretrained(self, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None,
+                        card: Optional["ModelCardInfo"] = None) -> str:
+        """Write the model, atomically: ``path`` ending in .safetensors: one file (weights + config);
+        otherwise a folder in the hub layout (model.safetensors, config.json, README.md model card;
+        ``card`` fills the card, default: the preset's published settings). Returns the path."""
+        if str(path).endswith(".safetensors"):
+            from .checkpoint import save_pretrained
 
-        return save_pretrained(self, path, dtype=dtype, metadata=metadata)
+            return save_pretrained(self, path, dtype=dtype, metadata=metadata)
+        from .hub import save_folder
+
+        return save_folder(self, path, info=card, dtype=dtype, metadata=metadata)
+
+    def push_to_hub(self, repo_id: str, card: Optional["ModelCardInfo"] = None, private: bool = False,
+                    revision: Optional[str] = None, commit_message: str = "Upload LGRNet weights",
+                    token: Optional[str] = None) -> str:
+        """Upload the hub layout of :meth:`save_pretrained` to ``repo_id`` with huggingface_hub."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, info=card, private=private, revision=revision,
+                           commit_message=commit_message, token=token)
 
     @property
     def device(self) -> torch.device:

@@ -8,6 +8,7 @@ and what is expected.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -34,6 +35,18 @@ def _unsupported_global(message: str) -> str:
     return m.group(1) if m else ""
 
 
+def _trainer_state_globals() -> list:
+    """numpy array rebuilding, allowed for ``weights_only`` loads: the authors' trainer stores
+    ``np.random.get_state()`` beside the weights in ``ckpt.pth.tar``. The unpickler stays the
+    restricted one (no other callable can run); numpy 1.x files name the module numpy.core."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    rebuild = core.multiarray._reconstruct
+    return [rebuild, (rebuild, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
+            type(np.dtype(np.uint32))]
+
+
 def read_torch_file(path: str) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU; raises ValueError naming the file and the problem."""
     if not os.path.isfile(path):
@@ -46,7 +59,9 @@ def read_torch_file(path: str) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*pickle protocol", category=UserWarning)
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
+            with allow(_trainer_state_globals()) if allow else contextlib.nullcontext():
+                return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             text = str(exc)
     if head.startswith(_ZIP_MAGIC):

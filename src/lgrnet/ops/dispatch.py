@@ -7,7 +7,8 @@ package, dtype). Fast paths are tested against the reference (tests/test_ops_*.p
 :mod:`lgrnet.ops` imports every op module, so importing any op registers all of them.
 
 Under ``torch.compile`` only implementations that Dynamo can trace are chosen (the oneDNN dense
-kernels are registered with ``traceable=False``: they are opaque calls into private ops).
+kernels are registered with ``traceable=False``: they are opaque calls into private ops). Under
+``torch.export`` (and so ONNX export) the reference implementations are chosen unless forced.
 
 Forcing a path, for debugging or benchmarking:
     * environment: ``LGRNET_OPS=reference`` (all ops) or ``LGRNET_OPS_<OP>=<impl name>``;
@@ -78,7 +79,14 @@ def _forced(op: str) -> Optional[str]:
         if "*" in entry:
             return entry["*"]
     env = os.environ.get(f"LGRNET_OPS_{op.upper()}") or os.environ.get("LGRNET_OPS")
+    if not env and _exporting():
+        return "reference"  # torch.export / ONNX: plain PyTorch ops that every exporter handles
     return env or None
+
+
+def _exporting() -> bool:
+    fn = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.5
+    return bool(fn and fn())
 
 
 def select(op: str, x: torch.Tensor) -> Implementation:
