@@ -7,6 +7,8 @@ features (1e-5), the encoder outputs (1e-4) and every decoder head (1e-4).
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -15,6 +17,13 @@ from lgrnet import LGRNet, hilbert_order
 from official_utils import authors_state_dict, load_case
 
 CASES = [("sunseg_pvt", "A"), ("sunseg_pvt", "B"), ("fibroid_pvt", "A"), ("sunseg_res2net", "A")]
+# fibroid_pvt thresholds attention at query . token < 0, and in case A one entry of encoder layer 2 is
+# +3.7e-6 in exact arithmetic: float32 rounding (~1e-5 per op, kernel- and CPU-dependent) decides its
+# side, and one flip spreads to a 0.057 logit difference. The authors' float32 run landed on the exact
+# side; ours does on some CPUs and not on others (docs/model.md, "fibroid_pvt on other CPUs"). So this
+# case checks the published math in float64, where every mask decision is the exact one; the float32
+# paths of the same modules are checked by the other cases and by tests/test_oracle.py.
+FLOAT64_CASES = {"fibroid_pvt"}
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +43,18 @@ def test_fixture_case(models, shared_dir, preset, case):
     model = models[preset]
     T = data["video"].shape[1]
     assert torch.equal(hilbert_order(T, 20), data["hilbert_curve"].long())
+    video = data["video"]
+    if preset in FLOAT64_CASES:
+        model, video = copy.deepcopy(model).double(), video.double()
     with torch.inference_mode():
-        out = model(data["video"], return_internals=True)
+        out = model(video, return_internals=True)
     ref = data["mask_logits"]
     assert out.mask_logits.shape == ref.shape
     diff = (out.mask_logits - ref).abs().max().item()
     assert diff <= 1e-4, f"mask logits differ by {diff:.3g}"
     sure = ref.abs() > 1e-3
     assert torch.equal((out.mask_logits > 0)[sure], data["final_masks"][sure])
-    probs = out.class_probs[:, None].expand_as(data["class_probs"])
+    probs = out.class_probs[:, None].expand_as(data["class_probs"]).float()
     assert (probs - data["class_probs"]).abs().max().item() <= 1e-5
 
     if data.get("backbone") is not None:  # case B: the intermediate results
