@@ -110,7 +110,7 @@ def check_ops(dev, report: Dict) -> None:
         ("neighborhood_attention", "neighborhood attn 6x44x44 k5", na_args,
          lambda q, k, v: neighborhood_attention(q, k, v, 5, 1)),
         ("ms_deform_attn", "deformable attn core 6 frames", md_args,
-         lambda v, l, a: ms_deform_attn(v, shapes, l, a)),
+         lambda v, loc, a: ms_deform_attn(v, shapes, loc, a)),
     ]
     out = {}
     for op, label, args, fn in cases:

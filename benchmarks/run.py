@@ -369,7 +369,7 @@ def bench_ops(args) -> Dict:
         md["max_abs_err_fast_vs_ref"] = (ms_deform_attn_fused(value, shapes, loc, attn)
                                          - ms_deform_attn_ref(value, shapes, loc, attn)).abs().max().item()
     for name, fn in (("fused", ms_deform_attn_fused), ("reference", ms_deform_attn_ref)):
-        f, fb = time_fwd_bwd(lambda v, l, a: fn(v, shapes, l, a), [value, loc, attn], rep)
+        f, fb = time_fwd_bwd(lambda v, loc, a: fn(v, shapes, loc, a), [value, loc, attn], rep)
         md[name] = {"fwd_s": f, "fwd_bwd_s": fb}
     res["ms_deform_attn_6x352"] = md
     res["load_after"] = load()

@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--videos", type=int, default=20)
     ap.add_argument("--frames", type=int, default=52, help="frames per video (2 are dropped by sunseg)")
     ap.add_argument("--size", type=int, default=352)
-    ap.add_argument("--protocol", choices=("sunseg", "authors"), default="sunseg")
+    ap.add_argument("--protocol", choices=("sunseg", "authors", "fibroid"), default="sunseg")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -58,7 +58,10 @@ def sine_3d(t: int, h: int, w: int, dim: int) -> torch.Tensor:
     dim_t = 10000 ** (2 * (torch.arange(n, dtype=torch.float32) // 2) / n)
     dim_tz = 10000 ** (2 * (torch.arange(2 * n, dtype=torch.float32) // 2) / (2 * n))
     px, py, pz = x[..., None] / dim_t, y[..., None] / dim_t, z[..., None] / dim_tz
-    f = lambda p: torch.stack((p[..., 0::2].sin(), p[..., 1::2].cos()), dim=5).flatten(4)
+
+    def f(p):
+        return torch.stack((p[..., 0::2].sin(), p[..., 1::2].cos()), dim=5).flatten(4)
+
     return (torch.cat((f(py), f(px)), dim=4) + f(pz)).permute(0, 1, 4, 2, 3)[0]
 
 

@@ -1,8 +1,9 @@
 """Shared test fixtures.
 
 ``shared_dir``: the read-only folder with the authors' fixtures (official/) and real videos (data/).
-Found via $LGRNET_SHARED, then <repo>/../shared, then /work/shared; tests that need it are
-skipped with a clear reason when none exists.
+Found at $LGRNET_SHARED when set, else <repo>/../shared, else /work/shared. The tests that need it (the
+fixtures, the oracle, the real videos) must run in CI, so a missing folder FAILS them with a message
+saying so; in a bare clone set LGRNET_SKIP_SHARED=1 to skip them instead (see the README).
 """
 from __future__ import annotations
 
@@ -16,18 +17,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def find_shared_dir() -> Path | None:
-    candidates = [os.environ.get("LGRNET_SHARED"), REPO.parent / "shared", "/work/shared"]
+    if os.environ.get("LGRNET_SHARED"):  # set: only there (a wrong setting is not papered over)
+        candidates = [os.environ["LGRNET_SHARED"]]
+    else:
+        candidates = [REPO.parent / "shared", "/work/shared"]
     for c in candidates:
         if c and (Path(c) / "official").is_dir():
             return Path(c)
     return None
 
 
+SKIP_SHARED = "LGRNET_SKIP_SHARED"
+
+
+def shared_missing(what: str) -> None:
+    """A test cannot run without a part of the shared folder: fail, or skip when the user opted out."""
+    if os.environ.get(SKIP_SHARED, "").strip() not in ("", "0"):
+        pytest.skip(f"{what} ({SKIP_SHARED} is set)")
+    pytest.fail(f"{what}: the fixture, oracle and real-video tests need it. Point $LGRNET_SHARED at the "
+                f"folder, or set {SKIP_SHARED}=1 to skip these tests in a bare clone", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     d = find_shared_dir()
     if d is None:
-        pytest.skip("the shared data folder (../shared with official/ and data/) is not available")
+        shared_missing("the shared data folder (../shared with official/ and data/) is not available")
     return d
 
 
@@ -35,8 +50,21 @@ def shared_dir() -> Path:
 def data_dir(shared_dir) -> Path:
     d = shared_dir / "data"
     if not d.is_dir():
-        pytest.skip(f"{d} is missing")
+        shared_missing(f"{d} is missing")
     return d
+
+
+@pytest.fixture(scope="session")
+def shared_path(shared_dir):
+    """``shared_path("data/...")``: that path inside the shared folder; fails (or skips, opted out)
+    when it is missing."""
+    def get(rel: str) -> Path:
+        p = shared_dir / rel
+        if not p.exists():
+            shared_missing(f"{p} is missing")
+        return p
+
+    return get
 
 
 @pytest.fixture

@@ -88,10 +88,10 @@ def test_at_most_max_graphs_kept(model, monkeypatch):
     for window in (3, 4, 5):
         p.window = window
         p.predict(video(8))
-    from lgrnet.engine.predictor import MAX_GRAPHS
+    from lgrnet.engine.clip_runner import MAX_GRAPHS
 
-    assert len(EagerStandIn.built) == 3 and len(p._graphs) == MAX_GRAPHS
-    assert [k[1] for k in p._graphs] == [4, 5]
+    assert len(EagerStandIn.built) == 3 and len(p.runner.graphs) == MAX_GRAPHS
+    assert [k[1] for k in p.runner.graphs] == [4, 5]
 
 
 def test_failed_graph_falls_back_to_eager_with_a_warning(model, monkeypatch):

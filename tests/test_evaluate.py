@@ -137,7 +137,8 @@ def test_pth_with_preset_and_random_init(data_subset, tmp_path, tiny_weights):
 def test_windows_and_memory_budget(data_subset, tiny_weights, tmp_path, capsys):
     """--window/--overlap run long videos in windows (maps = the VideoPredictor's windowed output);
     a small --memory-budget picks the window itself; config.json says how each video ran."""
-    from lgrnet.engine.predictor import VideoPredictor, estimate_bytes_per_frame
+    from lgrnet.engine.memory import estimate_bytes_per_frame
+    from lgrnet.engine.predictor import VideoPredictor
 
     rec = next(v for v in find_videos(data_subset, SPLIT) if v.name == "24")
     common = ["--weights", str(tiny_weights), "--data", str(data_subset), "--split", SPLIT, "--videos", "24",

@@ -16,10 +16,8 @@ def write_frames(folder, frames, names=None, ext="png"):
     return folder
 
 
-def test_real_folder_natural_order(shared_dir):
-    folder = shared_dir / "data" / "CVC-ClinicDB-612" / "Test" / "Frame" / "16"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
+def test_real_folder_natural_order(shared_path):
+    folder = shared_path("data/CVC-ClinicDB-612/Test/Frame/16")
     src = open_source(folder)
     assert isinstance(src, FrameFolderSource) and src.kind == "frames"
     files = [p.name for p in folder.iterdir()]

@@ -35,7 +35,7 @@ def _cases():
         "selective_scan": (scan, lambda u, d, A, B, C, D, b: selective_scan(u, d, A, B, C, D, delta_bias=b,
                                                                              delta_softplus=True)),
         "neighborhood_attention": (na, lambda q, k, v: neighborhood_attention(q, k, v, 3, 2)),
-        "ms_deform_attn": (md, lambda v, l, a: ms_deform_attn(v, shapes, l, a)),
+        "ms_deform_attn": (md, lambda v, loc, a: ms_deform_attn(v, shapes, loc, a)),
     }
 
 

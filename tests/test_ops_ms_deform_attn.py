@@ -64,7 +64,7 @@ def test_gradcheck(one_thread):
     value, loc, attn = inputs(1, shapes, 3, 2, 2, 2, seed=4, dtype=torch.float64)
     loc = loc.clamp(0.05, 0.95)
     args = [t.requires_grad_(True) for t in (value, loc, attn)]
-    assert torch.autograd.gradcheck(lambda v, l, a: ms_deform_attn_fused(v, shapes, l, a), args)
+    assert torch.autograd.gradcheck(lambda v, loc, a: ms_deform_attn_fused(v, shapes, loc, a), args)
 
 
 def test_bad_shapes_are_explained():

@@ -63,7 +63,9 @@ def run(fn, args, softplus=True, use_d=True, use_bias=True, grad_out=None):
                                             (64, 2, 8), (130, 1, None), (9, 2, 9), (9, 2, 20)])
 def test_matches_step_loop_forward_and_backward(L, groups, chunk):
     args = inputs(L=L, groups=groups, seed=L)
-    fast = lambda *a, **k: selective_scan_chunked(*a, **k, chunk=chunk)
+    def fast(*a, **k):
+        return selective_scan_chunked(*a, **k, chunk=chunk)
+
     y_ref, g_ref = run(selective_scan_ref, args)
     y, g = run(fast, args)
     assert y.dtype == torch.float32 and y.shape == y_ref.shape
@@ -122,8 +124,9 @@ def test_strong_decays_underflow_without_nan():
 
 def test_gradcheck(one_thread):
     args = [a.requires_grad_(True) for a in inputs(batch=1, dim=2, n=2, L=7, groups=1, seed=1, dtype=torch.float64)]
-    fn = lambda u, delta, A, B, C, D, bias: selective_scan_chunked(u, delta, A, B, C, D, delta_bias=bias,
-                                                                   delta_softplus=True, chunk=3)
+    def fn(u, delta, A, B, C, D, bias):
+        return selective_scan_chunked(u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True, chunk=3)
+
     assert torch.autograd.gradcheck(fn, args)
 
 

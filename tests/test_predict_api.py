@@ -6,7 +6,9 @@ import torch
 
 from lgrnet import LGRNet, VideoPredictor
 from lgrnet.engine.inference import segment_clip
-from lgrnet.engine.predictor import default_overlap, estimate_bytes_per_frame, mask_bbox, parse_bytes
+from lgrnet.engine.memory import estimate_bytes_per_frame, parse_bytes
+from lgrnet.engine.predictor import mask_bbox
+from lgrnet.engine.windows import default_overlap, plan_windows
 from lgrnet.errors import InputError, UserError
 
 SIZE = 64
@@ -43,56 +45,39 @@ def test_window_covering_the_video_equals_whole_clip(model, window):
     assert res.probs.shape == (7, 40, 56) and res.masks.dtype == bool
     np.testing.assert_allclose(res.class_score, ref.class_score, atol=1e-6)
     np.testing.assert_allclose(res.mask_score, ref.mask_score, atol=1e-5)
-    np.testing.assert_allclose(res.score, ref.confidence, atol=1e-5)
+    np.testing.assert_allclose(res.score, ref.score, atol=1e-5)
     assert (res.query == ref.query).all()
-
-
-def reference_windows(T, N, K):
-    """Independent statement of the documented rule: windows [s, s + N) with s = 0, N-K, ...; the
-    last window is shifted back to end at T; a window reports frames from the previous boundary up
-    to the middle of its overlap with the next regular window (to T for the last one)."""
-    stride = N - K
-    windows, s = [], 0
-    while s + N < T:
-        windows.append(s)
-        s += stride
-    windows.append(max(0, T - N))
-    owner, lo = {}, 0
-    for w, s in enumerate(windows):
-        hi = T if w == len(windows) - 1 else (s + stride + s + N) // 2
-        for i in range(lo, hi):
-            owner[i] = (w, s)
-        lo = hi
-    return windows, owner
 
 
 @pytest.mark.parametrize("T,N,K", [(11, 5, 2), (10, 5, 2), (9, 4, 0), (13, 6, 3)])
 def test_windowed_equals_per_window_segment_clip(model, T, N, K):
     frames = video(T, seed=T)
-    windows, owner = reference_windows(T, N, K)
-    refs = [segment_clip(model, frames[s:s + N], SIZE) for s in windows]
+    windows = plan_windows(T, N, K)  # the plan itself is tested in test_windows.py
+    refs = [segment_clip(model, frames[w.start:w.end], SIZE) for w in windows]
+    owner = {i: w for w, win in enumerate(windows) for i in range(win.emit_from, win.emit_to)}
     fps = list(VideoPredictor(model, size=SIZE, window=N, overlap=K).stream(frames))
     assert [fp.index for fp in fps] == list(range(T))
     for fp in fps:
-        w, s = owner[fp.index]
+        w = owner[fp.index]
         ref = refs[w]
-        j = fp.index - s
+        j = fp.index - windows[w].start
         assert fp.window == w, (fp.index, fp.window, w)
         assert_same(fp.prob, fp.mask, ref.probs[j], ref.masks[j], f"frame {fp.index}")
         assert fp.query == ref.query and fp.class_score == pytest.approx(float(ref.class_score[j]), abs=1e-6)
-        assert fp.score == pytest.approx(float(ref.confidence[j]), abs=1e-5)
+        assert fp.score == pytest.approx(float(ref.score[j]), abs=1e-5)
         assert np.array_equal(fp.frame, frames[fp.index])
 
 
-def test_windows_change_results_and_every_frame_has_context(model):
-    """Sanity: the clip matters (so the tests above can fail), and with the default overlap no
-    reported frame of a later window is one of the first overlap // 2 frames of its window."""
+def test_windows_change_results_and_the_default_overlap_is_used(model):
+    """Sanity: the clip matters (so the tests above can fail), and without --overlap the predictor
+    runs the default overlap's plan (each frame from the window plan_windows names)."""
     frames = video(12, seed=3)
     whole = VideoPredictor(model, size=SIZE).predict(frames)
-    win = VideoPredictor(model, size=SIZE, window=6).predict(frames)
-    assert np.abs(whole.probs - win.probs).max() > 1e-3
+    fps = list(VideoPredictor(model, size=SIZE, window=6).stream(frames))
+    assert np.abs(whole.probs - np.stack([fp.prob for fp in fps])).max() > 1e-3
     K = default_overlap(6, model.config.encoder.num_layers)
-    assert win.info["overlap"] == K == 2 and win.info["mode"] == "windowed"
+    plan = plan_windows(12, 6, K)
+    assert [fp.window for fp in fps] == [w for w, win in enumerate(plan) for _ in range(win.emit_from, win.emit_to)]
 
 
 def test_stream_is_lazy(model):
@@ -135,7 +120,7 @@ def test_plan_follows_memory_budget(model):
 
 
 def test_bad_arguments_and_frames(model):
-    with pytest.raises(UserError, match="multiples of 32"):
+    with pytest.raises(UserError, match="multiple of 32"):
         VideoPredictor(model, size=50)
     with pytest.raises(UserError, match="overlap 5: must be at least 0 and less than the window"):
         VideoPredictor(model, window=5, overlap=5)

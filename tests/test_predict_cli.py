@@ -17,7 +17,7 @@ from lgrnet.data.datasets import natural_sorted
 from media import encode_video
 
 SIZE = "64"
-FRAME_KEYS = {"index", "name", "score", "class_score", "mask_score", "area", "bbox", "query"}
+FRAME_KEYS = {"index", "name", "file", "score", "class_score", "mask_score", "area", "bbox", "query"}
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,8 @@ def weights(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real_folder(shared_dir):
-    folder = shared_dir / "data" / "CVC-ClinicDB-612" / "Test" / "Frame" / "16"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
+def real_folder(shared_path):
+    folder = shared_path("data/CVC-ClinicDB-612/Test/Frame/16")
     return folder
 
 
@@ -45,9 +43,13 @@ def predict(*args):
 
 
 def check_result(res, T, H, W, kind, fps):
-    masks = sorted((res / "masks").iterdir())
-    probs = sorted((res / "probs").iterdir())
-    assert [m.name for m in masks] == [f"{i:06d}.png" for i in range(T)] == [p.name for p in probs]
+    masks = [res / "masks" / n for n in natural_sorted([p.name for p in (res / "masks").iterdir()])]
+    probs = [res / "probs" / n for n in natural_sorted([p.name for p in (res / "probs").iterdir()])]
+    info = json.loads((res / "predictions.json").read_text())
+    # frame folders: outputs named after the frames (predict -> score matches them); videos: by index
+    expected = ([f["name"].rsplit(".", 1)[0] + ".png" for f in info["frames"]] if kind == "frames"
+                else [f"{i:06d}.png" for i in range(T)])
+    assert [m.name for m in masks] == expected == [p.name for p in probs] == [f["file"] for f in info["frames"]]
     for m in masks[:: max(1, T // 4)]:
         a = np.asarray(Image.open(m))
         assert a.shape == (H, W) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 255}
@@ -84,8 +86,9 @@ def test_real_video_and_frame_folder(tmp_path, weights, real_mp4, real_folder, c
     # the files hold exactly what the Python API returns for the same input
     ref = VideoPredictor.from_pretrained(weights, size=int(SIZE)).predict(real_folder)
     for i in (0, T // 2, T - 1):
-        assert np.array_equal(np.asarray(Image.open(out / "16" / "masks" / f"{i:06d}.png")), ref.masks[i] * np.uint8(255))
-        assert np.array_equal(np.asarray(Image.open(out / "16" / "probs" / f"{i:06d}.png")),
+        file = folder_info["frames"][i]["file"]
+        assert np.array_equal(np.asarray(Image.open(out / "16" / "masks" / file)), ref.masks[i] * np.uint8(255))
+        assert np.array_equal(np.asarray(Image.open(out / "16" / "probs" / file)),
                               np.rint(ref.probs[i].astype(np.float64) * 255).astype(np.uint8))
         assert folder_info["frames"][i]["score"] == pytest.approx(float(ref.score[i]), abs=1e-6)
     assert "clip16: 21 frames, one clip" in capsys.readouterr().out

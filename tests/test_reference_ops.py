@@ -125,7 +125,9 @@ def naive_selective_scan(u, delta, A, B, C, D, bias):
 
 def scan_inputs(batch=2, dim=4, n=3, L=7, groups=2, seed=0, requires_grad=False):
     g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    def r(*s):
+        return torch.randn(*s, generator=g, dtype=torch.float64)
+
     u, delta = r(batch, dim, L), r(batch, dim, L) * 0.5
     A = -torch.exp(r(dim, n) * 0.5)
     B, C = r(batch, groups, n, L), r(batch, groups, n, L)
@@ -156,7 +158,9 @@ def test_selective_scan_float32_and_ungrouped_B():
 
 def test_selective_scan_gradcheck():
     args = scan_inputs(batch=1, dim=2, n=2, L=5, groups=1, seed=1, requires_grad=True)
-    fn = lambda u, delta, A, B, C, D, bias: selective_scan_ref(u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True)
+    def fn(u, delta, A, B, C, D, bias):
+        return selective_scan_ref(u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True)
+
     assert torch.autograd.gradcheck(fn, args)
 
 
@@ -205,7 +209,7 @@ def test_ms_deform_attn_gradcheck():
     value = torch.randn(1, 15, 2, 2, generator=g, dtype=torch.float64, requires_grad=True)
     loc = (torch.rand(1, 3, 2, 2, 2, 2, generator=g, dtype=torch.float64) * 0.8 + 0.1).requires_grad_(True)
     attn = torch.rand(1, 3, 2, 2, 2, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda v, l, a: ms_deform_attn_ref(v, shapes, l, a), (value, loc, attn))
+    assert torch.autograd.gradcheck(lambda v, loc, a: ms_deform_attn_ref(v, shapes, loc, a), (value, loc, attn))
 
 
 def test_parallel_scan_equals_step_loop():
@@ -218,5 +222,7 @@ def test_parallel_scan_equals_step_loop():
         out = selective_scan_parallel(*args[:6], delta_bias=args[6], delta_softplus=True)
         assert (out - ref).abs().max().item() < 1e-12
     args = scan_inputs(batch=1, dim=2, n=2, L=6, groups=1, seed=7, requires_grad=True)
-    fn = lambda u, delta, A, B, C, D, bias: selective_scan_parallel(u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True)
+    def fn(u, delta, A, B, C, D, bias):
+        return selective_scan_parallel(u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True)
+
     assert torch.autograd.gradcheck(fn, args)

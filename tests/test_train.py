@@ -226,7 +226,7 @@ def test_validation_is_the_authors_dice(tmp_path, monkeypatch):
     """Validation scores each annotated frame with the authors' Dice ((2I + 1) / (|P| + |G| + 1), GT
     pixels > 0) and pools all frames; the model's masks are stubbed to known ones."""
     import lgrnet.engine.validation as validation
-    from lgrnet.engine.inference import ClipPrediction
+    from types import SimpleNamespace
 
     root = make_dataset(tmp_path / "d", videos=2, frames=3)
     gt = {(v, t): np.asarray(Image.open(root / "GT" / str(v) / f"{t + 1}.png")) > 0 for v in range(2) for t in range(3)}
@@ -234,14 +234,18 @@ def test_validation_is_the_authors_dice(tmp_path, monkeypatch):
     (root / "GT" / "0" / "2.png").unlink()  # an unannotated frame is not scored
     videos = find_videos(root)
 
-    def fake_segment(model, frames, size):
-        name = calls.pop(0)
-        masks = np.stack([gt[(name, t)] for t in range(len(frames))])
-        masks[0] = False  # frame 1 of each video: nothing found
-        return ClipPrediction(masks.astype(np.float32), masks, *[np.zeros(len(frames), np.float32)] * 3, query=0)
+    class FakePredictor:  # the model's masks are stubbed: video v's GT, frame 1 of each video empty
+        def __init__(self, model, size, window=None):
+            assert window is None  # whole videos, as lgrnet evaluate runs them
+
+        def stream(self, source):
+            name = calls.pop(0)
+            for t in range(source.num_frames):
+                mask = gt[(name, t)] & (t > 0)
+                yield SimpleNamespace(index=t, mask=mask)
 
     calls = [0, 1]
-    monkeypatch.setattr(validation, "segment_clip", fake_segment)
+    monkeypatch.setattr(validation, "VideoPredictor", FakePredictor)
     model = nn.Linear(1, 1).train()
     res = validation.validate(model, videos, size=64)
     assert model.training  # restored
@@ -351,7 +355,11 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert [r["step"] for r in vals] == [6, 12] and all(0 <= r["val_dice"] <= 1 for r in vals)
     best = LGRNet.from_pretrained(str(full / "best.safetensors"))
     assert best.config.preset == "tiny"
-    assert LGRNet.from_pretrained(str(full / "model.safetensors")) is not None
+    # model.safetensors holds the final weights, exactly those of the step-12 checkpoint
+    exported = LGRNet.from_pretrained(str(full / "model.safetensors")).state_dict()
+    assert exported.keys() == ref["model"].keys()
+    for k, v in ref["model"].items():
+        assert torch.equal(exported[k], v), k
 
 
 # ----------------------------------------------------------------------------- DDP (gloo)

@@ -3,8 +3,7 @@ from .config import get_preset
 from .models.lgrnet import LGRNet, LGRNetOutput
 from .ops.hilbert import hilbert_order
 from .runtime import tune_cpu_allocator
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def __getattr__(name):  # lazy: the predictor pulls in video I/O

@@ -105,7 +105,7 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """The published recipe (LGRNET_SPEC.md, 'Training')."""
+    """The published recipe (docs/training.md, 'The recipe, and where it comes from')."""
 
     clip_len: int = 6
     num_local: int = 2  # local neighbours around the reference frame
@@ -170,13 +170,20 @@ def _cvc_pvt() -> LGRNetConfig:
 
 
 def _fibroid_pvt() -> LGRNetConfig:
+    """The authors' output/VIS/fibroid/pvt.py (UFUV, trained on fibroid_train_temp8): the SUN-SEG PVT
+    config but for CNP dilation 2, the global branch's attention mask, mask_ce 2, and a checkpoint +
+    evaluation every 186 iterations (``ckpted_iters``) with the LR halved at 186 x {3, 6, 9, 12}. Their
+    stream of clips is endless (no length in the config): 186 x 12 iterations here, evaluating (and
+    keeping the best weights) every 186 as they do."""
     cfg = LGRNetConfig(model=ModelConfig(preset="fibroid_pvt"))
     cfg.model.encoder.local.dilation = 2
     cfg.model.encoder.global_.attn_mask = True
     cfg.train.loss.bce_weight = 2.0
     cfg.train.iters_per_epoch = 186
-    cfg.train.max_iters = 186
+    cfg.train.max_iters = 186 * 12
     cfg.train.lr_milestones = [186 * 3, 186 * 6, 186 * 9, 186 * 12]
+    cfg.train.checkpoint_every = 186
+    cfg.train.eval_every = 186
     return cfg
 
 
@@ -265,8 +272,42 @@ def to_json(cfg: Any) -> str:
     return json.dumps(to_dict(cfg), indent=2, sort_keys=False)
 
 
+def set_value(cfg: Any, key: str, value: Any, raw: Any = None) -> None:
+    """Set the field ``key`` (dotted: ``encoder.local.kernel_size``; ``global`` stands for the
+    ``global_`` field) of a config dataclass in place, checked: the key must name an existing field
+    and the value must have its type (an int is accepted for a float, a list for a tuple, a config
+    group only as an instance of the same dataclass). ``raw`` is what error messages quote."""
+    raw = value if raw is None else raw
+    target = cfg
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        part = "global_" if part == "global" else part
+        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+            raise ValueError(f"unknown config key {key!r}")
+        target = getattr(target, part)
+    last = "global_" if parts[-1] == "global" else parts[-1]
+    if not dataclasses.is_dataclass(target) or last not in {f.name for f in dataclasses.fields(target)}:
+        raise ValueError(f"unknown config key {key!r}")
+    old = getattr(target, last)
+    if dataclasses.is_dataclass(old):
+        if type(value) is not type(old):
+            raise ValueError(f"config key {key!r} is a group; set one of its fields")
+        setattr(target, last, copy.deepcopy(value))
+        return
+    if isinstance(old, bool) and not isinstance(value, bool):
+        raise ValueError(f"config key {key!r} takes true/false, got {raw!r}")
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(old, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if old is not None and not isinstance(value, type(old)) and not (
+            isinstance(old, float) and isinstance(value, (int, float))):
+        raise ValueError(f"config key {key!r} takes a {type(old).__name__}, got {raw!r}")
+    setattr(target, last, value)
+
+
 def override(cfg: Any, assignments: List[str]) -> Any:
-    """Return a copy of ``cfg`` with ``key.sub=value`` assignments applied.
+    """Return a copy of ``cfg`` with ``key.sub=value`` assignments applied (:func:`set_value`).
 
     Values are parsed as JSON where possible (numbers, booleans, lists), else kept as strings.
     ``encoder.global.x`` is accepted for the ``global_`` field.
@@ -280,27 +321,5 @@ def override(cfg: Any, assignments: List[str]) -> Any:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        target = cfg
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            part = "global_" if part == "global" else part
-            if not hasattr(target, part):
-                raise ValueError(f"unknown config key {key!r}")
-            target = getattr(target, part)
-        last = "global_" if parts[-1] == "global" else parts[-1]
-        if not dataclasses.is_dataclass(target) or last not in {f.name for f in dataclasses.fields(target)}:
-            raise ValueError(f"unknown config key {key!r}")
-        old = getattr(target, last)
-        if dataclasses.is_dataclass(old):
-            raise ValueError(f"config key {key!r} is a group; set one of its fields")
-        if isinstance(old, bool) and not isinstance(value, bool):
-            raise ValueError(f"config key {key!r} takes true/false, got {raw!r}")
-        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(old, tuple) and isinstance(value, list):
-            value = tuple(value)
-        if old is not None and not isinstance(value, type(old)) and not (
-                isinstance(old, float) and isinstance(value, (int, float))):
-            raise ValueError(f"config key {key!r} takes a {type(old).__name__}, got {raw!r}")
-        setattr(target, last, value)
+        set_value(cfg, key, value, raw)
     return cfg

@@ -55,40 +55,29 @@ def free_folder(base: str) -> Path:
     return path
 
 
-def input_size(weights: Path, default: int = 224) -> int:
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as f:
-        meta = f.metadata() or {}
-    try:
-        return int(meta.get("input_size", default))
-    except ValueError:
-        return default
-
-
 def score_result(result: Path, clip: Path) -> Dict[str, object]:
     """Score the result folder's masks and probability maps against the clip's GT masks."""
     from ..data.datasets import natural_sorted
+    from ..io.results import load_result
     from ..metrics.scoring import FramePair, VideoPairs, score
 
-    preds = json.loads((result / "predictions.json").read_text())["frames"]
+    res = load_result(result)
     gts = {p.stem: p for p in (clip / "masks").iterdir() if p.suffix == ".png"}
     names = natural_sorted(list(gts))
-    by_name = {Path(f["name"]).stem: f["index"] for f in preds}
+    by_name = {Path(f["name"]).stem: f["index"] for f in res.meta["frames"]}
     missing = [n for n in names if n not in by_name]
     if missing:
         raise UserError(f"{result}: no prediction for frames {missing[:5]}")
-    masks = VideoPairs("demo_clip", [FramePair(n, gts[n], result / "masks" / f"{by_name[n]:06d}.png") for n in names])
-    probs = VideoPairs("demo_clip", [FramePair(n, gts[n], result / "probs" / f"{by_name[n]:06d}.png") for n in names])
+    masks = VideoPairs("demo_clip", [FramePair(n, gts[n], res.mask_path(by_name[n])) for n in names])
+    probs = VideoPairs("demo_clip", [FramePair(n, gts[n], res.prob_path(by_name[n])) for n in names])
     authors = score([masks], protocol="authors")
     sunseg = score([probs], protocol="sunseg")
     return {"authors": authors.to_json(), "sunseg": sunseg.to_json()}
 
 
 def run(args) -> int:
-    from ..engine.predictor import VideoPredictor, predict_to_folder, resolve_device
+    from ..engine.predictor import VideoPredictor, predict_to_folder
     from ..files import write_text_atomic
-    from ..models.lgrnet import LGRNet
 
     t0 = time.perf_counter()
     weights = Path(args.weights) if args.weights else demo_weights()
@@ -101,15 +90,13 @@ def run(args) -> int:
     if args.out and (out / "demo_clip").exists():
         raise UserError(f"{out / 'demo_clip'}: exists; choose another --out (a demo never overwrites results)")
 
-    device = resolve_device(args.device)
-    model = LGRNet.from_pretrained(str(weights)).to(device).eval()
-    size = input_size(weights)
-    predictor = VideoPredictor(model, size=size)
-    predictor.weights = str(weights)
+    predictor = VideoPredictor.from_pretrained(weights, device=args.device)  # at the size the weights record
+    model = predictor.model
+    h, w = predictor.size
     print(f"lgrnet demo: {model.config.preset or 'custom'} model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M "
-          f"parameters) on {device}, input {size}x{size}; clip {clip / 'frames'}")
+          f"parameters) on {predictor.device}, input {w}x{h}; clip {clip / 'frames'}")
     result = predict_to_folder(predictor, clip / "frames", out, name="demo_clip",
-                               overlay=not args.no_overlay)
+                               overlay=not args.no_overlay).path
     t_pred = time.perf_counter() - t0
     scores = score_result(result, clip)
     write_text_atomic(result / "scores.json", json.dumps(scores, indent=2) + "\n")

@@ -1,19 +1,23 @@
-"""Run a model over a dataset split and score it with both protocols.
+"""Run a model over a dataset split and score it with the evaluation protocols.
 
 Every video is segmented as one clip at --size (the published evaluation: 352) when it fits the
 memory budget, else in overlapping windows (--window/--overlap/--memory-budget as for `lgrnet
 predict`; config.json records how each video ran); the probability maps (uint8) and binary masks
 are written in the SUN-SEG toolbox's prediction layout under
 OUT/probs and OUT/masks, then scored: the SUN-SEG toolbox protocol on the maps, the authors'
-Dice/IoU on the masks. OUT also gets sunseg.json/.csv, authors.json/.csv and config.json.
+Dice/IoU on the masks, and, for UFUV splits (fibroid_validate_temp8, temp8/test, ...) or a
+fibroid_pvt model, the authors' UFUV evaluator on the masks (--protocol chooses instead). OUT gets
+<protocol>.json/.csv for each and config.json.
 
 --split is a folder under --data (TestHardDataset/Unseen, CVC-ClinicDB-612/Test) or one of the
-authors' data-set names (polyp_hard_unseen_validate, 612-test, ...). The split is checked first
-(missing/extra masks, sizes, unreadable files): problems are reported together, naming the files.
+authors' data-set names (polyp_hard_unseen_validate, 612-test, fibroid_validate_temp8, ...). The
+split is checked first (missing/extra masks, sizes, unreadable files): problems are reported
+together, naming the files.
 
 examples:
   lgrnet evaluate --weights sunseg_pvt.safetensors --data SUN-SEG-Annotation --split TestHardDataset/Unseen --out runs/hard_unseen
   lgrnet evaluate --weights sunseg_pvt.pth --preset sunseg_pvt --data data --split polyp_easy_seen_validate --out runs/easy_seen
+  lgrnet evaluate --weights ufuv.safetensors --data UFUV --split fibroid_validate_temp8 --out runs/ufuv
   lgrnet evaluate --preset tiny --random-init --data data --split CVC-ClinicDB-612/Test --size 128 --out /tmp/smoke
 """
 from __future__ import annotations
@@ -36,10 +40,15 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, metavar="ROOT", help="the dataset root")
     p.add_argument("--split", metavar="NAME", help="the split under ROOT (a path or an authors' data-set name)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, unless --force)")
-    p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default 352, as published)")
+    p.add_argument("--size", type=int, default=None,
+                   help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
+                        "model; else 352, as published)")
     add_window_arguments(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--protocol", action="append", choices=("sunseg", "authors", "fibroid"), metavar="NAME",
+                   help="score with this protocol (repeatable: sunseg, authors, fibroid; default sunseg and "
+                        "authors, and fibroid too for UFUV splits or a fibroid_pvt model)")
     p.add_argument("--keep-ends", action="store_true",
                    help="sunseg: score every frame (NOT the toolbox's protocol, which drops each video's first and last)")
     p.add_argument("--skip-mask-check", action="store_true", help="check masks from file headers only (faster)")
@@ -55,20 +64,23 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def load_model(args):
-    """The model the arguments name: --weights [--preset], or --preset with --random-init."""
+def load_predictor(args, device):
+    """The predictor the arguments name: --weights [--preset] (through
+    :meth:`~lgrnet.engine.predictor.VideoPredictor.from_pretrained`, at the size the weights record
+    unless --size), or --preset with --random-init (at --size, else 352)."""
     import torch
 
     from ..config import get_preset
+    from ..engine.loading import inference_size
+    from ..engine.predictor import VideoPredictor
     from ..models.lgrnet import LGRNet
 
+    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget}
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:
-        try:
-            return LGRNet.from_pretrained(args.weights, preset=args.preset)
-        except (FileNotFoundError, ValueError) as exc:
-            raise UserError(str(exc)) from None
+        return VideoPredictor.from_pretrained(args.weights, preset=args.preset, device=device, size=args.size,
+                                              **settings)
     if not args.preset:
         raise UserError("--weights is required (or --preset P --random-init for an untrained smoke-test model)")
     if not args.random_init:
@@ -78,20 +90,37 @@ def load_model(args):
         get_preset(args.preset)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    size = inference_size(None, args.size)
     torch.manual_seed(args.seed)
     print(f"warning: evaluating an untrained {args.preset!r} model (--random-init): its scores mean nothing",
           file=sys.stderr)
-    return LGRNet.from_preset(args.preset)
+    return VideoPredictor(LGRNet.from_preset(args.preset).to(device), size=size, **settings)
+
+
+def choose_protocols(asked, split, split_path, preset: str = ""):
+    """The protocols to score: those ``asked`` (in the order of ``PROTOCOL_INPUTS``), else sunseg and
+    authors, plus fibroid for a UFUV split (:func:`lgrnet.data.ufuv.ufuv_folder`) or a fibroid_pvt model."""
+    from ..data.ufuv import ufuv_folder
+    from ..engine.evaluate import DEFAULT_PROTOCOLS, PROTOCOL_INPUTS
+
+    if asked:
+        return [p for p in PROTOCOL_INPUTS if p in set(asked)]
+    extra = ["fibroid"] if ufuv_folder(split, split_path) or preset == "fibroid_pvt" else []
+    return list(DEFAULT_PROTOCOLS) + extra
 
 
 def run(args) -> int:
     from ..config import to_dict
     from ..data.datasets import resolve_split, validate_split
+    from ..data.ufuv import count_note, ufuv_folder
     from ..engine.evaluate import evaluate_split
-    from ..engine.predictor import VideoPredictor, check_window, parse_bytes, resolve_device
+    from ..engine.device import resolve_device
+    from ..engine.inference import check_input_size
+    from ..engine.memory import parse_bytes
+    from ..engine.windows import check_window
 
-    if args.size <= 0 or args.size % 32:
-        raise UserError(f"--size {args.size}: must be a positive multiple of 32")
+    if args.size is not None:
+        check_input_size(args.size, "--size")
     check_window(args.window, args.overlap)  # option errors before any work
     if args.memory_budget is not None:
         parse_bytes(args.memory_budget)
@@ -103,15 +132,18 @@ def run(args) -> int:
         raise UserError(f"{out}: already holds files; choose a new folder or pass --force")
     info = resolve_split(args.data, args.split)
     videos, report = validate_split(args.data, args.split, require_masks=True, check_masks=not args.skip_mask_check)
+    ufuv = ufuv_folder(args.split, info.path)
+    ufuv_note = count_note(ufuv, len(videos)) if ufuv else None
+    if ufuv_note and not args.quiet:
+        print(f"note: {ufuv_note}", file=sys.stderr)
     if args.videos:
         names = [v.name for v in videos]
         unknown = [v for v in args.videos if v not in names]
         if unknown:
             raise UserError(f"{info.path}: no video(s) {', '.join(unknown)}")
         videos = [v for v in videos if v.name in set(args.videos)]
-    model = load_model(args).to(device).eval()
-    predictor = VideoPredictor(model, size=args.size, window=args.window, overlap=args.overlap,
-                               memory_budget=args.memory_budget)
+    predictor = load_predictor(args, device)
+    model = predictor.model
     progress = not args.quiet and sys.stderr.isatty()
     if not args.quiet:
         print(f"{info.path} ({info.layout}): {report.summary()}", file=sys.stderr)
@@ -125,7 +157,12 @@ def run(args) -> int:
         "data": os.path.abspath(args.data), "split": args.split, "split_path": str(info.path), "layout": info.layout,
         "device": str(device), "nonbinary_masks": len(report.nonbinary_masks),
     }
-    result = evaluate_split(predictor, videos, out, drop_ends=not args.keep_ends, config=config, progress=progress)
+    protocols = choose_protocols(args.protocol, args.split, info.path, getattr(model.config, "preset", ""))
+    if ufuv:
+        config["ufuv_split"] = ufuv
+        config["ufuv_note"] = ufuv_note
+    result = evaluate_split(predictor, videos, out, drop_ends=not args.keep_ends, config=config, progress=progress,
+                            protocols=protocols)
     if result.windowed:
         print(f"note: {len(result.windowed)} video(s) ran in overlapping windows, not as one clip (the published "
               f"protocol; see --window and --memory-budget): {', '.join(result.windowed[:5])}"

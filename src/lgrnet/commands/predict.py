@@ -1,8 +1,10 @@
 """Segment videos, frame folders and DICOM cine loops; write masks, probability maps, an overlay
 video and per-frame scores for each input.
 
-Each INPUT gets its own folder OUT/<input name>/ with masks/, probs/ (one PNG per frame at the
-frame's size), overlay.mp4, predictions.json and predictions.csv (see docs/inference.md). A
+Each INPUT gets its own folder OUT/<input name>/ (inputs whose names collide, exam.mp4 and exam.dcm,
+get OUT/exam.mp4/ and OUT/exam.dcm/) with masks/, probs/ (one PNG per frame at the
+frame's size; named after the input's frames for a frame folder, by index for a video or DICOM),
+overlay.mp4, predictions.json and predictions.csv (see docs/inference.md). A
 video runs as one clip (the published behaviour) when it fits the memory budget, else in
 overlapping windows. Inputs that fail are reported and skipped; the exit status is non-zero if
 any failed, and no partial result folder is left behind.
@@ -14,7 +16,6 @@ examples:
 """
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 
@@ -28,7 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--preset", default=None, help="the model config for an authors' checkpoint (sunseg_pvt, ...)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (one sub-folder per input)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--size", type=int, default=352, help="model input size, a multiple of 32 (default: 352, as published)")
+    p.add_argument("--size", type=int, default=None,
+                   help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
+                        "model; else 352, as published)")
     add_window_arguments(p)
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of the overlay for frame folders and DICOM files without timing (default: 25)")
@@ -61,32 +64,26 @@ def add_window_arguments(p) -> None:
 def run(args) -> int:
     import os
 
-    from ..engine.predictor import VideoPredictor, predict_to_folder, result_name
+    from ..engine.predictor import VideoPredictor, predict_to_folder, result_names
+    from ..io.results import check_writable
     from ..progress import ProgressBar
 
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps {args.fps}: must be positive")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(f"{args.out}: is a file, not a folder for the results (--out)")
+    check_writable(args.out)  # before the model loads and runs
     predictor = VideoPredictor.from_pretrained(
         args.weights, preset=args.preset, device=args.device, size=args.size, window=args.window,
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
         cuda_graphs=args.cuda_graphs, compile=args.compile)
 
     failed = 0
-    seen = {}
-    for inp in args.inputs:
-        name = result_name(inp)
-        if name in seen:
-            print(f"lgrnet predict: error: {inp}: its result folder {name!r} is the one of {seen[name]} in this call; "
-                  f"run it separately with another --out", file=sys.stderr)
-            failed += 1
-            continue
-        seen[name] = inp
+    for inp, name in zip(args.inputs, result_names(args.inputs)):
         bar = ProgressBar(name, unit="frame", enabled=not args.no_progress)
         try:
-            path = predict_to_folder(predictor, inp, args.out, progress=bar.callback(), overwrite=args.overwrite,
-                                     overlay=not args.no_overlay, fps=args.fps)
+            summary = predict_to_folder(predictor, inp, args.out, progress=bar.callback(), name=name,
+                                        overwrite=args.overwrite, overlay=not args.no_overlay, fps=args.fps)
         except UserError as exc:
             bar.close()
             print(f"lgrnet predict: error: {exc}", file=sys.stderr)
@@ -99,11 +96,7 @@ def run(args) -> int:
             failed += 1
             continue
         bar.close()
-        with open(path / "predictions.json") as f:
-            info = json.load(f)
-        s = info["settings"]
-        clip = "one clip" if s["mode"] == "whole-clip" else f"{s['num_windows']} windows of {s['window']} (overlap {s['overlap']})"
-        print(f"{path}: {info['num_frames']} frames, {clip}, {s['frames_per_second']} frames/s")
+        print(summary.describe())
     if failed:
         print(f"lgrnet predict: {failed} of {len(args.inputs)} inputs failed", file=sys.stderr)
         return 2

@@ -12,10 +12,16 @@ protocols (not comparable with each other):
            Dice_mean Dice_max IoU_mean IoU_max Sen_mean Sen_max Spe_mean Spe_max MAE
   authors  the LGRNet authors' evaluator: binary masks (GT > 0, prediction > 127), every frame,
            Dice = (2I+1)/(|P|+|G|+1), IoU = (I+1)/(U+1), mean over all frames pooled. Keys: Dice IoU
+  fibroid  the LGRNet authors' UFUV evaluator (fibroid_other_medi): binary masks (GT > 0, prediction
+           > 127), every frame; per-frame Dice and IoU without smoothing (NaN when prediction and GT
+           are both empty), mean over all frames pooled; overall_iou over all pixels pooled; per-frame
+           recall and precision (1 when undefined), averaged; F = 2PR/(P+R).
+           Keys: dice mean_iou overall_iou recall precision F
 
 examples:
   lgrnet score runs/probs data/CVC-ClinicDB-612/Test/GT
   lgrnet score runs/masks data/CVC-ClinicDB-612/Test --protocol authors --json authors.json
+  lgrnet score runs/masks UFUV/temp8/test --protocol fibroid --json fibroid.json
 """
 from __future__ import annotations
 
@@ -25,8 +31,9 @@ import sys
 def add_arguments(p) -> None:
     p.add_argument("pred_dir", metavar="PRED_DIR", help="predictions: <video>/<frame>.png")
     p.add_argument("gt_dir", metavar="GT_DIR", help="ground truth: <video>/<frame>.png (or a split root with GT/)")
-    p.add_argument("--protocol", choices=("sunseg", "authors"), default="sunseg",
-                   help="sunseg: the SUN-SEG toolbox (default); authors: the LGRNet authors' Dice/IoU")
+    p.add_argument("--protocol", choices=("sunseg", "authors", "fibroid"), default="sunseg",
+                   help="sunseg: the SUN-SEG toolbox (default); authors: the LGRNet authors' Dice/IoU; "
+                        "fibroid: the authors' UFUV evaluator (dice, mean_iou, overall_iou, recall, precision, F)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (metrics, per_video, frames, videos)")
     p.add_argument("--csv", metavar="OUT", help="write one row per video and an ALL row as CSV")
     p.add_argument("--videos", nargs="+", metavar="NAME", help="score only these videos")

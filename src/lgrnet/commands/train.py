@@ -1,7 +1,9 @@
-"""Train LGRNet with the published recipe (LGRNET_SPEC.md, "Training").
+"""Train LGRNet with the published recipe (docs/training.md, "The recipe, and where it comes from").
 
 Data folders are dataset splits laid out as <split>/Frame/<video>/<frame> with masks in
-<split>/GT/<video>/<frame>.png (MICCAI VPS / SUN-SEG layout); --data and --val may be repeated.
+<split>/GT/<video>/<frame>.png (MICCAI VPS / SUN-SEG / UFUV layout); --data and --val may be repeated.
+--split NAME (--val-split NAME) picks the split under each --data (--val) root instead: a path, or one
+of the authors' data-set names (polyp_train, fibroid_train_temp8, fibroid_validate_temp8, ...).
 Any config field can be changed with key=value (see `lgrnet presets NAME` for the names).
 Several processes: torchrun --nproc_per_node N -m lgrnet.cli train ... (batch_size is the
 global batch, split over the processes).
@@ -11,6 +13,8 @@ examples:
       --backbone-weights pvt_v2_b2.pth --out runs/sunseg
   lgrnet train --preset tiny --data data/CVC-ClinicDB-612/Train --val data/CVC-ClinicDB-612/Valid \\
       --out runs/tiny train.max_iters=500 train.lr=5e-4
+  lgrnet train --preset fibroid_pvt --data UFUV --split fibroid_train_temp8 \\
+      --val UFUV --val-split fibroid_validate_temp8 --backbone-weights pvt_v2_b2.pth --out runs/ufuv
   lgrnet train --out runs/sunseg --resume               # continue exactly where it stopped
   torchrun --nproc_per_node 2 -m lgrnet.cli train --preset sunseg_pvt --data ... --out runs/ddp
 """
@@ -31,6 +35,10 @@ def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
                    help="training split folder (Frame/ + GT/); repeat to combine datasets")
     p.add_argument("--val", action="append", default=[], metavar="ROOT",
                    help="validation split folder, scored with the per-frame Dice; repeatable")
+    p.add_argument("--split", metavar="NAME",
+                   help="the split under each --data ROOT: a path or a data-set name (fibroid_train_temp8, polyp_train, ...)")
+    p.add_argument("--val-split", metavar="NAME",
+                   help="the split under each --val ROOT (fibroid_validate_temp8, ...)")
     p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights of the backbone (.pth / .safetensors)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<date-time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -68,6 +76,17 @@ def _merge_trailing_options(args) -> None:
             setattr(args, key, value)
 
 
+def _resolve_splits(roots, split, flag: str, root_flag: str):
+    """``ROOT --split NAME`` -> the split folders (a name resolves as for ``lgrnet evaluate``)."""
+    if not split:
+        return list(roots)
+    if not roots:
+        raise UserError(f"{flag} {split} needs {root_flag} ROOT")
+    from ..data.datasets import resolve_split
+
+    return [str(resolve_split(root, split).path) for root in roots]
+
+
 def run(args) -> int:
     from ..engine.train import TrainOptions, resolve_config, train
 
@@ -78,9 +97,11 @@ def run(args) -> int:
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise UserError(f"unexpected argument(s) {' '.join(bad)}: overrides look like train.lr=5e-4")
+    data_roots = _resolve_splits(args.data, args.split, "--split", "--data")
+    val_roots = _resolve_splits(args.val, args.val_split, "--val-split", "--val")
     cfg = resolve_config(args.preset, args.overrides, args.out, args.resume)
     out = args.out or os.path.join("runs", f"{cfg.model.preset or 'custom'}-{__import__('time').strftime('%Y%m%d-%H%M%S')}")
-    data, val, precision = list(args.data), list(args.val), args.precision
+    data, val, precision = data_roots, val_roots, args.precision
     run_json = os.path.join(out, "run.json")
     if args.resume and os.path.isfile(run_json):
         with open(run_json, encoding="utf-8") as f:

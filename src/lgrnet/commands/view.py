@@ -36,8 +36,9 @@ def add_arguments(p) -> None:
                    help="model checkpoint (.safetensors) for the page's video upload; without it uploads are off")
     p.add_argument("--preset", default=None, help="config preset for --weights when the file carries no config")
     p.add_argument("--device", default="cpu", help="device for uploads' predictions: cpu, cuda, cuda:N or auto (default cpu)")
-    p.add_argument("--size", type=int, default=352,
-                   help="model input size for uploads, a multiple of 32 (default 352, as published)")
+    p.add_argument("--size", type=int, default=None,
+                   help="model input size for uploads, a multiple of 32 (default: the size the weights record, "
+                        "else 352, as published)")
     p.add_argument("--max-upload-mb", type=float, default=500.0, help="largest accepted upload in MiB (default 500)")
     p.add_argument("--cache-mb", type=float, default=256.0, help="memory for decoded frames (JPEG) in MiB (default 256)")
     p.add_argument("--upload-dir", type=Path, default=None,
@@ -74,14 +75,13 @@ def run(args) -> int:
         raise UserError(f"--port {args.port}: must be 0..65535")
     if args.max_upload_mb <= 0 or args.cache_mb <= 0:
         raise UserError("--max-upload-mb and --cache-mb must be positive")
-    results = find_results(args.result_dir)
+    broken: list = []
+    results = find_results(args.result_dir, broken=broken)  # one broken result does not hide the others
 
     runner, reason = None, "uploads need a model: start with `lgrnet view RESULT_DIR --weights W.safetensors`"
     if args.weights is not None:
         if not args.weights.is_file():
             raise UserError(f"{args.weights}: weights file not found")
-        if args.size <= 0 or args.size % 32:
-            raise UserError(f"--size {args.size}: must be a positive multiple of 32")
         from ..viewer.uploads import make_model_runner
 
         try:
@@ -110,10 +110,13 @@ def run(args) -> int:
         host, port = server.server_address[:2]
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}/"
+        for name, problem in broken:
+            print(f"lgrnet view: warning: not serving {name}: {problem}", file=sys.stderr)
         for r in results:
             for w in r.warnings:
                 print(f"lgrnet view: warning: {r.root}: {w}", file=sys.stderr)
-        print(f"lgrnet view: {len(results)} result(s) from {args.result_dir} at {url}  (Ctrl+C to stop)", flush=True)
+        skipped = f" ({len(broken)} broken, listed above)" if broken else ""
+        print(f"lgrnet view: {len(results)} result(s){skipped} from {args.result_dir} at {url}  (Ctrl+C to stop)", flush=True)
         if args.open:
             webbrowser.open(url)
         previous = _stop_on_sigterm()

@@ -16,7 +16,8 @@
        <dir>/<video>/Frame/<frame>                <dir>/<video>/GT/<frame>.png
 
 ``split`` is a path under ``root`` (``TestHardDataset/Unseen``, ``CVC-ClinicDB-612/Test``), or one of
-the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, ...; see
+the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, the UFUV names
+``fibroid_train_temp8``, ``fibroid_validate_temp8``, ... of :mod:`lgrnet.data.ufuv`; see
 :data:`SPLIT_ALIASES`), resolved to the first of its known locations that exists. A SUN-SEG ``root``
 may also be the folder above ``SUN-SEG-Annotation``.
 
@@ -35,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from . import ufuv
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 #: Pillow image modes that frames may not have, and what they are: converting 16-bit, float or alpha
@@ -96,20 +98,6 @@ def _find_subdir(root: Path, candidates: Sequence[str]) -> Optional[Path]:
     return None
 
 
-def split_root(root: Union[str, Path], split: Optional[str] = None) -> Path:
-    """The folder holding Frame/ (and GT/) for ``root`` and an optional ``split`` sub-path."""
-    root = Path(root)
-    if not root.exists():
-        raise DatasetError(f"{root}: no such dataset folder")
-    base = root / split if split else root
-    if not base.is_dir():
-        raise DatasetError(f"{base}: no such split folder (root {root}, split {split!r})")
-    if _find_subdir(base, FRAME_DIR_NAMES) is None:
-        raise DatasetError(f"{base}: has no Frame/ folder (expected <split>/Frame/<video>/<frame> "
-                           f"and <split>/GT/<video>/<frame>.png)")
-    return base
-
-
 #: The authors' data-set names (their ``SET_NAME_TO_DIR``) -> known locations under the data root, first
 #: that exists wins. Their root holds SUN-SEG's splits and ``MICCAI-VPS-dataset/``.
 _VPS = "MICCAI-VPS-dataset/"
@@ -129,6 +117,8 @@ SPLIT_ALIASES: Dict[str, Tuple[str, ...]] = {
     "612-test": (_VPS + "VPS-TestSet/CVC-ClinicDB-612-Test", "VPS-TestSet/CVC-ClinicDB-612-Test", "CVC-ClinicDB-612/Test"),
     "612-val": (_VPS + "VPS-TestSet/CVC-ClinicDB-612-Valid", "VPS-TestSet/CVC-ClinicDB-612-Valid", "CVC-ClinicDB-612/Valid"),
 }
+# UFUV: fibroid_train_temp8, fibroid_validate_temp8, ... (see lgrnet.data.ufuv)
+SPLIT_ALIASES.update(ufuv.split_aliases())
 _SUNSEG_PREFIX = "SUN-SEG-Annotation"
 
 
@@ -185,9 +175,12 @@ def resolve_split(root: Union[str, Path], split: Optional[str] = None) -> SplitL
         tried.append(f"{base} (no Frame/ folder)")
     if split and not any(c.is_dir() for c in candidates):
         raise DatasetError(f"{root}: no split {split!r} (looked for {', '.join(tried)})")
+    hint = ""
+    if not split and any((root / p / f).is_dir() for p in ufuv.UFUV_PREFIXES for f in ufuv.UFUV_VIDEO_COUNTS):
+        hint = " (this looks like a UFUV root: name a split, e.g. --split fibroid_train_temp8 or temp8/train)"
     raise DatasetError(f"{', '.join(tried)}: not a dataset split: expected <split>/Frame/<video>/<frame> with "
                        f"<split>/GT/<video>/<frame>.png, images in <split>/Frame/, Seen/ + Unseen/, "
-                       f"or <split>/<video>/Frame/")
+                       f"or <split>/<video>/Frame/{hint}")
 
 
 def find_videos(root: Union[str, Path], split: Optional[str] = None, require_masks: bool = False) -> List[VideoRecord]:

@@ -8,6 +8,7 @@ Output folder::
     masks/<video>/<frame>.png      binary masks {0, 255} (best query's logits > 0), as published
     sunseg.json  sunseg.csv        the SUN-SEG toolbox's protocol, scored on probs/
     authors.json authors.csv       the authors' protocol, scored on masks/
+    fibroid.json fibroid.csv       the authors' UFUV protocol, scored on masks/ (when asked)
 
 ``probs/`` and ``masks/`` are each a ``<pred_root>/<method>/<dataset>`` folder of the SUN-SEG toolbox
 (``<video>/<frame>.png``), so ``lgrnet score`` or the toolbox itself can re-score them.
@@ -38,7 +39,8 @@ from ..io.writers import encode_png, mask_to_uint8, prob_to_uint8
 if TYPE_CHECKING:
     from .predictor import VideoPredictor
 
-PROTOCOL_INPUTS = {"sunseg": "probs", "authors": "masks"}
+PROTOCOL_INPUTS = {"sunseg": "probs", "authors": "masks", "fibroid": "masks"}
+DEFAULT_PROTOCOLS = ("sunseg", "authors")
 
 
 def write_png(path: Union[str, Path], image: np.ndarray) -> None:
@@ -111,10 +113,12 @@ def write_config(out_dir: Union[str, Path], config: dict) -> None:
 
 
 def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
-                   drop_ends: bool = True, config: Optional[dict] = None, progress: bool = True) -> EvaluationResult:
+                   drop_ends: bool = True, config: Optional[dict] = None, progress: bool = True,
+                   protocols: Sequence[str] = DEFAULT_PROTOCOLS) -> EvaluationResult:
     """Predict ``videos`` (with masks) into ``out_dir`` and score both protocols; writes
-    ``config.json`` first, then the prediction folders, then ``{sunseg,authors}.{json,csv}``, then
-    ``config.json`` again with how each video ran (``inference``).
+    ``config.json`` first, then the prediction folders, then ``<protocol>.{json,csv}`` for each of
+    ``protocols`` (of :data:`PROTOCOL_INPUTS`), then ``config.json`` again with how each video ran
+    (``inference``).
 
     ``model``: an LGRNet (run at ``size``) or a :class:`~lgrnet.engine.predictor.VideoPredictor`
     (its size, window, overlap and memory budget)."""
@@ -124,7 +128,7 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     settings = predictor.settings()
     run_config = {**(config or {}), "size": predictor.size[0] if predictor.size[0] == predictor.size[1] else list(predictor.size),
                   "window": settings["window"], "overlap": settings["overlap"],
-                  "memory_budget": settings["memory_budget"], "drop_ends": drop_ends,
+                  "memory_budget": settings["memory_budget"], "drop_ends": drop_ends, "protocols": list(protocols),
                   "videos": [v.name for v in videos], "frames": sum(len(v) for v in videos),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     write_config(out_dir, run_config)
@@ -132,7 +136,8 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     runs = predict_videos(predictor, videos, out_dir, progress=progress)
     t1 = time.perf_counter()
     result = EvaluationResult(out_dir, sum(int(r["frames"]) for r in runs.values()), seconds_predict=t1 - t0, runs=runs)
-    for protocol, folder in PROTOCOL_INPUTS.items():
+    for protocol in protocols:
+        folder = PROTOCOL_INPUTS[protocol]
         pairs = pairs_from_records(videos, out_dir / folder)
         res = score(pairs, protocol=protocol, drop_ends=drop_ends, progress=progress)
         res.info.update({"pred_dir": str(out_dir / folder), "data": (config or {}).get("data"),

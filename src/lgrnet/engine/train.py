@@ -5,7 +5,7 @@
 >>> summary = train(get_preset("tiny"), TrainOptions(data=["data/CVC-ClinicDB-612/Train"],
 ...                 val=["data/CVC-ClinicDB-612/Valid"], out_dir="runs/tiny"))
 
-One step (LGRNET_SPEC.md, "Training"): a global batch of ``batch_size`` clips (split evenly over
+One step (docs/training.md, "The recipe"): a global batch of ``batch_size`` clips (split evenly over
 the processes) is resized to a random square size from ``multiscale_sizes`` (the same size on
 every process), the model runs (bf16/fp16 autocast on CUDA when ``amp``), the set-matching loss
 supervises every decoder head (:class:`lgrnet.losses.SetCriterion`), gradients are averaged over
@@ -44,6 +44,7 @@ from ..losses.criterion import SetCriterion
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
 from ..precision import resolve_precision
+from .device import resolve_device
 from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
 from .train_log import RunLogger
 from .train_state import LAST, capture_rng, diff_dicts, load_checkpoint, restore_rng, save_checkpoint
@@ -113,14 +114,9 @@ def distributed_env() -> tuple:
 
 
 def pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    """The training device (:func:`lgrnet.engine.device.resolve_device`); a CUDA device becomes current."""
+    dev = resolve_device(name, local_rank=local_rank)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)
     return dev
 
@@ -417,7 +413,8 @@ class Trainer:
             if self.best is None or (not math.isnan(dice) and dice > self.best["val_dice"]):
                 self.best = {"val_dice": dice, "step": self.step}
                 _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "best.safetensors"),
-                                                    metadata={"step": self.step, "val_dice": dice})
+                                                    metadata={"step": self.step, "val_dice": dice,
+                                                              "input_size": self.cfg.train.image_size})
         if self.world > 1:
             box = [self.best]
             dist.broadcast_object_list(box, src=0)
@@ -479,7 +476,7 @@ class Trainer:
                     self.save()
             if self.is_main and self.step > start:
                 _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
-                                                    metadata={"step": self.step})
+                                                    metadata={"step": self.step, "input_size": self.cfg.train.image_size})
         finally:
             logger.close()
         return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,

@@ -8,10 +8,9 @@ It contains only tensors and plain Python values, so it loads with ``torch.load(
 """
 from __future__ import annotations
 
-import json
 import os
 import random
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import torch
@@ -72,10 +71,6 @@ def load_checkpoint(path: str) -> Dict[str, Any]:
     return state
 
 
-def config_json(cfg_dict: Dict[str, Any]) -> str:
-    return json.dumps(cfg_dict, indent=2)
-
-
 def diff_dicts(a: Any, b: Any, prefix: str = "") -> Dict[str, tuple]:
     """Flattened {key: (a, b)} of the entries that differ between two nested dicts."""
     out: Dict[str, tuple] = {}
@@ -88,8 +83,3 @@ def diff_dicts(a: Any, b: Any, prefix: str = "") -> Dict[str, tuple]:
     if a != b:
         out[prefix[:-1]] = (a, b)
     return out
-
-
-def find_resume_file(out_dir: str) -> Optional[str]:
-    p = os.path.join(out_dir, LAST)
-    return p if os.path.isfile(p) else None

@@ -1,38 +1,56 @@
-"""The result folder of one input, written as a stream and published atomically.
+"""The result folder of one input: its one owner. :class:`ResultFolderWriter` writes it as a stream and
+publishes it atomically; :func:`load_result` / :func:`find_results` read it back (the review page,
+the commands' summaries, the demo's scoring).
 
-Layout of ``OUT/<name>/`` (the review page reads it)::
+Layout of ``OUT/<name>/``::
 
-    masks/<index:06d>.png    uint8 0/255 mask at the frame's original size
-    probs/<index:06d>.png    uint8 round(255 * p), p the chosen query's foreground probability
+    masks/<file>.png         uint8 0/255 mask at the frame's original size; <file>: the input
+                             frame's name for a frame folder (frame_017.jpg -> frame_017.png, so
+                             ``lgrnet score`` matches them with the ground truth), else the frame's
+                             index <index:06d> (videos, DICOM, and frame folders whose names clash)
+    probs/<file>.png         uint8 round(255 * p), p the chosen query's foreground probability
     overlay.mp4              the input with the lesion outline and the frame's score; same frame
                              count and frame rate (H.264; odd sizes padded by one black row/column)
     predictions.json         {"input", "kind", "num_frames", "fps", "width", "height", "settings",
-                              "frames": [{"index", "name", "score", "class_score", "mask_score",
-                                          "area", "bbox": [x0, y0, x1, y1] | null, "query"}, ...]}
+                              "frames": [{"index", "name", "file", "score", "class_score",
+                                          "mask_score", "area", "bbox": [x0, y0, x1, y1] | null,
+                                          "query"}, ...]}  (file: the PNG name in masks/ and probs/)
     predictions.csv          one row per frame: index, name, score, class_score, mask_score, area,
                              bbox_x0, bbox_y0, bbox_x1, bbox_y1 (empty when no lesion), query
-    queries/q<NN>/<index:06d>.png, queries.csv   only with all queries: every query's
+    queries/q<NN>/<file>.png, queries.csv   only with all queries: every query's
                              probability map, and per frame and query its class_score,
                              mask_score, score and area (also under "queries" in each JSON frame)
 
 ``score`` = class_score * mask_score; bbox x1/y1 are exclusive. The folder is written as
 ``OUT/.<name>.partial-XXXX`` and renamed to ``OUT/<name>`` when complete; on error it is deleted.
 Per-frame rows go to a temporary JSON-lines file and are copied into predictions.json at the end,
-so memory does not grow with the number of frames.
+so memory does not grow with the number of frames. The output folder is checked to be writable
+before anything runs (:func:`check_writable`), and an OS error while writing (a full disk, a
+read-only or vanished folder) is a :class:`~lgrnet.errors.UserError` naming the path and the cause.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..errors import UserError
+import numpy as np
+
+from ..errors import InputError, UserError
 from ..files import make_temp_dir
 from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
+
+PREDICTIONS = "predictions.json"
+REQUIRED_KEYS = ("num_frames", "frames")
 
 CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "area",
                "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "query"]
@@ -41,6 +59,58 @@ QUERY_CSV_COLUMNS = ["index", "query", "class_score", "mask_score", "score", "ar
 
 def _r(x: float) -> float:
     return round(float(x), 6)
+
+
+def index_file(index: int) -> str:
+    """The PNG name of frame ``index`` when outputs are named by index."""
+    return f"{index:06d}.png"
+
+
+def output_files(names: Sequence[str]) -> Optional[List[str]]:
+    """PNG names after a frame folder's frame names (``frame_017.jpg`` -> ``frame_017.png``), or None
+    when two frames would get one name (``a.jpg`` and ``a.png``) or a name is not a plain file name."""
+    files = [Path(n).stem + ".png" for n in names]
+    if len(set(files)) != len(files) or not all(_plain_file(f) for f in files):
+        return None
+    return files
+
+
+def _plain_file(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _os_error_message(exc: OSError, where: Path) -> str:
+    path = exc.filename if exc.filename else where
+    cause = exc.strerror or str(exc)
+    return f"{path}: cannot write the results ({cause})"
+
+
+@contextlib.contextmanager
+def writing(where: Union[str, os.PathLike]) -> Iterator[None]:
+    """OS errors inside become a :class:`~lgrnet.errors.UserError` naming the path and the cause."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(_os_error_message(exc, Path(os.fspath(where)))) from None
+
+
+def check_writable(out_dir: Union[str, os.PathLike]) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written: the nearest
+    existing folder of ``out_dir`` (itself, or the parent it will be created in) must take a new
+    folder. Raises :class:`~lgrnet.errors.UserError` naming the path and the cause."""
+    path = Path(os.path.abspath(os.fspath(out_dir)))
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():  # a dangling link: creating the folder would fail
+            raise UserError(f"{existing}: a broken symbolic link; cannot create the results folder there")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{existing}: is a file, not a folder for the results")
+    with writing(existing):
+        probe = tempfile.mkdtemp(prefix=".lgrnet-write-check-", dir=existing)
+        with open(os.path.join(probe, "probe"), "wb") as f:
+            f.write(b"0")
+        shutil.rmtree(probe)
 
 
 def csv_row(row: dict) -> list:
@@ -69,6 +139,7 @@ class ResultFolderWriter:
         self.overlay = overlay
         self.all_queries = all_queries
         self.tmp: Optional[Path] = None
+        self.files: Optional[List[str]] = None  # PNG names per frame; None: by index
         self._created_out = False
         self._video: Optional[OverlayVideoWriter] = None
         self._csv_file = self._csv = self._qcsv_file = self._qcsv = self._rows = None
@@ -83,10 +154,17 @@ class ResultFolderWriter:
                 raise UserError(f"{self.final}: already exists; pass --overwrite to replace it")
             if not self.final.is_dir():
                 raise UserError(f"{self.final}: exists and is not a result folder; remove it first")
+        if self.tmp is None:
+            check_writable(self.out_dir)
 
     def start(self, source) -> None:
         """Create the temporary folder. ``source``: the FrameSource (path, kind, fps, frame_size)."""
         self.check()
+        self.files = output_files(source.names()) if getattr(source, "kind", "") == "frames" else None
+        with writing(self.out_dir):
+            self._start(source)
+
+    def _start(self, source) -> None:
         if not self.out_dir.exists():
             self.out_dir.mkdir(parents=True)
             self._created_out = True
@@ -108,11 +186,15 @@ class ResultFolderWriter:
         """Write one :class:`~lgrnet.engine.predictor.FramePrediction` (frames in order)."""
         if fp.index != self.count:
             raise RuntimeError(f"frame {fp.index} written out of order (expected {self.count})")
-        stem = f"{fp.index:06d}.png"
+        with writing(self.tmp):
+            self._write(fp)
+
+    def _write(self, fp) -> None:
+        stem = self.files[fp.index] if self.files is not None else index_file(fp.index)
         write_mask_png(self.tmp / "masks" / stem, fp.mask)
         write_prob_png(self.tmp / "probs" / stem, fp.prob)
         area, bbox = fp.area, fp.bbox
-        row = {"index": fp.index, "name": fp.name, "score": _r(fp.score), "class_score": _r(fp.class_score),
+        row = {"index": fp.index, "name": fp.name, "file": stem, "score": _r(fp.score), "class_score": _r(fp.class_score),
                "mask_score": _r(fp.mask_score), "area": area, "bbox": bbox, "query": int(fp.query)}
         self._csv.writerow(csv_row(row))
         if self.all_queries and fp.query_probs is not None:
@@ -146,6 +228,10 @@ class ResultFolderWriter:
 
     def finish(self, settings: dict) -> Path:
         """Write predictions.json, then rename the folder into place. Returns the final path."""
+        with writing(self.tmp):
+            return self._finish(settings)
+
+    def _finish(self, settings: dict) -> Path:
         self._close_files()
         src = self.source
         H, W = src.frame_size
@@ -193,3 +279,169 @@ class ResultFolderWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def _default_fps() -> float:
+    from .video import DEFAULT_FPS  # lazy: the video readers pull in the decoders
+
+    return DEFAULT_FPS
+
+
+@dataclass
+class Result:
+    """One result folder. ``id`` is the short name the server uses in its URLs."""
+
+    id: str
+    name: str
+    root: Path
+    meta: Dict[str, Any]
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.meta["num_frames"])
+
+    @property
+    def fps(self) -> float:
+        fps = self.meta.get("fps")
+        return float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else _default_fps()
+
+    def source_path(self) -> Optional[Path]:
+        """The source recorded in ``input`` (relative paths are taken from the result folder)."""
+        src = self.meta.get("input")
+        if not isinstance(src, str) or not src:
+            return None
+        p = Path(src)
+        return p if p.is_absolute() else (self.root / p)
+
+    def file(self, index: int) -> str:
+        """The PNG name of frame ``index`` in masks/ and probs/ (``file`` in predictions.json; older
+        results: by index)."""
+        return self.meta["frames"][index].get("file") or index_file(index)
+
+    def mask_path(self, index: int) -> Path:
+        return self.root / "masks" / self.file(index)
+
+    def prob_path(self, index: int) -> Path:
+        return self.root / "probs" / self.file(index)
+
+    def csv_bytes(self) -> bytes:
+        """predictions.csv as written, or the same table rebuilt from predictions.json."""
+        p = self.root / "predictions.csv"
+        if p.is_file():
+            return p.read_bytes()
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(CSV_COLUMNS)
+        for f in self.meta["frames"]:
+            w.writerow(csv_row(f))
+        return buf.getvalue().encode("utf-8")
+
+    def summary(self) -> Dict[str, Any]:
+        """What the page's result list shows."""
+        scores = [f.get("score") for f in self.meta["frames"] if isinstance(f.get("score"), (int, float))]
+        return {"id": self.id, "name": self.name, "num_frames": self.num_frames, "kind": self.meta.get("kind"),
+                "mean_score": float(np.mean(scores)) if scores else None}
+
+
+def load_result(root: Union[str, Path], rid: str = "0", name: Optional[str] = None) -> Result:
+    """Read and check ``root/predictions.json``. Raises :class:`InputError` naming the file."""
+    root = Path(root)
+    path = root / PREDICTIONS
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: not found; is {root} a result folder of `lgrnet predict`?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise InputError(f"{path}: missing {', '.join(missing)}")
+    frames = meta["frames"]
+    if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+        raise InputError(f"{path}: 'frames' must be a list of objects")
+    warnings: List[str] = []
+    n = meta["num_frames"]
+    if not isinstance(n, int) or n < 0:
+        raise InputError(f"{path}: 'num_frames' must be a non-negative integer")
+    if len(frames) != n:
+        warnings.append(f"{PREDICTIONS} lists {len(frames)} frames but says num_frames={n}; using {len(frames)}")
+        meta["num_frames"] = n = len(frames)
+    for i, f in enumerate(frames):
+        f.setdefault("index", i)
+        if f["index"] != i:
+            raise InputError(f"{path}: frame entries must be in order; entry {i} has index {f['index']}")
+        file = f.get("file")
+        if file is not None and not (isinstance(file, str) and _plain_file(file)):
+            raise InputError(f"{path}: frame {i} has a file name {file!r} that is not a plain file name")
+        s = f.get("score")
+        if s is not None and not (isinstance(s, (int, float)) and math.isfinite(s)):
+            raise InputError(f"{path}: frame {i} has a non-numeric score {s!r}")
+    masks_dir = root / "masks"
+    if not masks_dir.is_dir():
+        warnings.append("no masks/ folder: no outlines to show")
+    else:
+        have = sum(1 for i, f in enumerate(frames) if (masks_dir / (f.get("file") or index_file(i))).is_file())
+        if have < n:
+            warnings.append(f"masks/ has {have} of {n} masks")
+    return Result(id=rid, name=name or root.resolve().name, root=root, meta=meta, warnings=warnings)
+
+
+def find_results(root: Union[str, Path], max_depth: int = 2,
+                 broken: Optional[List[Tuple[str, str]]] = None) -> List[Result]:
+    """One result folder, or every result folder under ``root`` (at most ``max_depth`` levels down),
+    in natural order of their relative paths. Raises :class:`InputError` when there is none.
+
+    broken: when a list is given, a result whose predictions.json cannot be used is left out and
+    listed there as (its relative name, the problem), so that one broken result does not hide the
+    others; :class:`InputError` then only when no result is usable. Without it, the first
+    problem is raised."""
+    from ..data.datasets import natural_key
+
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder")
+    if (root / PREDICTIONS).is_file():
+        return [load_result(root, rid="0")]
+    found: List[Path] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: natural_key(e.name))
+        except OSError:
+            return
+        for e in entries:
+            if e.name.startswith(".") or not e.is_dir():
+                continue
+            p = Path(e.path)
+            if (p / PREDICTIONS).is_file():
+                found.append(p)
+            elif depth < max_depth:
+                walk(p, depth + 1)
+
+    walk(root, 1)
+    if not found:
+        raise InputError(f"{root}: no {PREDICTIONS} here or in its subfolders; run `lgrnet predict` first")
+    results: List[Result] = []
+    for p in found:
+        name = p.relative_to(root).as_posix()
+        try:
+            results.append(load_result(p, rid=str(len(results)), name=name))
+        except InputError as exc:
+            if broken is None:
+                raise
+            broken.append((name, str(exc)))
+    if not results:
+        raise InputError(f"{root}: no usable result: " + "; ".join(msg for _, msg in (broken or [])))
+    return results
+
+
+def safe_filename(name: str, default: str = "result") -> str:
+    """A name fit for a download or a folder: letters, digits, '-', '_' and '.' only."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return name[:80] or default

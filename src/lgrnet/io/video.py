@@ -10,8 +10,9 @@ Checks done when the source is opened (so that a bad input fails before any work
 - the path exists and is a video file (by extension: mp4, avi, mov, mkv, ...), a DICOM file
   (``.dcm`` or the ``DICM`` preamble) or a folder of images (png, jpg, bmp, tif);
 - the first frame decodes (an empty video, folder or DICOM file is rejected);
-- frame folders: every image header is read; sizes must all match, and 16-bit, float or alpha
-  (RGBA, LA) images are rejected, since converting them to 8-bit RGB silently would be wrong;
+- frame folders: every image header is read; sizes must all match, and 16-bit grey, float or alpha
+  (RGBA, LA) images are rejected, since converting them to 8-bit RGB silently would be wrong
+  (16-bit RGB PNGs are full-range: Pillow decodes them to 8-bit RGB, the high byte of each sample);
 - videos: pixel formats with an alpha channel are rejected; high-bit-depth videos (10-bit H.265,
   ...) are converted to 8-bit RGB by FFmpeg, which scales them correctly;
 - DICOM: 8-bit pixel data, 1 (grey) or 3 (RGB, YBR) samples per pixel or a palette; 16-bit data

@@ -1,4 +1,4 @@
-"""The published set-matching loss with deep supervision (LGRNET_SPEC.md, "Training").
+"""The published set-matching loss with deep supervision (docs/training.md, "The recipe").
 
 For every decoder head (the one before the first layer, and one after each layer):
 

@@ -12,7 +12,7 @@ points for every query and object. The assignment minimising the total cost is
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -87,8 +87,3 @@ def clip_matching_cost(
     out = out.reshape(nq, -1)  # (Nq, T' * P)
     tgt = tgt.reshape(n, -1)
     return cost + bce_weight * pairwise_sigmoid_bce(out, tgt) + dice_weight * pairwise_dice(out, tgt)
-
-
-def match_clips(costs: Sequence[torch.Tensor]) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-    """:func:`assign` for every clip of a batch."""
-    return [assign(c) for c in costs]

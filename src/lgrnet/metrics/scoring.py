@@ -1,4 +1,4 @@
-"""Score prediction folders against ground truth with either protocol.
+"""Score prediction folders against ground truth with one of the protocols (:data:`PROTOCOLS`).
 
 Folders hold ``<video>/<frame>.png`` (the SUN-SEG toolbox's prediction layout for one method and one
 data set). A GT folder may also be a split root holding ``GT/``; a folder of images without video
@@ -21,9 +21,10 @@ import numpy as np
 from ..data.datasets import DatasetError, VideoRecord, find_image, list_images, list_subdirs, read_mask_gray
 from ..errors import InputError, UserError
 from . import authors as authors_protocol
+from . import fibroid as fibroid_protocol
 from . import sunseg as sunseg_protocol
 
-PROTOCOLS = ("sunseg", "authors")
+PROTOCOLS = ("sunseg", "authors", "fibroid")
 _MAX_NAMED = 5
 
 
@@ -273,12 +274,52 @@ def score_authors(videos: Sequence[VideoPairs], progress: bool = False) -> Score
                        len(results), skipped, notes)
 
 
+def score_fibroid(videos: Sequence[VideoPairs], progress: bool = False) -> ScoreResult:
+    """The authors' UFUV protocol on paired folders (see :mod:`lgrnet.metrics.fibroid`): every frame,
+    GT > 0, prediction > 127 (binary masks), nearest-resized to the GT's size if it differs. Per-video
+    values are the same six metrics over each video's frames."""
+    skipped = {v.name: "no frames" for v in videos if not v.frames}
+    todo = [v for v in videos if v.frames]
+    if not todo:
+        raise UserError("nothing to score: no frames")
+    total = sum(len(v.frames) for v in todo)
+    counts: Dict[str, List[fibroid_protocol.Counts]] = {v.name: [] for v in todo}
+    resized = nonbinary = 0
+    undefined: List[str] = []
+    for video, pair in _progress(_flat(todo, lambda n: slice(0, n)), total, progress, "fibroid"):
+        gt_grey = read_mask_gray(pair.gt)
+        nonbinary += _is_nonbinary(gt_grey)
+        pred = read_mask_gray(pair.pred)
+        if pred.shape != gt_grey.shape:
+            resized += 1
+            pred = cv2.resize(pred, (gt_grey.shape[1], gt_grey.shape[0]), interpolation=cv2.INTER_NEAREST)
+        c = fibroid_protocol.confusion(pred > authors_protocol.PRED_THRESHOLD, gt_grey > authors_protocol.GT_THRESHOLD)
+        if c.tp[0] + c.fp[0] + c.fn[0] == 0:
+            undefined.append(str(pair.gt))
+        counts[video].append(c)
+    merged = {name: fibroid_protocol.Counts.concat(cs) for name, cs in counts.items()}
+    per_video = {name: {**fibroid_protocol.summarize(c), "frames": c.frames} for name, c in merged.items()}
+    metrics = fibroid_protocol.summarize(fibroid_protocol.Counts.concat(merged.values()))
+    notes = []
+    if undefined:
+        notes.append(f"{len(undefined)} frame(s) have an empty GT and an empty prediction: their Dice and IoU "
+                     f"are 0/0, undefined (NaN) as in the authors' evaluator, so dice and mean_iou are NaN "
+                     f"(null in JSON): {_named(undefined)}")
+    if nonbinary:
+        notes.append(f"{nonbinary} GT mask(s) have grey levels other than 0 and 255: foreground = > 0 (the authors' rule)")
+    if resized:
+        notes.append(f"{resized} prediction(s) resized to their GT's size (nearest)")
+    return ScoreResult("fibroid", metrics, per_video, total, len(merged), skipped, notes)
+
+
 def score(videos: Sequence[VideoPairs], protocol: str = "sunseg", drop_ends: bool = True,
           progress: bool = False) -> ScoreResult:
     if protocol == "sunseg":
         return score_sunseg(videos, drop_ends=drop_ends, progress=progress)
     if protocol == "authors":
         return score_authors(videos, progress=progress)
+    if protocol == "fibroid":
+        return score_fibroid(videos, progress=progress)
     raise UserError(f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
 
 
@@ -315,9 +356,13 @@ def write_csv(result: ScoreResult, path: Union[str, Path]) -> None:
     _atomic_text(path, csv_text(result))
 
 
+TITLES = {"sunseg": "SUN-SEG toolbox protocol", "authors": "LGRNet authors' protocol",
+          "fibroid": "LGRNet authors' UFUV (fibroid) protocol"}
+
+
 def format_table(result: ScoreResult, title: Optional[str] = None) -> str:
     """A printable table of the data set's metrics (3 decimals, as the toolbox prints them)."""
-    head = title or {"sunseg": "SUN-SEG toolbox protocol", "authors": "LGRNet authors' protocol"}[result.protocol]
+    head = title or TITLES[result.protocol]
     lines = [f"{head}: {result.videos} video(s), {result.frames} frame(s) scored"]
     width = max(len(k) for k in result.metrics)
     for k, v in result.metrics.items():

@@ -20,6 +20,8 @@ from ..config import ModelConfig, get_preset, model_config_from_dict, to_dict
 from ..files import atomic_write
 from .backbone import convert_imagenet_state_dict, load_state_dict_file
 
+#: written into every .safetensors we save and checked on load: a file from a newer lgrnet whose
+#: layout this version cannot read is refused with a message instead of loading wrongly.
 FORMAT_VERSION = "1"
 _CONFIG_KEY = "lgrnet_config"
 
@@ -112,6 +114,10 @@ def _check_and_load(model: torch.nn.Module, state: Dict[str, torch.Tensor], sour
     model.load_state_dict(state, strict=True)
 
 
+class FormatVersionError(ValueError):
+    """A weight file in a format version this lgrnet does not read."""
+
+
 def read_safetensors_config(path: str) -> Optional[ModelConfig]:
     from safetensors import safe_open
 
@@ -119,6 +125,10 @@ def read_safetensors_config(path: str) -> Optional[ModelConfig]:
         meta = f.metadata() or {}
     if _CONFIG_KEY not in meta:
         return None
+    version = meta.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise FormatVersionError(f"weight-file format {version!r}, this lgrnet reads format {FORMAT_VERSION!r}: "
+                         f"it was written by another lgrnet version; upgrade lgrnet")
     return model_config_from_dict(json.loads(meta[_CONFIG_KEY]))
 
 
@@ -131,6 +141,8 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
         try:
             cfg = read_safetensors_config(path)
             state = load_file(path, device=str(map_location))
+        except FormatVersionError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         except Exception as exc:
             raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
         if cfg is None:

@@ -13,14 +13,12 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from ..config import ModelConfig, get_preset
+from ..config import ModelConfig, get_preset, set_value
 from ..ops.dense import use_dispatch_linear
 from ..ops.dispatch import force
 from .backbone import FrameBackbone
 from .decoder import HeadOutput, VideoMaskDecoder
 from .encoder.encoder import LocalGlobalEncoder
-
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -73,19 +71,25 @@ class LGRNet(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "LGRNet":
-        """A randomly initialised model with a named preset's architecture."""
+        """A randomly initialised model with a named preset's architecture; ``overrides`` set model
+        config fields, checked like ``key=value`` on the command line (``d_model=128``; dotted keys
+        through a dict: ``**{"encoder.local.kernel_size": 7}``)."""
         cfg = get_preset(name).model
         for key, value in overrides.items():
-            setattr(cfg, key, value)
+            set_value(cfg, key, value)
         return cls(cfg)
 
     @classmethod
     def from_pretrained(cls, path: str, preset: Optional[str] = None, map_location: str = "cpu") -> "LGRNet":
         """Load weights: our ``.safetensors`` (config inside), or an authors' ``.pth`` checkpoint
-        (a bare state dict, or one under 'model') with ``preset=`` naming its config."""
+        (a bare state dict, or one under 'model') with ``preset=`` naming its config.
+
+        The model comes back in eval mode, ready for ``model(video)`` (as transformers'
+        ``from_pretrained`` does): in training mode BatchNorm (``sunseg_res2net``) would normalise
+        with the clip's statistics and update its running ones. Call ``.train()`` to fine-tune."""
         from .checkpoint import load_pretrained
 
-        return load_pretrained(cls, path, preset=preset, map_location=map_location)
+        return load_pretrained(cls, path, preset=preset, map_location=map_location).eval()
 
     def save_pretrained(self, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None) -> str:
         """Write weights + config to ``path`` (.safetensors), atomically. Returns the path."""

@@ -168,28 +168,27 @@ class JobManager:
                 job.finished = time.time()
 
 
-def make_model_runner(weights: Path, preset: Optional[str] = None, device: str = "cpu", size: int = 352,
+def make_model_runner(weights: Path, preset: Optional[str] = None, device: str = "cpu", size: Optional[int] = None,
                       window: Optional[int] = None, overlap: Optional[int] = None,
                       memory_budget: Optional[str] = None) -> JobRunner:
-    """The job runner for ``lgrnet view --weights``: load the model once, then segment each upload with
+    """The job runner for ``lgrnet view --weights``: load the model once
+    (:meth:`~lgrnet.engine.predictor.VideoPredictor.from_pretrained`), then segment each upload with
     :func:`lgrnet.engine.predictor.predict_to_folder` (whole video as one clip when it fits the
     memory budget, else overlapping windows; see :class:`~lgrnet.engine.predictor.VideoPredictor`).
 
-    ``size``: the model's input size (multiple of 32); ``window``, ``overlap``, ``memory_budget``: as
-    for ``lgrnet predict``. Loading errors propagate (``lgrnet view`` reports them naming the file).
+    ``size``: the model's input size (multiple of 32; None: the size the weights record, else 352);
+    ``window``, ``overlap``, ``memory_budget``: as for ``lgrnet predict``. Loading errors propagate
+    (``lgrnet view`` reports them naming the file).
     """
-    from ..engine.predictor import VideoPredictor, predict_to_folder, resolve_device
-    from ..models.lgrnet import LGRNet
+    from ..engine.predictor import VideoPredictor, predict_to_folder
 
-    dev = resolve_device(device)
-    model = LGRNet.from_pretrained(str(weights), preset=preset, map_location="cpu").to(dev).eval()
-    predictor = VideoPredictor(model, size=size, window=window, overlap=overlap, memory_budget=memory_budget)
-    predictor.weights = str(Path(weights).resolve())
-    predictor.preset = preset or predictor.preset
+    predictor = VideoPredictor.from_pretrained(weights, preset=preset, device=device, size=size, window=window,
+                                               overlap=overlap, memory_budget=memory_budget)
     lock = threading.Lock()
 
     def run(input_path: Path, out_dir: Path, progress: ProgressFn) -> None:
         with lock:
             predict_to_folder(predictor, input_path, out_dir.parent, progress, name=out_dir.name)
 
+    run.predictor = predictor  # type: ignore[attr-defined]  # what the uploads run with (size, weights)
     return run

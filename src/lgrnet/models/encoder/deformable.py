@@ -22,11 +22,6 @@ def _reference_points(spatial_shapes: Tuple[Tuple[int, int], ...]) -> torch.Tens
     return torch.cat(points, dim=0)
 
 
-def reference_points(spatial_shapes: List[Tuple[int, int]], device=None) -> torch.Tensor:
-    """(S, 2) normalised (x, y) pixel centres of every token, levels concatenated, on ``device``."""
-    return device_constant(_reference_points, tuple((int(h), int(w)) for h, w in spatial_shapes), device=device)
-
-
 class MSDeformAttn(nn.Module):
     """Each token samples ``num_points`` offsets around its reference point on every level, per
     head, and sums the bilinear samples with softmax weights.

@@ -1,0 +1,136 @@
+"""One clip of model inputs through the network, eagerly, ``torch.compile``'d or replayed as a CUDA
+graph, in the run's precision: :class:`ClipRunner` returns a :class:`ClipOutput`.
+
+The predictor calls it once per window; ``repeated=True`` says more clips of this shape follow,
+which is when compiling (once per shape) or capturing a CUDA graph pays off. A whole-clip video
+runs eagerly: one forward gains nothing, and each video length would compile again.
+"""
+from __future__ import annotations
+
+import collections
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..models.lgrnet import LGRNet
+from .inference import forward_clip
+from .postprocess import choose_query
+
+if TYPE_CHECKING:
+    from .cuda_graphs import GraphedClipForward
+
+MAX_GRAPHS = 2  # CUDA graphs kept per runner (each holds about one forward's peak memory)
+
+
+@dataclass
+class ClipOutput:
+    """What the predictor keeps of one clip's forward pass, on the CPU.
+
+    query: the chosen query (highest foreground class probability); class_score: its foreground
+    probability; logits: (T, h, w) float32, its mask logits at the model's input size;
+    all_logits: (T, Nq, h, w) float32, every query's, and all_class_scores: (Nq,), only when the
+    runner keeps all queries; graphed: a CUDA graph ran the clip.
+    """
+
+    query: int
+    class_score: float
+    logits: torch.Tensor
+    all_logits: Optional[torch.Tensor] = None
+    all_class_scores: Optional[np.ndarray] = None
+    graphed: bool = False
+
+
+class ClipRunner:
+    """Run clips (T, 3, h, w) through ``model`` (in eval mode, on its device).
+
+    autocast: bf16 autocast on CUDA (float32 otherwise); all_queries: keep every query's logits;
+    cuda_graphs: replay a CUDA graph for repeated shapes (:mod:`lgrnet.engine.cuda_graphs`; at most
+    :data:`MAX_GRAPHS` kept; a graph whose first replay differs from the eager forward is dropped
+    with a warning and that shape runs eagerly); compile: ``torch.compile(model, dynamic=False)``
+    for repeated shapes (combines with ``cuda_graphs``).
+    """
+
+    def __init__(self, model: LGRNet, autocast: bool = True, all_queries: bool = False, cuda_graphs: bool = False,
+                 compile: bool = False):
+        if cuda_graphs and model.device.type != "cuda":
+            raise UserError(f"CUDA graphs need the model on a CUDA device; it is on {model.device}")
+        self.model = model
+        self.autocast = autocast
+        self.all_queries = all_queries
+        self.cuda_graphs = cuda_graphs
+        self.compile = compile
+        self.compiled: Optional[Callable] = None
+        self.graphs: "collections.OrderedDict[Tuple[int, ...], GraphedClipForward]" = collections.OrderedDict()
+        self.graph_errors: Dict[Tuple[int, ...], str] = {}
+
+    @property
+    def dtype(self) -> str:
+        """The precision clips run in, as recorded in predictions.json."""
+        return "bfloat16 (autocast)" if self.autocast and self.model.device.type == "cuda" else "float32"
+
+    @torch.inference_mode()
+    def __call__(self, clip: Union[torch.Tensor, Sequence[torch.Tensor]], repeated: bool = False) -> ClipOutput:
+        """clip: (T, 3, h, w) model inputs in [0, 1] (a tensor or T tensors (3, h, w))."""
+        x = (clip if isinstance(clip, torch.Tensor) else torch.stack(list(clip)))[None]
+        graph = self._graph_for(x) if repeated and self.cuda_graphs else None
+        if graph is not None:
+            out = graph(x)
+        else:
+            out = forward_clip(self.model, x, autocast=self.autocast,
+                               module=self._compiled_model() if repeated and self.compile else None)
+        q = choose_query(out)
+        class_probs = out.class_probs[0, :, 0].float().cpu()
+        result = ClipOutput(query=q, class_score=float(class_probs[q]), logits=out.mask_logits[0, :, q].float().cpu(),
+                            graphed=graph is not None)
+        if self.all_queries:
+            result.all_logits = out.mask_logits[0].float().cpu()
+            result.all_class_scores = class_probs.numpy()
+        return result
+
+    def _compiled_model(self) -> Callable:
+        """``torch.compile(model, dynamic=False)``, made on first use (compiled per clip shape)."""
+        if self.compiled is None:
+            self.compiled = _quiet_compiled(torch.compile(self.model, dynamic=False))
+        return self.compiled
+
+    def _graph_for(self, x: torch.Tensor) -> Optional["GraphedClipForward"]:
+        """The CUDA graph for clips of x's shape (captured on first use, at most MAX_GRAPHS kept);
+        None if capturing it failed (warned once per shape)."""
+        from . import cuda_graphs
+
+        key = tuple(x.shape)
+        if key in self.graph_errors:
+            return None
+        graph = self.graphs.get(key)
+        if graph is not None:
+            self.graphs.move_to_end(key)
+            return graph
+        while len(self.graphs) >= MAX_GRAPHS:
+            self.graphs.popitem(last=False)
+        try:
+            module = self._compiled_model() if self.compile else self.model
+            graph = cuda_graphs.GraphedClipForward(module, x.to(self.model.device), autocast=self.autocast)
+        except (cuda_graphs.GraphMismatch, RuntimeError) as exc:  # RuntimeError: capture failed, out of memory
+            self.graph_errors[key] = f"{type(exc).__name__}: {exc}"
+            torch.cuda.empty_cache()
+            warnings.warn(f"lgrnet: no CUDA graph for clips of {key[1]} frames at {key[-1]}x{key[-2]} "
+                          f"({self.graph_errors[key]}); running them eagerly")
+            return None
+        self.graphs[key] = graph
+        return graph
+
+
+def _quiet_compiled(compiled: Callable) -> Callable:
+    """``compiled`` without Dynamo's warning about ``functools.lru_cache``-wrapped functions: ours
+    (scan orders, window indices) are pure functions of Python ints, traced to constants."""
+
+    def call(x):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+            return compiled(x)
+
+    return call

@@ -1,0 +1,83 @@
+"""Post-processing: one clip's model output -> per-frame masks, probability maps and scores at the
+frames' original size. The one path used by :func:`~lgrnet.engine.inference.segment_clip`, the
+:class:`~lgrnet.engine.predictor.VideoPredictor` (and so ``lgrnet predict``, ``lgrnet evaluate``,
+the viewer and validation in training).
+
+As published: take the query with the highest foreground class probability, threshold its logits
+at 0 and resize the mask back to the frame's size (nearest); the probability map is the sigmoid of
+that query's logits resized back bilinearly. Per frame: ``mask_score`` is the mean probability
+inside the mask (0 for an empty mask) and ``score = class_score * mask_score`` (Mask2Former's
+instance score), the per-frame confidence that the result files, the viewer and the API report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.lgrnet import LGRNetOutput
+
+
+@dataclass
+class ClipPrediction:
+    """Per-frame results of one clip at the frames' original size.
+
+    probs: (T, H, W) float32 foreground probability of the chosen query;
+    masks: (T, H, W) bool, the chosen query's logits > 0 (nearest-resized, as published);
+    class_score: (T,) foreground class probability of the chosen query (the same for all frames
+        of a clip: the decoder's queries are per clip);
+    mask_score: (T,) mean probability over the pixels of the mask (0 where the mask is empty);
+    score: (T,) class_score * mask_score, per frame;
+    query: index of the chosen query;
+    logits: (T, Nq, h, w) all queries' logits at the model's input size, only if asked for.
+    """
+
+    probs: np.ndarray
+    masks: np.ndarray
+    class_score: np.ndarray
+    mask_score: np.ndarray
+    score: np.ndarray
+    query: int
+    logits: Optional[torch.Tensor] = None
+
+
+def choose_query(out: LGRNetOutput) -> int:
+    """Index of the query with the highest foreground probability (batch of one clip)."""
+    return int(out.class_probs[0, :, 0].argmax())
+
+
+def maps_at_size(logits: torch.Tensor, orig_size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask logits (T, h, w) at the model's size -> (probs (T, H, W) float, masks (T, H, W) bool,
+    mask_score (T,)) at ``orig_size`` (H, W): masks are ``logits > 0`` nearest-resized (as
+    published), probs the sigmoid resized bilinearly, mask_score the mean prob inside the mask
+    (0 for an empty mask). Frames are independent: slicing T gives the same per-frame results."""
+    logits = logits.float()
+    H, W = orig_size
+    masks = F.interpolate((logits > 0).float()[:, None], size=(H, W), mode="nearest")[:, 0] > 0.5
+    probs = F.interpolate(logits.sigmoid()[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+    area = masks.flatten(1).sum(1)
+    mask_score = torch.where(area > 0, (probs * masks).flatten(1).sum(1) / area.clamp(min=1), torch.zeros_like(area, dtype=probs.dtype))
+    return probs, masks, mask_score
+
+
+def clip_maps(logits: torch.Tensor, class_score: float, query: int, orig_size: Tuple[int, int]) -> ClipPrediction:
+    """The chosen query's logits (T, h, w) and class probability -> :class:`ClipPrediction` at
+    ``orig_size`` (H, W). Frames are independent: a slice of T gives those frames' results."""
+    probs, masks, mask_score = maps_at_size(logits, orig_size)
+    mask_score = mask_score.cpu().numpy().astype(np.float32)
+    class_scores = np.full(mask_score.shape, class_score, dtype=np.float32)
+    return ClipPrediction(probs=probs.cpu().numpy().astype(np.float32, copy=False), masks=masks.cpu().numpy(),
+                          class_score=class_scores, mask_score=mask_score, score=class_scores * mask_score,
+                          query=int(query))
+
+
+def postprocess(out: LGRNetOutput, orig_size: Tuple[int, int], keep_logits: bool = False) -> ClipPrediction:
+    """Model output for one clip -> per-frame maps at ``orig_size`` (H, W)."""
+    q = choose_query(out)
+    pred = clip_maps(out.mask_logits[0, :, q], float(out.class_probs[0, q, 0]), q, orig_size)
+    if keep_logits:
+        pred.logits = out.mask_logits[0].float().cpu()
+    return pred
