@@ -109,3 +109,11 @@ def resolve_precision(requested: str, device: Union[str, torch.device]) -> Preci
         raise PrecisionError(f"--precision bf16: {why}; it would be emulated and slower than float32. "
                              f"Use --precision fp32 (or auto, which picks fp32 here)")
     return Precision("fp32", requested, dtype, why)
+
+
+def add_precision_argument(p, default: str = "auto") -> None:
+    """``--precision auto|fp32|bf16`` for an inference command's argument parser."""
+    p.add_argument("--precision", choices=CHOICES, default=default,
+                   help="auto (default): bf16 on CUDA and on CPUs with native bfloat16 (avx512_bf16 / amx_bf16), "
+                        "else fp32; bf16 on a CPU without it is an error (exit 2). The choice is recorded in "
+                        "predictions.json and shown by `lgrnet info`")
