@@ -197,7 +197,7 @@ def section_train(args) -> Dict:
             opt.step()
             opt.zero_grad(set_to_none=True)
             times.append(time.perf_counter() - t0)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         curves[name], step_times[name] = losses, statistics.median(times[1:] or times)
         print(f"train tiny {S}px T={T} {name}: {step_times[name]:.3f} s/step, loss {losses[0]:.3f} -> {losses[-1]:.3f}",
               flush=True)
