@@ -84,3 +84,11 @@ def test_this_machine(capsys):
     avx512_bf16 and amx_bf16: bf16)."""
     native = bool(prec.NATIVE_BF16_FLAGS & prec.cpu_flags()) and prec._onednn_bf16()
     assert prec.resolve_precision("auto", "cpu").is_bf16 == native
+
+
+def test_predict_bf16_without_native_support_exits_2_before_loading(fake_cpu, tmp_path, capsys):
+    fake_cpu({"avx2"})
+    rc = main(["predict", str(tmp_path), "--weights", str(tmp_path / "missing.safetensors"), "--out",
+               str(tmp_path / "out"), "--device", "cpu", "--precision", "bf16", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "no native bfloat16" in err[0], err  # not the missing weights
