@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict
 
 from ..errors import UserError
+from ..precision import add_precision_argument
 
 DEFAULT_OUT = "lgrnet-demo"
 
@@ -42,6 +43,7 @@ def add_arguments(p) -> None:
                    help=f"where to write the results (default: ./{DEFAULT_OUT}, or ./{DEFAULT_OUT}-2, ... if it exists)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--weights", default=None, help=argparse.SUPPRESS)  # for tests: another model
+    add_precision_argument(p)
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
 
 
@@ -90,7 +92,7 @@ def run(args) -> int:
     if args.out and (out / "demo_clip").exists():
         raise UserError(f"{out / 'demo_clip'}: exists; choose another --out (a demo never overwrites results)")
 
-    predictor = VideoPredictor.from_pretrained(weights, device=args.device)  # at the size the weights record
+    predictor = VideoPredictor.from_pretrained(weights, device=args.device, precision=args.precision)  # at the size the weights record
     model = predictor.model
     h, w = predictor.size
     print(f"lgrnet demo: {model.config.preset or 'custom'} model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M "

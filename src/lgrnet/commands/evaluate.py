@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..precision import add_precision_argument
 from .predict import add_window_arguments
 
 
@@ -46,6 +47,7 @@ def add_arguments(p) -> None:
     add_window_arguments(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision_argument(p)
     p.add_argument("--protocol", action="append", choices=("sunseg", "authors", "fibroid"), metavar="NAME",
                    help="score with this protocol (repeatable: sunseg, authors, fibroid; default sunseg and "
                         "authors, and fibroid too for UFUV splits or a fibroid_pvt model)")
@@ -75,7 +77,8 @@ def load_predictor(args, device):
     from ..engine.predictor import VideoPredictor
     from ..models.lgrnet import LGRNet
 
-    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget}
+    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget,
+                "precision": args.precision}
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:

@@ -1,6 +1,8 @@
 """Show this installation: versions, devices, optional packages, and which implementation of each
 special op the model would run on each device (the dispatcher's automatic choice, or what
-LGRNET_OPS / LGRNET_OPS_<OP> force). Include its output when reporting a problem.
+LGRNET_OPS / LGRNET_OPS_<OP> force), and the precision `--precision auto` picks on each device
+(bf16 on CUDA and on CPUs with native bfloat16, else fp32). Include its output when reporting a
+problem.
 
 examples:
   lgrnet info
@@ -65,9 +67,13 @@ def collect() -> Dict[str, object]:
     import torch
 
     from .. import __version__
+    from ..precision import resolve_precision
     from ..runtime import tune_cpu_allocator
 
+    precision = {"cpu": resolve_precision("auto", "cpu").as_dict()}
     targets: List = [("cpu", torch.float32)]
+    if precision["cpu"]["precision"] == "bf16":
+        targets.append(("cpu", torch.bfloat16))
     devices = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
@@ -75,12 +81,14 @@ def collect() -> Dict[str, object]:
             devices.append({"device": f"cuda:{i}", "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1),
                             "capability": f"{p.major}.{p.minor}"})
         targets += [("cuda", torch.float32), ("cuda", torch.bfloat16)]
+        precision["cuda"] = resolve_precision("auto", "cuda").as_dict()
     return {
         "lgrnet": __version__, "python": platform.python_version(), "platform": platform.platform(),
         "torch": torch.__version__, "torch_cuda": torch.version.cuda,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
         "cpu_allocator_tuned": tune_cpu_allocator(),
         "cuda_devices": devices,
+        "precision": precision,  # what --precision auto picks on each device, and why
         "packages": {name: _version(name) for name in OPTIONAL_PACKAGES},
         "ops": {f"{dev} {str(dtype).replace('torch.', '')}": chosen_implementations(dev, dtype) for dev, dtype in targets},
     }
@@ -99,6 +107,8 @@ def run(args) -> int:
             print(f"{d['device']}: {d['name']}, {d['memory_gib']} GiB, compute capability {d['capability']}")
     else:
         print("CUDA: not available")
+    for dev, p in info["precision"].items():
+        print(f"precision auto on {dev}: {p['precision']} ({p['reason']})")
     print("packages:")
     for name, what in OPTIONAL_PACKAGES.items():
         print(f"  {name:12s} {info['packages'][name] or '-':10s} {what}")

@@ -23,6 +23,7 @@ import sys
 import traceback
 
 from ..errors import UserError
+from ..precision import add_precision_argument
 
 
 def add_arguments(p) -> None:
@@ -47,6 +48,7 @@ def add_arguments(p) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model for the window shape (windowed videos; compiling takes minutes once per "
                         "window shape; see docs/speed.md for when it pays off)")
+    add_precision_argument(p)
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--dicom-seg", action=argparse.BooleanOptionalAction, default=None,
                    help="for DICOM inputs also write segmentation.dcm, a DICOM Segmentation referencing the source "
@@ -86,7 +88,7 @@ def run(args) -> int:
     predictor = VideoPredictor.from_pretrained(
         args.weights, preset=args.preset, device=args.device, size=args.size, window=args.window,
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
-        cuda_graphs=args.cuda_graphs, compile=args.compile)
+        cuda_graphs=args.cuda_graphs, compile=args.compile, precision=args.precision)
 
     failed = 0
     for inp, name in zip(args.inputs, result_names(args.inputs)):

@@ -24,6 +24,7 @@ import webbrowser
 from pathlib import Path
 
 from ..errors import UserError
+from ..precision import add_precision_argument
 
 
 def add_arguments(p) -> None:
@@ -39,6 +40,7 @@ def add_arguments(p) -> None:
     p.add_argument("--size", type=int, default=None,
                    help="model input size for uploads, a multiple of 32 (default: the size the weights record, "
                         "else 352, as published)")
+    add_precision_argument(p)
     p.add_argument("--max-upload-mb", type=float, default=500.0, help="largest accepted upload in MiB (default 500)")
     p.add_argument("--cache-mb", type=float, default=256.0, help="memory for decoded frames (JPEG) in MiB (default 256)")
     p.add_argument("--upload-dir", type=Path, default=None,
@@ -85,7 +87,8 @@ def run(args) -> int:
         from ..viewer.uploads import make_model_runner
 
         try:
-            runner = make_model_runner(args.weights, preset=args.preset, device=args.device, size=args.size)
+            runner = make_model_runner(args.weights, preset=args.preset, device=args.device, size=args.size,
+                                       precision=args.precision)
         except UserError:
             raise
         except Exception as exc:  # safetensors, config and state-dict errors alike: name the file

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..models.bf16 import bfloat16_copy
 from ..models.lgrnet import LGRNet
+from ..precision import Precision, resolve_precision
 from .inference import forward_clip
 from .postprocess import choose_query
 
@@ -47,7 +49,10 @@ class ClipOutput:
 class ClipRunner:
     """Run clips (T, 3, h, w) through ``model`` (in eval mode, on its device).
 
-    autocast: bf16 autocast on CUDA (float32 otherwise); all_queries: keep every query's logits;
+    precision: "auto", "fp32" or "bf16" (:func:`lgrnet.precision.resolve_precision` on the model's
+    device): bf16 is autocast on CUDA and a bfloat16 copy of the model on a CPU
+    (:mod:`lgrnet.models.bf16`; ``model`` itself is untouched); None: as ``autocast`` says
+    (bf16 autocast on CUDA when true, float32 otherwise); all_queries: keep every query's logits;
     cuda_graphs: replay a CUDA graph for repeated shapes (:mod:`lgrnet.engine.cuda_graphs`; at most
     :data:`MAX_GRAPHS` kept; a graph whose first replay differs from the eager forward is dropped
     with a warning and that shape runs eagerly); compile: ``torch.compile(model, dynamic=False)``
@@ -55,11 +60,15 @@ class ClipRunner:
     """
 
     def __init__(self, model: LGRNet, autocast: bool = True, all_queries: bool = False, cuda_graphs: bool = False,
-                 compile: bool = False):
+                 compile: bool = False, precision: Optional[str] = None):
         if cuda_graphs and model.device.type != "cuda":
             raise UserError(f"CUDA graphs need the model on a CUDA device; it is on {model.device}")
         self.model = model
-        self.autocast = autocast
+        if precision is None:
+            precision = "bf16" if autocast and model.device.type == "cuda" else "fp32"
+        self.precision: Precision = resolve_precision(precision, model.device)
+        self.autocast = self.precision.is_bf16 and model.device.type == "cuda"
+        self._bf16_model: Optional[LGRNet] = None
         self.all_queries = all_queries
         self.cuda_graphs = cuda_graphs
         self.compile = compile
@@ -70,7 +79,22 @@ class ClipRunner:
     @property
     def dtype(self) -> str:
         """The precision clips run in, as recorded in predictions.json."""
-        return "bfloat16 (autocast)" if self.autocast and self.model.device.type == "cuda" else "float32"
+        if self.autocast and self.model.device.type == "cuda":
+            return "bfloat16 (autocast)"
+        return "bfloat16" if self._cpu_bf16 else "float32"
+
+    @property
+    def _cpu_bf16(self) -> bool:
+        return self.precision.is_bf16 and self.model.device.type != "cuda"
+
+    @property
+    def run_model(self) -> LGRNet:
+        """The model clips go through: ``model``, or its bfloat16 copy for CPU bf16 (made once)."""
+        if not self._cpu_bf16:
+            return self.model
+        if self._bf16_model is None:
+            self._bf16_model = bfloat16_copy(self.model)
+        return self._bf16_model
 
     @torch.inference_mode()
     def __call__(self, clip: Union[torch.Tensor, Sequence[torch.Tensor]], repeated: bool = False) -> ClipOutput:
@@ -80,7 +104,7 @@ class ClipRunner:
         if graph is not None:
             out = graph(x)
         else:
-            out = forward_clip(self.model, x, autocast=self.autocast,
+            out = forward_clip(self.run_model, x, autocast=self.autocast,
                                module=self._compiled_model() if repeated and self.compile else None)
         q = choose_query(out)
         class_probs = out.class_probs[0, :, 0].float().cpu()
@@ -94,7 +118,7 @@ class ClipRunner:
     def _compiled_model(self) -> Callable:
         """``torch.compile(model, dynamic=False)``, made on first use (compiled per clip shape)."""
         if self.compiled is None:
-            self.compiled = _quiet_compiled(torch.compile(self.model, dynamic=False))
+            self.compiled = _quiet_compiled(torch.compile(self.run_model, dynamic=False))
         return self.compiled
 
     def _graph_for(self, x: torch.Tensor) -> Optional["GraphedClipForward"]:

@@ -67,8 +67,10 @@ import torch
 
 from ..errors import InputError
 from ..models.lgrnet import LGRNet
+from ..precision import resolve_precision
 from ..runtime import tune_cpu_allocator
 from .clip_runner import MAX_GRAPHS, ClipOutput, ClipRunner
+from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model, resolve_weights
 from .memory import WindowPlan, default_memory_budget, estimate_bytes_per_frame, parse_bytes, plan_window
@@ -309,7 +311,11 @@ class VideoPredictor:
     window / overlap: frames per forward pass and frames shared by consecutive windows; None:
         window from ``memory_budget``, overlap from :func:`~lgrnet.engine.windows.default_overlap`;
     memory_budget: bytes (or '6G'); None: :func:`~lgrnet.engine.memory.default_memory_budget`;
-    autocast: bf16 autocast on CUDA; all_queries: also return every query's maps and scores;
+    precision: "auto" (bf16 on CUDA and on CPUs with native bfloat16, else fp32), "fp32" or "bf16"
+        (:mod:`lgrnet.precision`; bf16 on a CPU without native bfloat16 is a
+        :class:`~lgrnet.precision.PrecisionError`); None: as ``autocast`` says;
+    autocast: bf16 autocast on CUDA (when ``precision`` is None); all_queries: also return every
+        query's maps and scores;
     cuda_graphs: on CUDA, run windowed videos by replaying a CUDA graph of the window's forward
         (:mod:`lgrnet.engine.cuda_graphs`; a whole-clip video runs eagerly: one forward gains
         nothing). A graph whose first replay differs from the eager forward is dropped with a
@@ -325,7 +331,7 @@ class VideoPredictor:
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = DEFAULT_INPUT_SIZE,
                  window: Optional[int] = None, overlap: Optional[int] = None,
                  memory_budget: Union[None, int, str] = None, autocast: bool = True, all_queries: bool = False,
-                 cuda_graphs: bool = False, compile: bool = False):
+                 cuda_graphs: bool = False, compile: bool = False, precision: Optional[str] = None):
         self.size: Tuple[int, int] = check_input_size(size)
         check_window(window, overlap)
         self.model = model.eval()
@@ -333,7 +339,7 @@ class VideoPredictor:
         self.overlap = overlap
         self.memory_budget = parse_bytes(memory_budget) if memory_budget is not None else None
         self.runner = ClipRunner(self.model, autocast=autocast, all_queries=all_queries, cuda_graphs=cuda_graphs,
-                                 compile=compile)
+                                 compile=compile, precision=precision)
         self.weights: Optional[str] = None
         self.preset: Optional[str] = getattr(model.config, "preset", None) or None
         if self.device.type == "cpu":
@@ -353,6 +359,8 @@ class VideoPredictor:
         check_window(settings.get("window"), settings.get("overlap"))
         if settings.get("memory_budget") is not None:
             parse_bytes(settings["memory_budget"])
+        if settings.get("precision") is not None:  # a bf16 request the CPU cannot serve, before the load
+            resolve_precision(settings["precision"], resolve_device(device))
         local = resolve_weights(weights, revision)  # a hub id: its folder in the hub cache
         size = size or inference_size(local, None)
         predictor = cls(load_model(local, preset=preset, device=device), size=size, **settings)
@@ -382,7 +390,7 @@ class VideoPredictor:
 
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
-                "dtype": self.runner.dtype, "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
+                "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
                 "compile": self.compile, "lgrnet_version": __version__, "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:

@@ -43,6 +43,7 @@ from ..errors import InputError, UserError
 from ..losses.criterion import SetCriterion
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
+from ..precision import resolve_precision
 from .device import resolve_device
 from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
 from .train_log import RunLogger
@@ -60,6 +61,9 @@ class TrainOptions:
     out_dir: the run folder; resume: continue from ``<out_dir>/last.pt``;
     backbone_weights: ImageNet weights for the backbone (ignored when resuming);
     device: "auto" (CUDA if available), "cpu", "cuda" or "cuda:N";
+    precision: "auto" (CUDA: autocast as ``train.amp`` says; CPU: float32), "fp32" (no autocast),
+    "bf16" (bfloat16 autocast on CUDA or on a CPU with native bfloat16; float32 master weights
+    and optimizer state in every case);
     progress: progress bar (None: only on a terminal); time_limit_s: stop (checkpoint, validate)
     after this much wall time, 0 = no limit; max_steps: stop after this step (0 = ``max_iters``)
     without changing the schedule; init_weights: a trained model to start from (fine-tuning, see
@@ -72,6 +76,7 @@ class TrainOptions:
     resume: bool = False
     backbone_weights: Optional[str] = None
     device: str = "auto"
+    precision: str = "auto"
     tensorboard: bool = True
     progress: Optional[bool] = None
     time_limit_s: float = 0.0
@@ -116,6 +121,21 @@ def pick_device(name: str, local_rank: int) -> torch.device:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     return dev
+
+
+def training_autocast_dtype(precision: str, device: torch.device, amp: bool) -> Optional[torch.dtype]:
+    """The autocast dtype of a training run (None: float32). The weights, their gradients and the
+    optimizer state stay float32 whatever it is (autocast casts inside the forward only).
+
+    "auto": on CUDA, bfloat16 (or float16 where bfloat16 is missing) when ``train.amp``; on a CPU,
+    float32 (bfloat16 training on a CPU is asked for with "bf16"). "fp32": none. "bf16": bfloat16
+    on CUDA, or on a CPU with native bfloat16 (else a clear error, exit status 2)."""
+    if precision == "auto":
+        if device.type == "cuda" and amp:
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+    chosen = resolve_precision(precision, device)
+    return torch.bfloat16 if chosen.is_bf16 else None
 
 
 def load_split_videos(roots: Sequence[str], what: str) -> List[VideoRecord]:
@@ -198,6 +218,7 @@ class Trainer:
         if tc.batch_size % self.world:
             raise UserError(f"train.batch_size={tc.batch_size} is not divisible by the {self.world} processes")
         self.device = pick_device(opts.device, self.local_rank)
+        self.amp_dtype = training_autocast_dtype(opts.precision, self.device, tc.amp)
         if self.world > 1 and not dist.is_initialized():
             # Rank 0 validates while the others wait: allow a long validation before timing out.
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
@@ -234,9 +255,6 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, tc)
         self.scheduler = build_scheduler(self.optimizer, tc)
         cuda = self.device.type == "cuda"
-        self.amp_dtype = None
-        if cuda and tc.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
         self._last_logged: Optional[int] = None
@@ -281,7 +299,10 @@ class Trainer:
                     "val": [os.path.abspath(p) for p in self.opts.val],
                     "backbone_weights": self.opts.backbone_weights, "init_weights": self.opts.init_weights,
                     "world_size": self.world,
-                    "device": str(self.device), "num_train_videos": len(self.train_videos),
+                    "device": str(self.device),
+                    "precision": "fp32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch."),
+                    "precision_requested": self.opts.precision,
+                    "num_train_videos": len(self.train_videos),
                     "num_train_clips_per_epoch": len(self.dataset), "num_val_videos": len(self.val_videos),
                     "torch": torch.__version__})
         run.setdefault("commands", []).append({"command": list(self.opts.command) or sys.argv,

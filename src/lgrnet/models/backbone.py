@@ -50,6 +50,11 @@ class FrameBackbone(nn.Module):
         fuse_pvt_mlp_gelu(self.body)
         use_dispatch_linear(self.body)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the backbone's weights (float32, or bfloat16 for a bfloat16 model)."""
+        return next(self.body.parameters()).dtype
+
     def _feature_indices(self) -> List[int]:
         """Indices of the stride 4/8/16/32 stages in timm's feature_info."""
         info = self.body.feature_info

@@ -30,6 +30,10 @@ class HeadOutput:
 
 
 class VideoMaskDecoder(nn.Module):
+    # the heads' outputs are thresholded (masks at 0, attention masks at 0.5): kept float32 by
+    # lgrnet.models.bf16.to_bfloat16, and run on float32 copies of their inputs
+    float32_names = ("head_norm", "class_embed", "mask_embed")
+
     def __init__(self, d_model: int, cfg: DecoderConfig, mask_stride: int = 4):
         super().__init__()
         self.num_heads = cfg.num_heads
@@ -61,7 +65,7 @@ class VideoMaskDecoder(nn.Module):
             memories.append(mem + self.level_embed.weight[lvl])
             pos = sine_embedding_3d(T, h, w, C, x.device, x.dtype)  # (C, T, h, w)
             memory_pos.append(pos.flatten(1).transpose(0, 1)[None])
-        mask_features = features["res2"]
+        mask_features = features["res2"].to(self.head_norm.weight.dtype)
         C = mask_features.shape[1]
         mask_features = mask_features.view(b, T, C, *mask_features.shape[-2:])
 
@@ -95,7 +99,7 @@ class VideoMaskDecoder(nn.Module):
         formed (``mask_logits`` is None) and the mask comes from one composite resize that equals
         upsample-then-downsample in exact arithmetic. ``make_mask=False``: no mask (None)."""
         b, T = mask_features.shape[:2]
-        q = self.head_norm(queries)
+        q = self.head_norm(queries.to(self.head_norm.weight.dtype))
         class_logits = self.class_embed(q)
         mask_embed = self.mask_embed(q)
         logits = torch.einsum("bqc,btchw->btqhw", mask_embed, mask_features)

@@ -51,6 +51,8 @@ class LGRNetOutput:
 
 
 class LGRNet(nn.Module):
+    float32_names = ("pixel_mean", "pixel_std")  # kept float32 by lgrnet.models.bf16.to_bfloat16
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -142,6 +144,7 @@ class LGRNet(nn.Module):
         if H % 32 or W % 32:
             raise ValueError(f"frame size {H}x{W} must be a multiple of 32 (resize or pad the frames)")
         x = ((video - self.pixel_mean) / self.pixel_std).reshape(b * T, 3, H, W)
+        x = x.to(self.backbone.dtype)  # a bfloat16 model (lgrnet.models.bf16) runs on bfloat16 frames
         if return_aux is None:
             return_aux = self.training or return_internals
         with force("reference") if self.published_numerics else contextlib.nullcontext():

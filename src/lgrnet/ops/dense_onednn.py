@@ -1,9 +1,11 @@
-"""oneDNN paths of the dense layers (:mod:`lgrnet.ops.dense`) for CPU float32 inference.
+"""oneDNN paths of the dense layers (:mod:`lgrnet.ops.dense`) for CPU inference in float32, and in
+bfloat16 on CPUs with native bfloat16 (:func:`lgrnet.precision.cpu_bf16_support`).
 
 ``linear`` with the bias fused into the GEMM and ``conv_gelu`` with exact GELU fused into the
 convolution, called through PyTorch's private ``torch.ops.mkldnn`` kernels. Used when PyTorch
 has them and they agree with the references (checked once), for CPU float32 inputs without
-autograd. Dynamo cannot trace these private ops, so they are registered ``traceable=False``:
+autograd (bfloat16: inputs and weights bfloat16, products accumulated in float32 by oneDNN; tested
+against the float32 reference in tests/test_ops_bf16.py). Dynamo cannot trace these private ops, so they are registered ``traceable=False``:
 compiled code uses the references (and Inductor's own CPU kernels).
 """
 from __future__ import annotations
@@ -49,9 +51,20 @@ def _onednn_ok() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def _bf16_ok() -> bool:
+    """The CPU computes bfloat16 natively (else oneDNN would emulate it, slower than float32)."""
+    from ..precision import cpu_bf16_support  # lgrnet.precision imports nothing from lgrnet.ops
+
+    return cpu_bf16_support()[0]
+
+
 def _onednn_available(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
-            and x.layout == torch.strided and _onednn_ok())
+    if x.device.type != "cpu" or torch.is_grad_enabled() or x.layout != torch.strided:
+        return False
+    if x.dtype == torch.float32:
+        return _onednn_ok()
+    return x.dtype == torch.bfloat16 and _onednn_ok() and _bf16_ok()
 
 
 register("linear", "onednn", linear_onednn, available=_onednn_available, priority=10, traceable=False)

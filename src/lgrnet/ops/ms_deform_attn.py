@@ -10,7 +10,8 @@ Shapes:
     spatial_shapes: list of (H_l, W_l);
     sampling_locations: (N, Lq, heads, levels, points, 2) as (x, y) in [0, 1];
     attention_weights: (N, Lq, heads, levels, points).
-    Returns (N, Lq, heads * d).
+    Returns (N, Lq, heads * d) in value's dtype (sampled in the wider of value's and the
+    locations' dtypes: :func:`sample_dtype`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def ms_deform_attn_ref(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, 
     """Reference: one ``grid_sample`` per level (the published pure-PyTorch core)."""
     N, S, M, D = value.shape
     _, Lq, _, L, P, _ = sampling_locations.shape
+    out_dtype = value.dtype
+    value = value.to(sample_dtype(value, sampling_locations))
     value_list = value.split([int(h) * int(w) for h, w in spatial_shapes], dim=1)
     grids = 2 * sampling_locations - 1
     sampled = []
@@ -40,7 +43,14 @@ def ms_deform_attn_ref(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, 
     # (N*M, D, Lq, L, P) * (N*M, 1, Lq, L, P)
     w = attention_weights.transpose(1, 2).reshape(N * M, 1, Lq, L * P)
     out = (torch.stack(sampled, dim=-2).flatten(-2) * w).sum(-1).view(N, M * D, Lq)
-    return out.transpose(1, 2).contiguous()
+    return out.transpose(1, 2).contiguous().to(out_dtype)
+
+
+def sample_dtype(value: torch.Tensor, sampling_locations: torch.Tensor) -> torch.dtype:
+    """The dtype the sampling runs in: the wider of the values' and the locations' (bfloat16
+    values with float32 locations are sampled in float32: exact locations); the result is in
+    the values' dtype."""
+    return torch.promote_types(value.dtype, sampling_locations.dtype)
 
 
 def ms_deform_attn(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int, int]],

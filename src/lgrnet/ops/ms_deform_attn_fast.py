@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .dispatch import register
+from .ms_deform_attn import sample_dtype
 
 MAX_SAMPLED_BYTES = 16 << 20
 
@@ -34,11 +35,13 @@ def ms_deform_attn_fused(value: torch.Tensor, spatial_shapes: Sequence[Tuple[int
     shapes: List[Tuple[int, int]] = [(int(h), int(w)) for h, w in spatial_shapes]
     if sum(h * w for h, w in shapes) != S:
         raise ValueError(f"spatial shapes {shapes} cover {sum(h * w for h, w in shapes)} tokens, value has {S}")
+    out_dtype = value.dtype
+    value = value.to(sample_dtype(value, sampling_locations))
     per_frame = M * D * Lq * P * value.element_size()
     group = max(1, min(N, MAX_SAMPLED_BYTES // max(1, per_frame)))
     outs = [_fused(value[i:i + group], shapes, sampling_locations[i:i + group], attention_weights[i:i + group])
             for i in range(0, N, group)]
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
+    return (outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)).to(out_dtype)
 
 
 def _fused(value, shapes, locations, weights):

@@ -187,20 +187,20 @@ class JobManager:
 
 def make_model_runner(weights: Path, preset: Optional[str] = None, device: str = "cpu", size: Optional[int] = None,
                       window: Optional[int] = None, overlap: Optional[int] = None,
-                      memory_budget: Optional[str] = None) -> JobRunner:
+                      memory_budget: Optional[str] = None, precision: Optional[str] = None) -> JobRunner:
     """The job runner for ``lgrnet view --weights``: load the model once
     (:meth:`~lgrnet.engine.predictor.VideoPredictor.from_pretrained`), then segment each upload with
     :func:`lgrnet.engine.predictor.predict_to_folder` (whole video as one clip when it fits the
     memory budget, else overlapping windows; see :class:`~lgrnet.engine.predictor.VideoPredictor`).
 
     ``size``: the model's input size (multiple of 32; None: the size the weights record, else 352);
-    ``window``, ``overlap``, ``memory_budget``: as for ``lgrnet predict``. Loading errors propagate
+    ``window``, ``overlap``, ``memory_budget``, ``precision``: as for ``lgrnet predict``. Loading errors propagate
     (``lgrnet view`` reports them naming the file).
     """
     from ..engine.predictor import VideoPredictor, predict_to_folder
 
     predictor = VideoPredictor.from_pretrained(weights, preset=preset, device=device, size=size, window=window,
-                                               overlap=overlap, memory_budget=memory_budget)
+                                               overlap=overlap, memory_budget=memory_budget, precision=precision)
     lock = threading.Lock()
 
     def run(input_path: Path, out_dir: Path, progress: ProgressFn) -> None:

@@ -66,20 +66,23 @@ class MSDeformAttn(nn.Module):
         value = self.value_proj(value_input).view(N, value_input.shape[1], M, self.d_model // M)
         weights = _softmax_last(self.attention_weights(query).view(N, Lq, M, L * P)).view(N, Lq, M, L, P)
         # location = reference point + offset / (w, h) of the sampled level, computed on the flat
-        # (N, Lq, M*L*P*2) layout (the same operations, without 6-D broadcasting)
+        # (N, Lq, M*L*P*2) layout (the same operations, without 6-D broadcasting), in float32
+        # (at least): a bfloat16 location on a 44-pixel map would be off by up to 0.17 pixel
         shapes = tuple((int(h), int(w)) for h, w in spatial_shapes)
-        ref = device_constant(_reference_terms, shapes, M, P, device=query.device, dtype=query.dtype)
-        normalizer = device_constant(_level_sizes, shapes, M, P, device=query.device, dtype=query.dtype)
+        f = torch.promote_types(query.dtype, torch.float32)
+        ref = device_constant(_reference_terms, shapes, M, P, device=query.device, dtype=f)
+        normalizer = device_constant(_level_sizes, shapes, M, P, device=query.device, dtype=f)
         if ref.shape[0] != Lq:
             raise ValueError(f"{Lq} queries for {ref.shape[0]} tokens: MSDeformAttn needs one query per token")
-        locations = torch.addcdiv(ref, self.sampling_offsets(query), normalizer).view(N, Lq, M, L, P, 2)
+        locations = torch.addcdiv(ref, self.sampling_offsets(query).to(f), normalizer).view(N, Lq, M, L, P, 2)
         out = ms_deform_attn(value, spatial_shapes, locations, weights)
         return self.output_proj(out)
 
 
 def _softmax_last(x: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dimension, written out: for the 12 weights per head it is ~3x faster
-    on CPU than ``F.softmax`` (equal up to float rounding)."""
+    on CPU than ``F.softmax`` (equal up to float rounding). In float32 (at least)."""
+    x = x.to(torch.promote_types(x.dtype, torch.float32))
     e = (x - x.amax(dim=-1, keepdim=True)).exp()
     return e / e.sum(dim=-1, keepdim=True)
 

@@ -32,6 +32,8 @@ class SelectiveScan2D(nn.Module):
     are put back to grid positions and summed; LayerNorm; gated by SiLU(z); out_proj.
     """
 
+    float32_names = ("A_logs", "Ds", "dt_projs_bias")  # the scan's parameters (lgrnet.models.bf16)
+
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 3, expand: int = 2,
                  dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4):
         super().__init__()
@@ -81,7 +83,7 @@ class SelectiveScan2D(nn.Module):
         y_scan = y[:, 0] + y[:, 1].flip(-1)  # both directions, in scan order
         out = torch.empty_like(y_scan)
         out[..., order] = y_scan  # back to grid positions (order is a permutation)
-        return out.view(B, D, H, W)
+        return out.view(B, D, H, W).to(self.out_norm.weight.dtype)  # float32 scan -> the model's dtype
 
     def forward(self, x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (B, H, W, d_inner) each

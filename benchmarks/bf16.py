@@ -1,0 +1,238 @@
+"""CPU bfloat16 vs float32 in one run (issue 14): speed, agreement, training.
+
+Sections (``--only`` picks some; default all):
+
+* ``speed``: forward frames/s of ``--presets`` at ``--size`` for clip lengths ``--lengths``, float32
+  model vs its bfloat16 copy (:func:`lgrnet.models.bf16.bfloat16_copy`), repeats interleaved in one
+  process (the machine's speed drifts), plus the float32 and bfloat16 2048x2048 matmul rates
+  measured in the same process;
+* ``demo``: the shipped demo model at its own input size (192) on the real Test videos of
+  ``<shared>/data/CVC-ClinicDB-612/Test``: the fraction of mask pixels equal between bf16 and fp32,
+  and each video's Dice (pooled over its frames: 2 sum|P & G| / (sum|P| + sum|G|)) in both;
+* ``fixture``: the authors' fixture weights (``<shared>/official``, sunseg_pvt case A): the
+  fraction of confident mask pixels (|fp32 logit| > 1) whose sign bf16 keeps, and vs the authors'
+  logits;
+* ``train``: ``tiny`` training step time (forward, set-matching loss, backward, AdamW) at
+  ``--train-size``, float32 vs bfloat16 autocast (float32 master weights), interleaved, and a
+  ``--train-steps`` loss curve of both from the same initial weights and the same clips.
+
+usage:
+    python benchmarks/bf16.py --threads 2 --json benchmarks/results/bf16.json
+    python benchmarks/bf16.py --only demo fixture
+    python benchmarks/bf16.py --only speed --presets sunseg_pvt --lengths 6
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "src") not in sys.path:
+    sys.path.insert(0, str(REPO / "src"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lgrnet.runtime import tune_cpu_allocator  # noqa: E402
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 2048, repeat: int = 5) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, List[float]]:
+    """Seconds of each call, the calls alternating (one warm-up each first)."""
+    for fn in fns.values():
+        fn()
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def section_speed(args) -> List[Dict]:
+    from lgrnet import LGRNet
+    from lgrnet.models.bf16 import bfloat16_copy
+
+    rows = []
+    rates = {"matmul_fp32_gflops": matmul_rate(torch.float32), "matmul_bf16_gflops": matmul_rate(torch.bfloat16)}
+    print(f"matmul 2048: fp32 {rates['matmul_fp32_gflops']:.0f} GFLOP/s, bf16 {rates['matmul_bf16_gflops']:.0f} GFLOP/s",
+          flush=True)
+    for preset in args.presets:
+        torch.manual_seed(0)
+        model = LGRNet.from_preset(preset).eval()
+        twin = bfloat16_copy(model)
+        for T in args.lengths:
+            video = torch.rand(1, T, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+            with torch.inference_mode():
+                t = interleaved({"fp32": lambda: model(video), "bf16": lambda: twin(video)}, args.repeat)
+            fp, bf = statistics.median(t["fp32"]), statistics.median(t["bf16"])
+            row = {"preset": preset, "T": T, "size": args.size, "fp32_frames_per_s": T / fp, "bf16_frames_per_s": T / bf,
+                   "bf16_speedup": fp / bf, "seconds": t, "load": os.getloadavg()[0]}
+            rows.append(row)
+            print(f"{preset} T={T} {args.size}px: fp32 {row['fp32_frames_per_s']:.2f} frames/s, bf16 "
+                  f"{row['bf16_frames_per_s']:.2f} frames/s, x{row['bf16_speedup']:.2f} (load {row['load']:.1f})", flush=True)
+    rates.update({"matmul_fp32_gflops_after": matmul_rate(torch.float32),
+                  "matmul_bf16_gflops_after": matmul_rate(torch.bfloat16)})
+    return [rates] + rows
+
+
+def _dice(p: np.ndarray, g: np.ndarray) -> float:
+    s = p.sum() + g.sum()
+    return float(2 * (p & g).sum() / s) if s else 1.0
+
+
+def section_demo(args) -> Dict:
+    from PIL import Image
+
+    from lgrnet import VideoPredictor
+
+    split = Path(args.shared) / "data" / "CVC-ClinicDB-612" / "Test"
+    weights = REPO / "src" / "lgrnet" / "assets" / "demo_tiny.safetensors"
+    preds = {p: VideoPredictor.from_pretrained(weights, device="cpu", precision=p) for p in ("fp32", "bf16")}
+    videos, equal, total = [], 0, 0
+    for vdir in sorted((split / "Frame").iterdir(), key=lambda p: p.name):
+        res = {p: pr.predict(str(vdir)) for p, pr in preds.items()}
+        gt = np.stack([np.array(Image.open(split / "GT" / vdir.name / (Path(n).stem + ".png")).convert("L")) > 0
+                       for n in res["fp32"].names])
+        a, b = res["fp32"].masks > 0, res["bf16"].masks > 0
+        equal += int((a == b).sum())
+        total += a.size
+        row = {"video": vdir.name, "frames": len(a), "pixels_equal": float((a == b).mean()),
+               "dice_fp32": _dice(a, gt), "dice_bf16": _dice(b, gt)}
+        row["dice_diff"] = abs(row["dice_fp32"] - row["dice_bf16"])
+        videos.append(row)
+        print(f"demo {vdir.name}: {row['frames']} frames, pixels equal {row['pixels_equal']:.4%}, Dice fp32 "
+              f"{row['dice_fp32']:.4f} bf16 {row['dice_bf16']:.4f}", flush=True)
+    out = {"size": list(preds["fp32"].size), "pixels_equal": equal / total,
+           "max_dice_diff": max(v["dice_diff"] for v in videos), "videos": videos}
+    print(f"demo: pixels equal {out['pixels_equal']:.4%}, max per-video Dice difference {out['max_dice_diff']:.4f} "
+          f"(targets: >= 99.5 %, <= 0.005)", flush=True)
+    return out
+
+
+def section_fixture(args) -> Dict:
+    import importlib.util
+
+    from lgrnet import LGRNet
+    from lgrnet.models.bf16 import bfloat16_copy
+    from lgrnet.models.checkpoint import _check_and_load, convert_authors_state_dict
+
+    official = Path(args.shared) / "official"
+    spec = importlib.util.spec_from_file_location("make_weights", official / "make_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    manifest = json.loads((official / "sunseg_pvt" / "state_dict_manifest.json").read_text())
+    model = LGRNet.from_preset("sunseg_pvt").eval()
+    _check_and_load(model, convert_authors_state_dict(mod.make_state_dict(manifest), model.config.backbone.name), "fixture")
+    data = torch.load(official / "sunseg_pvt" / "case_A.pt", weights_only=True)
+    twin = bfloat16_copy(model)
+    with torch.inference_mode():
+        ref, out = model(data["video"]).mask_logits, twin(data["video"]).mask_logits
+    sure = ref.abs() > 1
+    authors = data["mask_logits"]
+    res = {"video": list(data["video"].shape), "confident_pixels": int(sure.sum()),
+           "confident_equal_vs_fp32": float(((out > 0) == (ref > 0))[sure].float().mean()),
+           "confident_equal_vs_authors": float(((out > 0) == (authors > 0))[authors.abs() > 1].float().mean()),
+           "max_abs_logit_diff": float((out - ref).abs().max())}
+    print(f"fixture sunseg_pvt A: confident pixels equal {res['confident_equal_vs_fp32']:.4%} (target >= 99 %), "
+          f"max |logit diff| {res['max_abs_logit_diff']:.3g}", flush=True)
+    return res
+
+
+def section_train(args) -> Dict:
+    from lgrnet.config import get_preset
+    from lgrnet.engine.optim import build_optimizer
+    from lgrnet.losses.criterion import ClipTarget, SetCriterion
+    from lgrnet.models.lgrnet import LGRNet
+
+    cfg = get_preset("tiny")
+    torch.manual_seed(0)
+    init = LGRNet(cfg.model).state_dict()
+    g = torch.Generator().manual_seed(0)
+    T, S = cfg.train.clip_len, args.train_size
+    # fixed pseudo-data: a blob per frame that moves, so the loss can fall
+    videos, targets = [], []
+    for i in range(8):
+        v = torch.rand(1, T, 3, S, S, generator=g) * 0.3
+        m = torch.zeros(T, S, S)
+        for t in range(T):
+            c = S // 4 + (i * 7 + t * 3) % (S // 2)
+            m[t, c - S // 8:c + S // 8, c - S // 8:c + S // 8] = 1
+        v[0, :, 0] += 0.6 * m
+        videos.append(v)
+        targets.append([ClipTarget(masks=m[None], classes=torch.zeros(1, dtype=torch.long),
+                                   has_ann=torch.ones(T, dtype=torch.bool))])
+
+    curves, step_times = {}, {}
+    for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        torch.manual_seed(0)
+        model = LGRNet(cfg.model).train()
+        model.load_state_dict(init)
+        crit = SetCriterion(cfg.train.loss, cfg.model.decoder.num_classes)
+        opt = build_optimizer(model, cfg.train)
+        losses, times = [], []
+        for step in range(args.train_steps):
+            t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+                out = model(videos[step % len(videos)])
+            loss = crit(out.aux, targets[step % len(videos)], [torch.Generator().manual_seed(step)])["loss"]
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            times.append(time.perf_counter() - t0)
+            losses.append(float(loss.detach()))
+        curves[name], step_times[name] = losses, statistics.median(times[1:] or times)
+        print(f"train tiny {S}px T={T} {name}: {step_times[name]:.3f} s/step, loss {losses[0]:.3f} -> {losses[-1]:.3f}",
+              flush=True)
+    return {"size": S, "T": T, "steps": args.train_steps, "step_s": step_times,
+            "bf16_speedup": step_times["fp32"] / step_times["bf16"], "loss": curves}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=["speed", "demo", "fixture", "train"],
+                    default=["speed", "demo", "fixture", "train"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--presets", nargs="+", default=["sunseg_pvt", "tiny"])
+    ap.add_argument("--lengths", type=int, nargs="+", default=[6, 60])
+    ap.add_argument("--size", type=int, default=352)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--train-size", type=int, default=192)
+    ap.add_argument("--train-steps", type=int, default=200)
+    ap.add_argument("--shared", default=str(REPO.parent / "shared"))
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args()
+    tune_cpu_allocator()
+    torch.set_num_threads(args.threads)
+    from lgrnet.precision import resolve_precision
+
+    report = {"threads": args.threads, "torch": torch.__version__,
+              "precision_auto": resolve_precision("auto", "cpu").as_dict()}
+    for name in args.only:
+        report[name] = globals()[f"section_{name}"](args)
+    if args.json:
+        from lgrnet.files import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
