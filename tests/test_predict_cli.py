@@ -125,8 +125,8 @@ def test_existing_result_is_not_overwritten(tmp_path, weights, real_mp4, capsys)
     assert predict(real_mp4, "--weights", weights, "--out", out, "--window", "6") == 0
     before = (out / "clip16" / "predictions.json").read_text()
     capsys.readouterr()
-    assert predict(real_mp4, "--weights", weights, "--out", out) == 2
-    assert "clip16: already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert predict(real_mp4, "--weights", weights, "--out", out) == 0  # complete: skipped, as a rerun of a killed run
+    assert "clip16: already complete; skipped (--overwrite redoes it)" in capsys.readouterr().out
     assert (out / "clip16" / "predictions.json").read_text() == before
     assert predict(real_mp4, "--weights", weights, "--out", out, "--overwrite") == 0
     assert json.loads((out / "clip16" / "predictions.json").read_text())["settings"]["mode"] == "whole-clip"
