@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from media import encode_video
 
 from lgrnet import LGRNet
 from lgrnet.cli import main
 from lgrnet.engine.shard import Shard, balance, process_threads, shard_from_env
-from media import encode_video
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SIZE = "32"

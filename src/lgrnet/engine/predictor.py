@@ -71,8 +71,8 @@ from ..runtime import tune_cpu_allocator
 from .clip_runner import MAX_GRAPHS, ClipOutput, ClipRunner
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model
-from .pipeline import Prefetcher, StageClock
 from .memory import WindowPlan, default_memory_budget, estimate_bytes_per_frame, parse_bytes, plan_window
+from .pipeline import Prefetcher, StageClock
 from .postprocess import clip_maps, maps_at_size
 from .predict_folder import PredictionSummary, predict_to_folder, result_name, result_names
 from .windows import Window, WindowPlanner, check_window, default_overlap, plan_windows
