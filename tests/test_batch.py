@@ -179,3 +179,37 @@ def test_launcher_environments():
     assert process_threads(s, cores=16) == 4 and process_threads(Shard(), cores=2) == 2
     with pytest.raises(Exception, match="rank 4 of 2"):
         shard_from_env({"RANK": "4", "WORLD_SIZE": "2"})
+
+
+def test_evaluate_sharded_predicts_each_share_and_scores_once(data_dir, setup, tmp_path, monkeypatch):
+    """`lgrnet evaluate` under two processes, run in turn here: process 1 predicts its share and
+    scores nothing; process 0 predicts the rest, then scores every video, as one process does."""
+    from lgrnet.data.datasets import find_videos
+
+    _, weights, _ = setup
+    split = "CVC-ClinicDB-612/Test"
+    root = tmp_path / "data"
+    for rec in find_videos(data_dir, split, require_masks=True):
+        if rec.name not in ("16", "24", "6"):
+            continue
+        for frame, mask in list(zip(rec.frames, rec.masks))[:3]:
+            for src, kind in ((frame, "Frame"), (mask, "GT")):
+                dst = root / split / kind / rec.name / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+    args = ["evaluate", "--weights", str(weights), "--data", str(root), "--split", split, "--size", SIZE,
+            "--quiet", "--device", "cpu"]
+    torch.set_num_threads(1)  # as each of two processes on this 2-core machine gets
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    out = tmp_path / "two"
+    for rank in (1, 0):
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        assert main([*args, "--out", str(out)]) == 0
+        if rank == 1:
+            predicted = {p.stem for p in (out / ".lgrnet-run" / "videos").iterdir()}
+            assert predicted and len(predicted) < 3 and not (out / "sunseg.json").exists()
+    assert {p.stem for p in (out / ".lgrnet-run" / "videos").iterdir()} == {"16", "24", "6"}
+    for table in ("sunseg.csv", "authors.csv"):  # the same per-video rows and ALL row
+        assert (tmp_path / "one" / table).read_text() == (out / table).read_text()
