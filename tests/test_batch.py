@@ -92,6 +92,25 @@ def _no_partials(out: Path) -> None:
 NAMES = [f"exam{i}" for i in range(len(LENGTHS))]
 
 
+def _descendants(pid: int) -> list:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids + [d for k in kids for d in _descendants(k)]
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants (as when a node dies)."""
+    for p in [pid, *_descendants(pid)]:  # the list first, then the agent (no restarts), then the workers
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_torchrun_two_processes_each_input_once_same_results(setup, reference):
     root, weights, vids = setup
     out = root / "two"
@@ -124,7 +143,7 @@ def test_killed_run_rerun_does_only_the_rest(setup, reference):
                 break
             time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_tree(proc.pid)  # torchrun starts its workers in sessions of their own: kill each
         proc.wait()
     first = {n for n in NAMES if (out / n).is_dir()}
     if len(first) == len(NAMES):
