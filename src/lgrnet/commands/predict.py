@@ -130,7 +130,7 @@ def run(args) -> int:
             line += "\n" + prefix + profile_line(summary.settings)
         return line
 
-    statuses = run_share(inputs, names, args.out, shard, predict, overwrite=args.overwrite)
+    statuses = run_share(inputs, names, args.out, shard, predict, overwrite=args.overwrite, record=many)
     failed = sum(s.status == "error" for s in statuses)
     if many and shard.rank == 0:
         index, missing = finish_run(args.out, shard, since=started - 60, timeout=args.index_timeout)

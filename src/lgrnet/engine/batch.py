@@ -93,17 +93,20 @@ def _marker(out_dir: Path, shard: Shard) -> Path:
 
 
 def run_share(inputs: Sequence[str], names: Sequence[str], out_dir: Path, shard: Shard,
-              predict: Callable[[str, str], str], *, overwrite: bool = False,
+              predict: Callable[[str, str], str], *, overwrite: bool = False, record: bool = True,
               log: Callable[[str], None] = print) -> List[InputStatus]:
     """Segment this process's share of ``inputs`` into ``out_dir`` and mark the share done.
 
     predict(input, name) -> a one-line description: writes ``out_dir/<name>`` (raises
     :class:`~lgrnet.errors.UserError` for a bad input; any other exception is reported with its
     traceback and the run goes on). Inputs with a complete result folder are skipped unless
-    ``overwrite``. Returns the statuses of this process's inputs."""
+    ``overwrite``. ``record``: keep the run state (errors, the done marker) in ``OUT/.lgrnet-run``
+    (a run over one input in one process leaves only its result folder). Returns the statuses of
+    this process's inputs."""
     out_dir = Path(out_dir)
     marker = _marker(out_dir, shard)
-    marker.unlink(missing_ok=True)
+    if record:
+        marker.unlink(missing_ok=True)
     errors = run_dir(out_dir) / "errors"
     statuses: List[InputStatus] = []
     for i in my_share(inputs, shard):
@@ -117,7 +120,8 @@ def run_share(inputs: Sequence[str], names: Sequence[str], out_dir: Path, shard:
         try:
             log(predict(inp, name))
             statuses.append(InputStatus(inp, name, "done", seconds=round(time.perf_counter() - t, 3)))
-            (errors / f"{name}.json").unlink(missing_ok=True)
+            if record:
+                (errors / f"{name}.json").unlink(missing_ok=True)
             continue
         except UserError as exc:
             message = str(exc)
@@ -128,8 +132,10 @@ def run_share(inputs: Sequence[str], names: Sequence[str], out_dir: Path, shard:
             print(f"lgrnet predict: error: {inp}: failed with an unexpected error (above)", file=sys.stderr)
         status = InputStatus(inp, name, "error", error=message, seconds=round(time.perf_counter() - t, 3))
         statuses.append(status)
-        write_text_atomic(errors / f"{name}.json", json.dumps(asdict(status)) + "\n")
-    write_text_atomic(marker, json.dumps({"run_id": shard.run_id, "statuses": [asdict(s) for s in statuses]}) + "\n")
+        if record:
+            write_text_atomic(errors / f"{name}.json", json.dumps(asdict(status)) + "\n")
+    if record:
+        write_text_atomic(marker, json.dumps({"run_id": shard.run_id, "statuses": [asdict(s) for s in statuses]}) + "\n")
     return statuses
 
 
