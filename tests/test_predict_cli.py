@@ -82,7 +82,8 @@ def test_real_video_and_frame_folder(tmp_path, weights, real_mp4, real_folder, c
     assert info["input"] == str(real_mp4.resolve()) and info["settings"]["mode"] == "whole-clip"
     folder_info = check_result(out / "16", T, 288, 384, "frames", 25.0)
     assert [f["name"] for f in folder_info["frames"]] == natural_sorted(p.name for p in real_folder.iterdir())
-    assert sorted(p.name for p in out.iterdir()) == ["16", "clip16"]  # no temporary folders left
+    # no temporary folders left; several inputs: the run's index and state beside the results
+    assert sorted(p.name for p in out.iterdir()) == [".lgrnet-run", "16", "clip16", "index.csv", "index.json"]
     # the files hold exactly what the Python API returns for the same input
     ref = VideoPredictor.from_pretrained(weights, size=int(SIZE)).predict(real_folder)
     for i in (0, T // 2, T - 1):
@@ -123,8 +124,8 @@ def test_existing_result_is_not_overwritten(tmp_path, weights, real_mp4, capsys)
     assert predict(real_mp4, "--weights", weights, "--out", out, "--window", "6") == 0
     before = (out / "clip16" / "predictions.json").read_text()
     capsys.readouterr()
-    assert predict(real_mp4, "--weights", weights, "--out", out) == 2
-    assert "clip16: already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert predict(real_mp4, "--weights", weights, "--out", out) == 0  # complete: skipped, as a rerun of a killed run
+    assert "clip16: already complete; skipped (--overwrite redoes it)" in capsys.readouterr().out
     assert (out / "clip16" / "predictions.json").read_text() == before
     assert predict(real_mp4, "--weights", weights, "--out", out, "--overwrite") == 0
     assert json.loads((out / "clip16" / "predictions.json").read_text())["settings"]["mode"] == "whole-clip"
@@ -200,8 +201,12 @@ def test_bad_inputs_do_not_stop_the_others(tmp_path, weights, real_mp4, capsys):
     assert rc == 2 and "3 of 4 inputs failed" in err
     for _, message in bads:
         assert message in err
-    assert sorted(p.name for p in out.iterdir()) == ["clip16"]
+    assert sorted(p.name for p in out.iterdir()) == [".lgrnet-run", "clip16", "index.csv", "index.json"]
     assert len(list((out / "clip16" / "masks").iterdir())) == 21
+    index = json.loads((out / "index.json").read_text())
+    assert index["counts"] == {"done": 1, "error": 3, "missing": 0}
+    for row, (_, message) in zip([r for r in index["inputs"] if r["status"] == "error"], bads):
+        assert message in row["error"]
 
 
 def test_out_is_a_file_and_bad_weights(tmp_path, weights, real_mp4, capsys):

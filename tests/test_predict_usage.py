@@ -163,7 +163,7 @@ def test_inputs_sharing_a_stem_get_distinct_folders(tmp_path, clip3):
     out = tmp_path / "out"
     assert main(["predict", str(video), str(folder), "--weights", str(demo_weights()), "--out", str(out),
                  "--no-progress", "--no-overlay", "--size", "64"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["exam", "exam.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [".lgrnet-run", "exam", "exam.mp4", "index.csv", "index.json"]
 
 
 def test_one_broken_result_does_not_hide_the_others(tmp_path, clip3):

@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "run the shipped demo model on the shipped demo clip",
     "predict": "segment videos, frame folders or DICOM cine loops",
     "evaluate": "run a model over a dataset split and score it (SUN-SEG and authors' protocols)",
+    "index": "write the index (index.csv/json) of a run of `lgrnet predict` over many inputs",
     "score": "score prediction folders against ground truth",
     "train": "train LGRNet with the published recipe",
     "view": "review a prediction folder in the browser",

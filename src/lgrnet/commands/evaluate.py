@@ -116,10 +116,11 @@ def run(args) -> int:
     from ..config import to_dict
     from ..data.datasets import resolve_split, validate_split
     from ..data.ufuv import count_note, ufuv_folder
-    from ..engine.evaluate import evaluate_split
     from ..engine.device import resolve_device
+    from ..engine.evaluate import evaluate_split
     from ..engine.inference import check_input_size
     from ..engine.memory import parse_bytes
+    from ..engine.shard import process_device, process_threads, shard_from_env
     from ..engine.windows import check_window
 
     if args.size is not None:
@@ -127,11 +128,16 @@ def run(args) -> int:
     check_window(args.window, args.overlap)  # option errors before any work
     if args.memory_budget is not None:
         parse_bytes(args.memory_budget)
-    device = resolve_device(args.device or "auto")
+    shard = shard_from_env()  # torchrun / srun: each process predicts a share, process 0 scores
+    device = resolve_device(process_device(args.device or "auto", shard))
+    if shard.local_world_size > 1 and device.type == "cpu":
+        import torch
+
+        torch.set_num_threads(process_threads(shard))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.force:
+    if shard.world_size == 1 and out.is_dir() and any(out.iterdir()) and not args.force:  # several: resumable
         raise UserError(f"{out}: already holds files; choose a new folder or pass --force")
     info = resolve_split(args.data, args.split)
     videos, report = validate_split(args.data, args.split, require_masks=True, check_masks=not args.skip_mask_check)
@@ -165,7 +171,11 @@ def run(args) -> int:
         config["ufuv_split"] = ufuv
         config["ufuv_note"] = ufuv_note
     result = evaluate_split(predictor, videos, out, drop_ends=not args.keep_ends, config=config, progress=progress,
-                            protocols=protocols)
+                            protocols=protocols, shard=shard)
+    if result is None:  # not process 0: its share is predicted; process 0 scores
+        if not args.quiet:
+            print(f"{shard.describe()}: share predicted into {out}", file=sys.stderr)
+        return 0
     if result.windowed:
         print(f"note: {len(result.windowed)} video(s) ran in overlapping windows, not as one clip (the published "
               f"protocol; see --window and --memory-budget): {', '.join(result.windowed[:5])}"

@@ -8,27 +8,39 @@ overlay.mp4, predictions.json and predictions.csv, and for DICOM inputs segmenta
 Segmentation referencing the source frames (see docs/inference.md). A
 video runs as one clip (the published behaviour) when it fits the memory budget, else in
 overlapping windows. Inputs that fail are reported and skipped; the exit status is non-zero if
-any failed, and no partial result folder is left behind.
+any failed, and no partial result folder is left behind. An input whose complete result folder
+exists is skipped (--overwrite redoes it), so a killed run, started again with the same command,
+does only what is left.
+
+Many inputs: with more than one input (or several processes), OUT/index.csv and OUT/index.json
+list every input (frames, frames with a lesion, max/mean score, seconds, status or error);
+`lgrnet index OUT` rebuilds them. Started by torchrun or SLURM's srun, each process takes a
+disjoint, size-balanced share of the inputs and its own GPU (its local rank) or its share of the
+CPU cores; no process group is needed (see docs/inference.md).
 
 examples:
   lgrnet predict exam.mp4 --weights sunseg_pvt.safetensors --out results/
   lgrnet predict frames/ loop.dcm clip.avi --weights lgrnet_sunseg.pth --preset sunseg_pvt --out results/
   lgrnet predict long.mkv --weights w.safetensors --out results/ --window 64 --overlap 8
   lgrnet predict cine.dcm --weights org/lgrnet-sunseg-pvt --out results/    # a hub id; writes segmentation.dcm too
+  lgrnet predict --inputs exams.txt --weights w.safetensors --out results/
+  torchrun --nproc_per_node 4 -m lgrnet predict videos/ --weights w.safetensors --out results/
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 
 from ..errors import UserError
 from ..precision import add_precision_argument
 
 
 def add_arguments(p) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="video file (mp4, avi, mov, mkv, ...), folder of frames, or DICOM (multi-frame) file")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="video file (mp4, avi, mov, mkv, ...), folder of frames, DICOM (multi-frame) file, or a folder "
+                        "of video / DICOM files (each one an input)")
+    p.add_argument("--inputs", dest="input_lists", action="append", metavar="LIST.txt",
+                   help="a text file of inputs, one path a line (may be given several times)")
     p.add_argument("--weights", required=True, help="our .safetensors checkpoint, a model folder (model.safetensors, "
                    "config.json), a hub id org/name, or an authors' .pth with --preset")
     p.add_argument("--preset", default=None, help="the model config for an authors' checkpoint (sunseg_pvt, ...)")
@@ -58,6 +70,15 @@ def add_arguments(p) -> None:
                    help="segmentation.dcm holds the probability (FRACTIONAL, 8 bits) instead of the mask (BINARY)")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", action="store_true",
+                   help="print each stage's share of the time (read, model, postprocess, encode, commit; also in "
+                        "predictions.json as stage_seconds / stage_shares)")
+    p.add_argument("--no-pipeline", action="store_true",
+                   help="read, run and write in turn in one thread (default: a reader thread ahead of the model and a "
+                        "writer pool behind it)")
+    p.add_argument("--index-timeout", type=float, default=None, metavar="SECONDS",
+                   help="with several processes: how long process 0 waits for the others before writing index.csv "
+                        "(default: until they are done)")
 
 
 def add_window_arguments(p) -> None:
@@ -75,42 +96,70 @@ def add_window_arguments(p) -> None:
 
 def run(args) -> int:
     import os
+    import time
 
+    import torch
+
+    from ..engine.batch import expand_inputs, finish_run, run_share, write_manifest
     from ..engine.predictor import VideoPredictor, predict_to_folder, result_names
+    from ..engine.shard import process_device, process_threads, shard_from_env
     from ..io.results import check_writable
     from ..progress import ProgressBar
 
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps {args.fps}: must be positive")
+    if not args.inputs and not args.input_lists:
+        raise UserError("no inputs: give INPUT paths or --inputs LIST.txt")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(f"{args.out}: is a file, not a folder for the results (--out)")
+    started = time.time()
+    shard = shard_from_env()
+    inputs = expand_inputs(args.inputs, args.input_lists or ())
+    names = result_names(inputs)
     check_writable(args.out)  # before the model loads and runs
+    device = process_device(args.device, shard)
+    if shard.local_world_size > 1 and not str(device).startswith("cuda"):
+        torch.set_num_threads(process_threads(shard))  # the machine's cores shared by its processes
     predictor = VideoPredictor.from_pretrained(
-        args.weights, preset=args.preset, device=args.device, size=args.size, window=args.window,
+        args.weights, preset=args.preset, device=device, size=args.size, window=args.window,
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
-        cuda_graphs=args.cuda_graphs, compile=args.compile, precision=args.precision)
+        cuda_graphs=args.cuda_graphs, compile=args.compile, precision=args.precision, pipeline=not args.no_pipeline)
+    many = len(inputs) > 1 or shard.world_size > 1
+    if many:
+        os.makedirs(args.out, exist_ok=True)
+        write_manifest(args.out, inputs, names)
+    prefix = f"[{shard.rank}/{shard.world_size}] " if shard.world_size > 1 else ""
 
-    failed = 0
-    for inp, name in zip(args.inputs, result_names(args.inputs)):
-        bar = ProgressBar(name, unit="frame", enabled=not args.no_progress)
+    def predict(inp: str, name: str) -> str:
+        bar = ProgressBar(prefix + name, unit="frame", enabled=not args.no_progress)
         try:
             summary = predict_to_folder(predictor, inp, args.out, progress=bar.callback(), name=name,
                                         overwrite=args.overwrite, overlay=not args.no_overlay, fps=args.fps,
                                         dicom_seg=args.dicom_seg, dicom_seg_fractional=args.dicom_seg_fractional)
-        except UserError as exc:
+        finally:
             bar.close()
-            print(f"lgrnet predict: error: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        except Exception:  # a bug, not the input's fault: show it, go on with the other inputs
-            bar.close()
-            traceback.print_exc()
-            print(f"lgrnet predict: error: {inp}: failed with an unexpected error (above)", file=sys.stderr)
-            failed += 1
-            continue
-        bar.close()
-        print(summary.describe())
+        line = prefix + summary.describe()
+        if args.profile:
+            line += "\n" + prefix + profile_line(summary.settings)
+        return line
+
+    statuses = run_share(inputs, names, args.out, shard, predict, overwrite=args.overwrite, record=many)
+    failed = sum(s.status == "error" for s in statuses)
+    if many and shard.rank == 0:
+        index, missing = finish_run(args.out, shard, since=started - 60, timeout=args.index_timeout)
+        if missing:
+            print(f"lgrnet predict: processes {', '.join(map(str, missing))} did not finish within --index-timeout; "
+                  f"the index lists their inputs as missing (rerun the same command, or `lgrnet index {args.out}` "
+                  f"once they are done)", file=sys.stderr)
+        print(f"{prefix}index of {len(inputs)} inputs: {index}")
     if failed:
-        print(f"lgrnet predict: {failed} of {len(args.inputs)} inputs failed", file=sys.stderr)
+        print(f"lgrnet predict: {prefix}{failed} of {len(statuses)} inputs failed", file=sys.stderr)
         return 2
     return 0
+
+
+def profile_line(settings: dict) -> str:
+    """Each stage's busy time as a share of the wall time (stages overlap: shares can add up past 100 %)."""
+    shares = settings.get("stage_shares") or {}
+    parts = [f"{k} {100 * v:.0f}%" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])]
+    return f"stages (busy share of {settings.get('seconds')} s): " + ", ".join(parts)

@@ -57,13 +57,13 @@ def as_predictor(model, size: int = 352) -> "VideoPredictor":
 
 
 def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
-                   progress: bool = True) -> Dict[str, Dict[str, object]]:
+                   progress: bool = True, on_video=None) -> Dict[str, Dict[str, object]]:
     """Segment every video and write ``probs/`` and ``masks/`` under ``out_dir``.
 
     ``model``: an LGRNet (run at ``size``, whole video when it fits the memory budget) or a
     :class:`~lgrnet.engine.predictor.VideoPredictor` (its size and window settings).
     Returns, per video, how it ran: {"frames", "mode" ("whole-clip" | "windowed"), "window",
-    "overlap", "num_windows"}.
+    "overlap", "num_windows"}. ``on_video(name, run)``: called when a video's PNGs are all written.
     """
     from ..io.video import FrameFolderSource
     from ..progress import ProgressBar
@@ -80,7 +80,43 @@ def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
                 write_png(out_dir / "masks" / rec.name / f"{stem}.png", mask_to_uint8(fp.mask))
             runs[rec.name] = {"frames": stream.info["num_frames"],
                               **{k: stream.info[k] for k in ("mode", "window", "overlap", "num_windows")}}
+            if on_video is not None:
+                on_video(rec.name, runs[rec.name])
     return runs
+
+
+def predict_share(predictor, videos: Sequence[VideoRecord], out_dir: Path, shard, progress: bool = True,
+                  timeout: Optional[float] = None) -> Optional[Dict[str, Dict[str, object]]]:
+    """Several processes (:mod:`lgrnet.engine.shard`): predict this process's share of ``videos``
+    (balanced by frame count), skipping videos a killed run finished, each recorded in
+    ``out_dir/.lgrnet-run/videos/<video>.json`` once its PNGs are written. Rank 0 then waits for
+    every video's record and returns the runs of all videos (to be scored once); the other ranks
+    return None."""
+    from .batch import POLL_SECONDS, run_dir
+    from .shard import balance
+
+    records = run_dir(out_dir) / "videos"
+    share = balance([len(v) for v in videos], shard.world_size)[shard.rank]
+    todo = [videos[i] for i in share if not (records / f"{videos[i].name}.json").is_file()]
+
+    def done(name: str, run: Dict[str, object]) -> None:
+        write_text_atomic(records / f"{name}.json", json.dumps(run) + "\n")
+
+    predict_videos(predictor, todo, out_dir, progress=progress, on_video=done)
+    if shard.rank != 0:
+        return None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        missing = [v.name for v in videos if not (records / f"{v.name}.json").is_file()]
+        if not missing:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            from ..errors import UserError
+
+            raise UserError(f"{out_dir}: {len(missing)} video(s) not predicted by the other processes in time "
+                            f"({', '.join(missing[:5])}); run the same command again")
+        time.sleep(POLL_SECONDS)
+    return {v.name: json.loads((records / f"{v.name}.json").read_text()) for v in videos}
 
 
 @dataclass
@@ -114,14 +150,17 @@ def write_config(out_dir: Union[str, Path], config: dict) -> None:
 
 def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
                    drop_ends: bool = True, config: Optional[dict] = None, progress: bool = True,
-                   protocols: Sequence[str] = DEFAULT_PROTOCOLS) -> EvaluationResult:
+                   protocols: Sequence[str] = DEFAULT_PROTOCOLS, shard=None) -> Optional[EvaluationResult]:
     """Predict ``videos`` (with masks) into ``out_dir`` and score both protocols; writes
     ``config.json`` first, then the prediction folders, then ``<protocol>.{json,csv}`` for each of
     ``protocols`` (of :data:`PROTOCOL_INPUTS`), then ``config.json`` again with how each video ran
     (``inference``).
 
     ``model``: an LGRNet (run at ``size``) or a :class:`~lgrnet.engine.predictor.VideoPredictor`
-    (its size, window, overlap and memory budget)."""
+    (its size, window, overlap and memory budget). ``shard``: a :class:`~lgrnet.engine.shard.Shard`
+    of several processes: each predicts its share (:func:`predict_share`) and rank 0 scores them
+    all once; the other ranks return None."""
+    sharded = shard is not None and shard.world_size > 1
     predictor = as_predictor(model, size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,9 +170,15 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
                   "memory_budget": settings["memory_budget"], "drop_ends": drop_ends, "protocols": list(protocols),
                   "videos": [v.name for v in videos], "frames": sum(len(v) for v in videos),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    write_config(out_dir, run_config)
+    if not sharded or shard.rank == 0:
+        write_config(out_dir, run_config)
     t0 = time.perf_counter()
-    runs = predict_videos(predictor, videos, out_dir, progress=progress)
+    if sharded:
+        runs = predict_share(predictor, videos, out_dir, shard, progress=progress)
+        if runs is None:
+            return None
+    else:
+        runs = predict_videos(predictor, videos, out_dir, progress=progress)
     t1 = time.perf_counter()
     result = EvaluationResult(out_dir, sum(int(r["frames"]) for r in runs.values()), seconds_predict=t1 - t0, runs=runs)
     for protocol in protocols:

@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Union
 
 from ..errors import UserError
+from .pipeline import OrderedWriter
 
 if TYPE_CHECKING:
     from .predictor import VideoPredictor
 
 ProgressFn = Callable[[int, Optional[int]], None]
+MAX_PENDING = 32  # frames handed to the writer and not yet written, at most
 
 #: what predictions.json's "settings" records of how the video ran (from PredictionStream.info)
 RUN_KEYS = ("mode", "window", "overlap", "num_windows", "auto_window", "memory_budget", "bytes_per_frame",
-            "cuda_graph_windows", "seconds", "frames_per_second")
+            "cuda_graph_windows", "seconds", "frames_per_second", "stage_seconds")
 
 
 @dataclass
@@ -100,11 +103,23 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     write_seg = _want_dicom_seg(source, dicom_seg)
     writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.all_queries)
     writer.check()  # refuse an existing result or an output that cannot be written, before any work
+    t0 = time.perf_counter()
     stream = predictor.stream(source, progress)
+    clock = stream.clock
     with writer:
         writer.start(source)
-        for fp in stream:
-            writer.write(fp)
+        if getattr(predictor, "pipeline", False):  # PNGs and overlay frames in a pool, rows and video in order
+            with OrderedWriter(writer.encode, writer.commit, workers=writer_threads(), max_pending=MAX_PENDING,
+                               clock=clock) as pool:
+                for fp in stream:
+                    with clock("wait_write"):
+                        pool.submit(fp)
+                with clock("wait_write"):
+                    pool.drain()
+        else:
+            for fp in stream:
+                with clock("write"):
+                    writer.write(fp)
         settings = predictor.settings()
         settings["requested_window"] = settings.pop("window")
         settings["requested_overlap"] = settings.pop("overlap")
@@ -116,7 +131,9 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
             with writing(writer.tmp):  # a full disk: one line, as for the other files
                 write_dicom_seg_for_results(source.path, writer.tmp, fractional=dicom_seg_fractional)
             settings["dicom_seg"] = "FRACTIONAL" if dicom_seg_fractional else "BINARY"
-        path = writer.finish(settings)
+        wall = time.perf_counter() - t0  # read to written: the stream's time plus draining the writer
+        settings.update(seconds=round(wall, 3), frames_per_second=round(writer.count / wall, 3) if wall > 0 else None)
+        path = writer.finish(_with_stages(settings, clock, wall))
     return PredictionSummary(path=path, num_frames=writer.count, settings=settings)
 
 
@@ -133,3 +150,27 @@ def _want_dicom_seg(source, dicom_seg: Optional[bool]) -> bool:
         raise UserError(reason)
     print(f"lgrnet: note: {reason}; no segmentation.dcm (--no-dicom-seg skips this check)", file=sys.stderr)
     return False
+
+
+def writer_threads() -> int:
+    """Threads that encode PNGs and draw overlay frames: the cores this process may use
+    (``LGRNET_WRITER_THREADS`` overrides; at most 4: beyond that the ordered commit is the limit)."""
+    env = os.environ.get("LGRNET_WRITER_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _with_stages(settings: Dict[str, object], clock, wall: float) -> Dict[str, object]:
+    """``settings`` plus ``stage_seconds`` (busy seconds per stage, reading to writing) and
+    ``stage_shares`` (each as a share of the run's wall time)."""
+    from .pipeline import shares
+
+    stages = clock.seconds()
+    settings["stage_seconds"] = stages
+    settings["stage_shares"] = shares(stages, wall)
+    return settings

@@ -74,6 +74,7 @@ from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model, resolve_weights
 from .memory import WindowPlan, default_memory_budget, estimate_bytes_per_frame, parse_bytes, plan_window
+from .pipeline import Prefetcher, StageClock
 from .postprocess import clip_maps, maps_at_size
 from .predict_folder import PredictionSummary, predict_to_folder, result_name, result_names
 from .windows import Window, WindowPlanner, check_window, default_overlap, plan_windows
@@ -85,6 +86,7 @@ __all__ = ["MAX_GRAPHS", "FramePrediction", "PredictionStream", "PredictionSumma
            "result_names"]
 
 ProgressFn = Callable[[int, Optional[int]], None]
+MAX_PREFETCH = 32  # frames read ahead of the model at most (each: the frame and its model input)
 
 
 # ---------------------------------------------------------------------------------------- results
@@ -228,7 +230,8 @@ class PredictionStream:
     """An iterator of :class:`FramePrediction` for one video, with what it did in ``info``
     (filled in as it runs: ``mode`` "whole-clip" or "windowed", ``window``, ``overlap``,
     ``num_windows``, ``num_frames``, ``cuda_graph_windows`` (windows run by a CUDA graph),
-    ``seconds``, ``frames_per_second``).
+    ``seconds``, ``frames_per_second``, ``stage_seconds``: busy seconds per stage, see
+    :mod:`lgrnet.engine.pipeline`).
 
     Reads -> runs -> stitches: frames are read into a buffer of at most ``window`` frames plus one
     read-ahead frame (which tells whether the stream has ended), the
@@ -240,6 +243,7 @@ class PredictionStream:
         self.predictor = predictor
         self._frames, self._name_of, self.total, self.source = _as_frames(frames)
         self._progress = progress
+        self.clock = StageClock()  # busy seconds per stage; predict_to_folder adds its writing stages
         self.plan: Optional[WindowPlan] = None
         self.info: Dict[str, object] = {}
         self._it = self._run()
@@ -264,42 +268,61 @@ class PredictionStream:
 
     def _run(self) -> Iterator[FramePrediction]:
         p = self.predictor
-        reader = self._reader()
+        clock = self.clock
+        reader: Iterator[_Entry] = self._reader()
         t0 = time.perf_counter()
         if self._progress is not None:
             self._progress(0, self.total)
-        pending = next(reader, None)
+        with clock("read"):
+            pending = next(reader, None)
         if pending is None:
             raise InputError(f"{getattr(self.source, 'path', 'frames')}: no frames")
         self.plan = plan = p.plan(pending.frame.shape[:2])
         planner = WindowPlanner(plan.window, plan.overlap)
+        if p.pipeline:  # decode + resize the next window while the model runs this one
+            reader = Prefetcher(reader, prefetch_depth(plan), clock=clock, stage="read")
         buf: collections.deque = collections.deque(maxlen=plan.window)
         w = done = graphed_windows = 0
         self.info.update(window=plan.window, overlap=plan.overlap, memory_budget=plan.budget,
                          bytes_per_frame=plan.bytes_per_frame, auto_window=plan.auto)
-        while True:
-            while pending is not None and pending.index < planner.next_end:  # read
-                buf.append(pending)
-                pending = next(reader, None)
-            win = planner.next(buf[-1].index + 1 if pending is None else None)
-            entries = [e for e in buf if win.start <= e.index < win.end]
-            out = p.runner([e.x for e in entries], repeated=not (planner.done and w == 0))  # run
-            graphed_windows += int(out.graphed)
-            for j, e in enumerate(entries):  # stitch: report this window's share of its frames
-                if win.emit_from <= e.index < win.emit_to:
-                    yield frame_prediction(e, self._name_of(e.index), out, j, w)
-                    done += 1
-                    if self._progress is not None:
-                        self._progress(done, self.total)
-            del entries, out
-            if planner.done:
-                break
-            w += 1
+        try:
+            while True:
+                while pending is not None and pending.index < planner.next_end:  # read
+                    buf.append(pending)
+                    with clock("wait_read" if p.pipeline else "read"):
+                        pending = next(reader, None)
+                win = planner.next(buf[-1].index + 1 if pending is None else None)
+                entries = [e for e in buf if win.start <= e.index < win.end]
+                with clock("model"):
+                    out = p.runner([e.x for e in entries], repeated=not (planner.done and w == 0))  # run
+                graphed_windows += int(out.graphed)
+                for j, e in enumerate(entries):  # stitch: report this window's share of its frames
+                    if win.emit_from <= e.index < win.emit_to:
+                        with clock("postprocess"):
+                            fp = frame_prediction(e, self._name_of(e.index), out, j, w)
+                        yield fp
+                        done += 1
+                        if self._progress is not None:
+                            self._progress(done, self.total)
+                del entries, out
+                if planner.done:
+                    break
+                w += 1
+        finally:
+            if isinstance(reader, Prefetcher):
+                reader.close()
         seconds = time.perf_counter() - t0
         self.info.update(mode="whole-clip" if w == 0 else "windowed", num_windows=w + 1, num_frames=done,
                          window=min(plan.window, done), overlap=plan.overlap if w else 0,
                          cuda_graph_windows=graphed_windows, seconds=round(seconds, 3),
-                         frames_per_second=round(done / seconds, 3) if seconds > 0 else None)
+                         frames_per_second=round(done / seconds, 3) if seconds > 0 else None,
+                         stage_seconds=clock.seconds())
+
+
+def prefetch_depth(plan: WindowPlan) -> int:
+    """Frames the reader may read ahead: one window's new frames (its stride), at most
+    :data:`MAX_PREFETCH`, so that the next window is decoded while the model runs this one."""
+    return max(2, min(MAX_PREFETCH, plan.window - plan.overlap))
 
 
 class VideoPredictor:
@@ -322,7 +345,9 @@ class VideoPredictor:
         warning and the video runs eagerly;
     compile: run windowed videos through ``torch.compile(model, dynamic=False)`` (compiled once
         per window shape on first use, which takes minutes: 2-5 on a 2-core CPU; whole-clip videos run
-        eagerly: each video length would compile again). Combines with ``cuda_graphs``.
+        eagerly: each video length would compile again). Combines with ``cuda_graphs``;
+    pipeline: decode and resize frames in a reader thread ahead of the model
+        (:mod:`lgrnet.engine.pipeline`; False: in turn, in the caller's thread).
     The forward passes are :attr:`runner`'s (:class:`~lgrnet.engine.clip_runner.ClipRunner`).
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
@@ -331,8 +356,9 @@ class VideoPredictor:
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = DEFAULT_INPUT_SIZE,
                  window: Optional[int] = None, overlap: Optional[int] = None,
                  memory_budget: Union[None, int, str] = None, autocast: bool = True, all_queries: bool = False,
-                 cuda_graphs: bool = False, compile: bool = False, precision: Optional[str] = None):
+                 cuda_graphs: bool = False, compile: bool = False, precision: Optional[str] = None, pipeline: bool = True):
         self.size: Tuple[int, int] = check_input_size(size)
+        self.pipeline = pipeline
         check_window(window, overlap)
         self.model = model.eval()
         self.window = window
@@ -391,7 +417,7 @@ class VideoPredictor:
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
                 "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
-                "compile": self.compile, "lgrnet_version": __version__, "torch_version": torch.__version__}
+                "compile": self.compile, "pipeline": self.pipeline, "lgrnet_version": __version__, "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:
         """Results frame by frame, in order, as soon as they are final.

@@ -57,6 +57,15 @@ CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "area",
 QUERY_CSV_COLUMNS = ["index", "query", "class_score", "mask_score", "score", "area"]
 
 
+@dataclass
+class EncodedFrame:
+    """One frame, its PNG files written: its table ``row`` and its ``overlay`` frame (uint8 RGB or None)."""
+
+    index: int
+    row: Dict[str, Any]
+    overlay: Optional[np.ndarray]
+
+
 def _r(x: float) -> float:
     return round(float(x), 6)
 
@@ -184,38 +193,56 @@ class ResultFolderWriter:
 
     def write(self, fp) -> None:
         """Write one :class:`~lgrnet.engine.predictor.FramePrediction` (frames in order)."""
-        if fp.index != self.count:
-            raise RuntimeError(f"frame {fp.index} written out of order (expected {self.count})")
-        with writing(self.tmp):
-            self._write(fp)
+        self.commit(self.encode(fp))
 
-    def _write(self, fp) -> None:
+    # write = encode (thread-safe: PNG files, the overlay frame drawn) + commit (in frame order: the
+    # table rows and the overlay video); lgrnet.engine.pipeline runs encode in a pool of threads
+
+    def encode(self, fp) -> "EncodedFrame":
+        """Write frame ``fp``'s PNG files and draw its overlay frame; safe to call from several
+        threads at once (after :meth:`start`). Pass the result to :meth:`commit` in frame order."""
+        with writing(self.tmp):
+            return self._encode(fp)
+
+    def _encode(self, fp) -> "EncodedFrame":
         stem = self.files[fp.index] if self.files is not None else index_file(fp.index)
         write_mask_png(self.tmp / "masks" / stem, fp.mask)
         write_prob_png(self.tmp / "probs" / stem, fp.prob)
         area, bbox = fp.area, fp.bbox
         row = {"index": fp.index, "name": fp.name, "file": stem, "score": _r(fp.score), "class_score": _r(fp.class_score),
                "mask_score": _r(fp.mask_score), "area": area, "bbox": bbox, "query": int(fp.query)}
-        self._csv.writerow(csv_row(row))
         if self.all_queries and fp.query_probs is not None:
             queries = []
             for q in range(fp.query_probs.shape[0]):
                 qdir = self.tmp / "queries" / f"q{q:02d}"
-                if fp.index == 0:
-                    qdir.mkdir(exist_ok=True)
+                qdir.mkdir(exist_ok=True)
                 write_prob_png(qdir / stem, fp.query_probs[q])
                 cs, ms = float(fp.query_class_scores[q]), float(fp.query_mask_scores[q])
-                item = {"query": q, "class_score": _r(cs), "mask_score": _r(ms), "score": _r(cs * ms),
-                        "area": int(fp.query_areas[q])}
-                queries.append(item)
-                self._qcsv.writerow([fp.index, q, item["class_score"], item["mask_score"], item["score"], item["area"]])
+                queries.append({"query": q, "class_score": _r(cs), "mask_score": _r(ms), "score": _r(cs * ms),
+                                "area": int(fp.query_areas[q])})
             row["queries"] = queries
+        overlay = draw_overlay(fp.frame, fp.mask, fp.score, label=f"#{fp.index}") if self.overlay else None
+        return EncodedFrame(index=fp.index, row=row, overlay=overlay)
+
+    def commit(self, enc: "EncodedFrame") -> None:
+        """Append an encoded frame's rows and overlay frame (frames in order)."""
+        if enc.index != self.count:
+            raise RuntimeError(f"frame {enc.index} written out of order (expected {self.count})")
+        with writing(self.tmp):
+            self._commit(enc)
+
+    def _commit(self, enc: "EncodedFrame") -> None:
+        row = enc.row
+        self._csv.writerow(csv_row(row))
+        for item in row.get("queries", ()):
+            self._qcsv.writerow([enc.index, item["query"], item["class_score"], item["mask_score"], item["score"],
+                                 item["area"]])
         self._rows.write(json.dumps(row) + "\n")
-        if self.overlay:
+        if enc.overlay is not None:
             if self._video is None:
                 rate = getattr(self.source, "rate", None) or self.source.fps
-                self._video = OverlayVideoWriter(self.tmp / "overlay.mp4", rate, fp.frame.shape[:2])
-            self._video.write(draw_overlay(fp.frame, fp.mask, fp.score, label=f"#{fp.index}"))
+                self._video = OverlayVideoWriter(self.tmp / "overlay.mp4", rate, enc.overlay.shape[:2])
+            self._video.write(enc.overlay)
         self.count += 1
 
     def _close_files(self) -> None:

@@ -1,0 +1,24 @@
+"""Write (or rebuild) the index of a run over many inputs: OUT/index.csv and OUT/index.json, one
+row per input of the last run into OUT (input, name, status done / error / missing, error, frames,
+frames with a lesion, max and mean score, seconds). `lgrnet predict` writes it at the end of a run
+over several inputs; run this when a run died before, or to see how far a running one is. Without
+a recorded run (OUT/.lgrnet-run/inputs.json), every result folder in OUT is listed.
+
+examples:
+  lgrnet index results/
+"""
+from __future__ import annotations
+
+
+def add_arguments(p) -> None:
+    p.add_argument("out", metavar="OUT", help="the output folder of `lgrnet predict` (its --out)")
+
+
+def run(args) -> int:
+    from ..engine.run_index import build_index, write_index
+
+    rows = build_index(args.out)
+    path = write_index(args.out, rows)
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "error", "missing")}
+    print(f"{path}: {len(rows)} inputs: {counts['done']} done, {counts['error']} failed, {counts['missing']} missing")
+    return 0 if counts["error"] == 0 and counts["missing"] == 0 else 1

@@ -1,0 +1,95 @@
+"""The pipeline's stages (lgrnet.engine.pipeline): bounded read-ahead, ordered commits from a pool,
+errors from any stage raised in the caller, and the pipelined predictor equal to the serial one."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from lgrnet import LGRNet, VideoPredictor
+from lgrnet.engine.pipeline import OrderedWriter, Prefetcher, StageClock
+
+
+def test_prefetcher_yields_all_in_order_and_stays_bounded():
+    made = []
+
+    def items():
+        for i in range(50):
+            made.append(i)
+            yield i
+
+    p = Prefetcher(items(), depth=3)
+    time.sleep(0.2)
+    assert len(made) <= 3 + 2  # queue depth, one item being put, one being made
+    assert list(p) == list(range(50))
+    p.close()
+
+
+def test_prefetcher_raises_the_producers_error_and_close_stops_it():
+    def bad():
+        yield 1
+        raise ValueError("frame 1 is broken")
+
+    p = Prefetcher(bad(), depth=2)
+    assert next(p) == 1
+    with pytest.raises(ValueError, match="frame 1 is broken"):
+        next(p)
+    p.close()
+    endless = Prefetcher(iter(range(10**9)), depth=2)
+    next(endless)
+    endless.close()
+    assert not endless._thread.is_alive()
+
+
+def test_ordered_writer_commits_in_order_from_a_pool():
+    committed, threads = [], set()
+
+    def encode(i):
+        time.sleep(0.002 * ((7 * i) % 5))  # finish out of order
+        threads.add(threading.current_thread().name)
+        return i * i
+
+    clock = StageClock()
+    with OrderedWriter(encode, committed.append, workers=3, max_pending=4, clock=clock) as w:
+        for i in range(40):
+            w.submit(i)
+        w.drain()
+    assert committed == [i * i for i in range(40)]
+    assert len(threads) > 1 and set(clock.seconds()) == {"encode", "commit"}
+
+
+@pytest.mark.parametrize("where", ["encode", "commit"])
+def test_ordered_writer_error_stops_it_and_is_raised(where):
+    committed = []
+
+    def encode(i):
+        if where == "encode" and i == 5:
+            raise OSError("disk full")
+        return i
+
+    def commit(i):
+        if where == "commit" and i == 5:
+            raise OSError("disk full")
+        committed.append(i)
+
+    with pytest.raises(OSError, match="disk full"):
+        with OrderedWriter(encode, commit, workers=2, max_pending=2) as w:
+            for i in range(100):
+                w.submit(i)
+            w.drain()
+    assert committed == list(range(5))  # nothing after the failed frame
+
+
+def test_pipelined_predictor_matches_serial():
+    torch.manual_seed(0)
+    model = LGRNet.from_preset("tiny").eval()
+    frames = np.random.default_rng(0).integers(0, 256, (11, 40, 48, 3), dtype=np.uint8)
+    a = VideoPredictor(model, size=32, window=5, overlap=2, pipeline=True)
+    b = VideoPredictor(model, size=32, window=5, overlap=2, pipeline=False)
+    ra, sa = a.predict(frames), a.stream(frames)
+    rb = b.predict(frames)
+    assert np.array_equal(ra.masks, rb.masks) and np.array_equal(ra.probs, rb.probs)
+    assert np.array_equal(ra.score, rb.score) and ra.names == rb.names
+    list(sa)
+    assert {"read", "wait_read", "model", "postprocess"} <= set(sa.info["stage_seconds"])
