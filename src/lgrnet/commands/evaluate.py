@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .predict import add_window_arguments
+from .predict import add_tta_argument, add_window_arguments
 
 
 def add_arguments(p) -> None:
@@ -44,6 +44,7 @@ def add_arguments(p) -> None:
                    help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
                         "model; else 352, as published)")
     add_window_arguments(p)
+    add_tta_argument(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--protocol", action="append", choices=("sunseg", "authors", "fibroid"), metavar="NAME",
@@ -75,7 +76,8 @@ def load_predictor(args, device):
     from ..engine.predictor import VideoPredictor
     from ..models.lgrnet import LGRNet
 
-    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget}
+    settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget,
+                "tta": bool(getattr(args, "tta", False))}
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:

@@ -43,9 +43,17 @@ def add_arguments(p) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model for the window shape (windowed videos; compiling takes minutes once per "
                         "window shape; see docs/speed.md for when it pays off)")
+    add_tta_argument(p)
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_tta_argument(p) -> None:
+    """--tta of :class:`~lgrnet.engine.predictor.VideoPredictor` (``lgrnet predict`` and ``lgrnet evaluate``)."""
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the logits of the four flips (none, horizontal, vertical, "
+                        "both) of each clip; 4x the forward time (docs/inference.md)")
 
 
 def add_window_arguments(p) -> None:
@@ -76,7 +84,7 @@ def run(args) -> int:
     predictor = VideoPredictor.from_pretrained(
         args.weights, preset=args.preset, device=args.device, size=args.size, window=args.window,
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
-        cuda_graphs=args.cuda_graphs, compile=args.compile)
+        cuda_graphs=args.cuda_graphs, compile=args.compile, tta=args.tta)
 
     failed = 0
     for inp, name in zip(args.inputs, result_names(args.inputs)):
