@@ -70,7 +70,7 @@ class ClipRecipeParams:
     """One clip's draw of the optional photometric and geometric augmentation (identity values: off).
 
     Colour factors as torchvision's ``adjust_*``; blur_sigma 0: no blur; noise_std 0: no noise
-    (noise_seed seeds the per-pixel noise); angle in degrees (counter-clockwise), scale the zoom,
+    (noise_seed seeds the per-pixel noise); angle in degrees (clockwise as displayed, torchvision's affine), scale the zoom,
     translate (dx, dy) in pixels, all about the image centre."""
 
     brightness: float = 1.0
