@@ -39,12 +39,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", required=True)
     ap.add_argument("--split", action="append", required=True)
+    ap.add_argument("--tta", choices=("off", "on", "both"), default="both")
     args = ap.parse_args()
     torch.set_num_threads(2)
     pred = VideoPredictor.from_pretrained(args.weights, device="cpu")
     report = {}
     for split in args.split:
-        for tta in (False, True):
+        for tta in {"off": (False,), "on": (True,), "both": (False, True)}[args.tta]:
             pred.runner.tta = tta
             scores, dice = {}, []
             for v in find_videos(split, require_masks=True):
