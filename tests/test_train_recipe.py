@@ -134,3 +134,18 @@ def test_resume_keeps_the_ema(tmp_path):
         torch.testing.assert_close(b[k], a[k], atol=1e-6, rtol=1e-6, msg=k)
     w = whole.model.state_dict()
     assert any(not torch.allclose(a[k].float(), w[k].float()) for k in w if w[k].dtype.is_floating_point)
+
+
+def test_recipe_flags_become_config_fields_that_key_value_overrides_beat():
+    import argparse
+
+    from lgrnet.commands import train as cmd
+    from lgrnet.engine.train import resolve_config
+
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    a = p.parse_args(["--preset", "tiny", "--ema", "0.99", "--augment", "geometric", "--lr-schedule", "cosine",
+                      "--warmup", "7", "train.aug_rotate=5"])
+    cfg = resolve_config("tiny", cmd.recipe_overrides(a) + list(a.overrides))
+    assert (cfg.train.ema_decay, cfg.train.lr_schedule, cfg.train.warmup_iters) == (0.99, "cosine", 7)
+    assert cfg.train.aug_rotate == 5.0 and cfg.train.aug_scale == 0.15 and cfg.train.aug_brightness == 0.0
