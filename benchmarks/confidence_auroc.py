@@ -1,7 +1,7 @@
 """AUROC of per-frame confidence candidates for failed frames (frame Dice < 0.5).
 
     PYTHONPATH=src python benchmarks/confidence_auroc.py --weights src/lgrnet/assets/demo_tiny.safetensors \\
-        --split ../shared/data/CVC-ClinicDB-612/Test --split ../shared/data/CVC-ColonDB-300/Train
+        --split DATA/CVC-ClinicDB-612/Test --split DATA/CVC-ColonDB-300/Train
 
 Each video runs as one clip at the size the weights record, without and with --tta; the candidates
 (:mod:`lgrnet.engine.confidence`) are computed from the chosen query's logits, the frame Dice from
