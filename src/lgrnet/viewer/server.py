@@ -13,9 +13,11 @@ Routes (every name in a URL is looked up, never joined to a path; anything else 
     GET  /api/results/<rid>/overlay.mp4      the overlay video
     POST /api/upload                         body: the video's bytes; header X-Filename
     GET  /api/jobs/<jid>                     an upload's progress
+    .../api/results/<rid>/corrections...     a reviewer's masks and frame states (GET, PUT, POST):
+                                             :mod:`lgrnet.viewer.corrections`, through :data:`ROUTES`
 
 Bound to 127.0.0.1 by default; then requests whose Host header is not a loopback name are refused
-(DNS rebinding), and a POST must come from the page's own origin.
+(DNS rebinding), and a POST or PUT must come from the page's own origin.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import numpy as np
 from .. import __version__
 from ..errors import InputError
 from ..io.video import VIDEO_EXTENSIONS, FrameSource  # uploads: the names `lgrnet predict` takes
+from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
 from .results import Result, find_results, load_result, safe_filename
 from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
@@ -50,6 +53,9 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 _INDEX_RE = re.compile(r"^(\d{1,9})\.(jpg|json)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Route table hook: routes of other modules, tried before the built-in ones. Each is
+#: ``route(app, method, segments, headers, body) -> Reply | None`` (None: not its path).
+ROUTES = list(CORRECTION_ROUTES)
 
 
 class HttpError(Exception):
@@ -369,9 +375,39 @@ class ViewerHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._handle(self._post)
 
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle(self._put)
+
+    def _routed(self, seg: List[str]) -> bool:
+        """Answer from :data:`ROUTES`; False when no route there takes this path."""
+        method = "GET" if self.command == "HEAD" else self.command
+        for route in ROUTES:
+            try:
+                reply = route(self.app, method, seg, self.headers, self.rfile)
+            except BaseException:
+                self.close_connection = method != "GET"  # the body may be partly unread
+                raise
+            if reply is not None:
+                self.close_connection = self.close_connection or reply.close
+                self._send(reply.status, reply.body, reply.ctype, reply.headers)
+                return True
+        return False
+
+    def _put(self, seg: List[str]) -> None:
+        try:
+            self._check_origin()
+        except HttpError:
+            self.close_connection = True  # the body is unread
+            raise
+        if not self._routed(seg):
+            self.close_connection = True
+            raise HttpError(404, "not found")
+
     # -- routes ----------------------------------------------------------------------------
     def _get(self, seg: List[str]) -> None:
         app = self.app
+        if self._routed(seg):
+            return
         if seg in ([""], ["index.html"]):
             return self._static("index.html")
         if len(seg) == 2 and seg[0] == "static":
@@ -425,6 +461,8 @@ class ViewerHandler(BaseHTTPRequestHandler):
 
     def _post(self, seg: List[str]) -> None:
         self._check_origin()
+        if self._routed(seg):
+            return
         if seg != ["api", "upload"]:
             raise HttpError(404, "not found")
         length_header = self.headers.get("Content-Length")

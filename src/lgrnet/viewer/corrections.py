@@ -1,0 +1,335 @@
+"""The review page's corrections API: a reviewer's masks and per-frame states, saved in the result folder.
+
+Files (the layout and schema are :mod:`lgrnet.io.corrections`'s): ``corrections/masks/<frame>.png``
+and ``corrections/status.json``, beside the model's ``masks/``, which are never written.
+
+Routes (``rid`` a result id, ``i`` a frame index; answered through the server's route table,
+:data:`ROUTES`)::
+
+    GET  /api/results/<rid>/corrections              {"version": 1, "frames": {...}, "writable": bool}
+    GET  /api/results/<rid>/corrections/<i>.png      the frame's current mask (the reviewer's, else the
+                                                     model's, else empty), headers X-Mask-Version,
+                                                     X-Mask-Source (corrected | model | empty), X-Mask-State
+    PUT  /api/results/<rid>/corrections/<i>.png      body: a PNG mask; header X-Expected-Version: N
+    POST /api/results/<rid>/corrections/<i>/status   body: {"state": "checked" | "edited" | "unchecked",
+                                                            "version": N}
+
+A write whose expected version is not the frame's current one is refused with 409 (another tab or
+session changed the frame since this one read it). The check and the write hold a lock on the
+folder (``corrections/.lock``, ``flock`` where the system has it), so two servers on one folder
+are serialised as well as two threads of one.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from ..files import atomic_write
+from ..io.corrections import SCHEMA_VERSION, FrameStatus, frame_key, mask_path, now_iso, read_status, status_path, write_status
+
+try:  # POSIX: a lock that other processes on the same folder see too
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the in-process lock only
+    fcntl = None
+
+MAX_STATUS_BYTES = 4096
+MAX_MASK_BYTES = 64 << 20  # whatever the frame size
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MASK_RE = re.compile(r"^(\d{1,9})\.png$")
+_INDEX_RE = re.compile(r"^\d{1,9}$")
+
+
+class Refused(Exception):
+    """A request the API answers with an error status (and JSON ``{"error": message, ...}``)."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+@dataclass
+class Reply:
+    """What a route answers; the server sends it. ``close``: the request body may be partly unread."""
+
+    status: int
+    body: bytes
+    ctype: str = "application/json"
+    headers: Dict[str, str] = field(default_factory=lambda: {"Cache-Control": "no-store"})
+    close: bool = False
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, close: bool = False) -> "Reply":
+        return cls(status, json.dumps(obj, allow_nan=False).encode("utf-8"), close=close)
+
+
+# -- the store: version-checked reads and writes of one result folder -------------------------
+
+def corrected_mask_path(result_dir: Path, index: int) -> Path:
+    """``<result>/corrections/masks/<index:06d>.png``."""
+    return mask_path(result_dir, frame_key(index))
+
+
+def model_mask_path(result_dir: Path, index: int) -> Path:
+    """``<result>/masks/<index:06d>.png``, the model's (never written here)."""
+    return Path(result_dir) / "masks" / f"{frame_key(index)}.png"
+
+
+def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, Any]:
+    """status.json's object for ``frames`` (what ``GET .../corrections`` answers)."""
+    return {"version": SCHEMA_VERSION, "frames": {k: frames[k].to_json() for k in sorted(frames)}}
+
+
+_thread_locks: Dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextmanager
+def folder_lock(result_dir: Path) -> Iterator[None]:
+    """Hold the corrections lock of ``result_dir`` (creates ``corrections/``)."""
+    cdir = status_path(result_dir).parent
+    cdir.mkdir(parents=True, exist_ok=True)
+    key = str(cdir.resolve())
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(key, threading.Lock())
+    with lock:
+        if fcntl is None:
+            yield
+            return
+        fd = os.open(cdir / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+
+def frame_size(result_dir: Path, index: int, meta: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
+    """(width, height) of frame ``index``: its model mask's, else predictions.json's; None if unknown."""
+    p = model_mask_path(result_dir, index)
+    if p.is_file():
+        try:
+            with Image.open(p) as im:
+                return im.size
+        except (OSError, ValueError):
+            pass
+    w, h = meta.get("width"), meta.get("height")
+    if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+        return (w, h)
+    return None
+
+
+def decode_mask_png(data: bytes, size: Tuple[int, int]) -> np.ndarray:
+    """A PNG upload -> bool mask (H, W). Refused (415/400) unless it is a PNG of exactly ``size``
+    (width, height) whose pixels are all 0 or 255 (grey, or RGB with equal channels; alpha, if
+    any, 255), or a 1-bit PNG. The size is checked from the header before decoding."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise Refused(415, "the mask must be a PNG file")
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+            if im.size != tuple(size):
+                raise Refused(400, f"the mask is {im.size[0]}x{im.size[1]} pixels; the frame is {size[0]}x{size[1]}")
+            if im.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+                raise Refused(400, f"the mask's PNG mode {im.mode} is not a grey or RGB(A) image")
+            im.load()
+            arr = np.asarray(im)
+    except Refused:
+        raise
+    except Exception as exc:  # Pillow raises many kinds for broken files
+        raise Refused(400, f"the mask is not a readable PNG ({type(exc).__name__}: {exc})") from None
+    if arr.dtype == bool:
+        return arr.copy()
+    if arr.ndim == 3:
+        colour, alpha = arr[..., : 1 if arr.shape[2] == 2 else 3], arr[..., 3 if arr.shape[2] == 4 else 1:]
+        if arr.shape[2] in (2, 4) and (alpha != 255).any():
+            raise Refused(400, f"the mask has {int((alpha != 255).sum())} pixels that are not fully opaque")
+        if (colour != colour[..., :1]).any():
+            raise Refused(400, "the mask has coloured pixels: every pixel must be black (0) or white (255)")
+        arr = colour[..., 0]
+    bad = (arr != 0) & (arr != 255)
+    if bad.any():
+        raise Refused(400, f"the mask has {int(bad.sum())} pixels that are neither 0 nor 255 (a binary mask is needed)")
+    return arr == 255
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """bool (H, W) -> PNG bytes, uint8 0/255 grey (as the model's masks/ are written)."""
+    buf = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _statuses(root: Path) -> Dict[str, FrameStatus]:
+    try:
+        return read_status(root)
+    except InputError as exc:  # never overwrite a file we cannot read: refuse until it is fixed
+        raise Refused(500, f"{exc}; corrections are read-only until this file is fixed or moved away") from None
+
+
+def _check_version(frames: Mapping[str, FrameStatus], index: int, expected: int) -> Optional[FrameStatus]:
+    cur = frames.get(frame_key(index))
+    have = cur.version if cur else 0
+    if expected != have:
+        raise Refused(409, f"{_label(index)} was changed elsewhere (another tab or session) since this page read it: "
+                           f"version {have} now, {expected} expected; reload the frame to see the saved mask",
+                      current=_frame_json(index, cur))
+    return cur
+
+
+def _label(index: int) -> str:
+    return f"frame {index + 1} ({frame_key(index)})"  # as the page numbers it, and as the files are named
+
+
+def _frame_json(index: int, st: Optional[FrameStatus]) -> Dict[str, Any]:
+    return {"frame": frame_key(index), "index": index, "state": st.state if st else "unchecked",
+            "version": st.version if st else 0, "time": st.time if st else None}
+
+
+def save_mask(root: Path, index: int, mask: np.ndarray, expected: int) -> Dict[str, Any]:
+    """Write a reviewer's mask for frame ``index`` if its version is ``expected``; state -> edited."""
+    data = encode_mask_png(mask)
+    with folder_lock(root):
+        frames = _statuses(root)
+        cur = _check_version(frames, index, expected)
+        atomic_write(corrected_mask_path(root, index), lambda tmp: Path(tmp).write_bytes(data))
+        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1)
+        frames[frame_key(index)] = new
+        write_status(root, frames)
+    return _frame_json(index, new)
+
+
+def set_state(root: Path, index: int, state: str, expected: int) -> Dict[str, Any]:
+    """Mark frame ``index`` ``checked`` (no mask of the reviewer's may exist), ``edited`` (one must) or
+    ``unchecked`` (forget the review and remove the reviewer's mask: back to the model's)."""
+    if state not in ("checked", "edited", "unchecked"):
+        raise Refused(400, f"state {state!r}: expected checked, edited or unchecked")
+    path = corrected_mask_path(root, index)
+    with folder_lock(root):
+        frames = _statuses(root)
+        cur = _check_version(frames, index, expected)
+        if state == "checked" and path.is_file():
+            raise Refused(400, f"{_label(index)} has a corrected mask, so it is 'edited'; revert it to the "
+                               "model's mask (state 'unchecked') before marking it checked")
+        if state == "edited" and not path.is_file():
+            raise Refused(400, f"{_label(index)} has no corrected mask to mark as edited")
+        key = frame_key(index)
+        if state == "unchecked":
+            new = None
+            frames.pop(key, None)
+            path.unlink(missing_ok=True)  # asked for: the reviewer's mask of this frame goes
+        else:
+            new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1)
+            frames[key] = new
+        write_status(root, frames)
+    return _frame_json(index, new)
+
+
+# -- HTTP routes ------------------------------------------------------------------------------
+
+Route = Callable[[Any, str, List[str], Mapping[str, str], Any], Optional[Reply]]
+
+
+def _read_body(headers: Mapping[str, str], body, limit: int, what: str) -> bytes:
+    length = headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        raise Refused(411, f"{what} needs a Content-Length")
+    n = int(length)
+    if n > limit:
+        raise Refused(413, f"{what} is {n} bytes; at most {limit} are accepted here")
+    data = body.read(n) if n else b""
+    if len(data) != n:
+        raise Refused(400, f"{what} ended early ({len(data)} of {n} bytes)")
+    return data
+
+
+def _expected_version(headers: Mapping[str, str]) -> int:
+    v = (headers.get("X-Expected-Version") or "").strip()
+    if not v.isdigit() or len(v) > 12:
+        raise Refused(428, "a mask upload needs the header X-Expected-Version: N (the version it replaces; 0 "
+                           "for a frame not yet reviewed)")
+    return int(v)
+
+
+def _index(r, raw: str, pattern: re.Pattern) -> int:
+    m = pattern.match(raw)
+    if not m:
+        raise Refused(404, "not found")
+    index = int(m.group(1) if m.groups() else m.group(0))
+    if not 0 <= index < r.num_frames:
+        raise Refused(404, f"frame {index} out of range (the result has {r.num_frames})")
+    return index
+
+
+def _get_mask(r, index: int) -> Reply:
+    # the version before the mask: a write in between pairs an old version with the new mask, which
+    # makes the client's next write a (false) conflict rather than a silent overwrite
+    frames = _statuses(r.root)
+    st = frames.get(frame_key(index))
+    extra = {"Cache-Control": "no-store", "X-Mask-Version": str(st.version if st else 0),
+             "X-Mask-State": st.state if st else "unchecked"}
+    for source, path in (("corrected", corrected_mask_path(r.root, index)), ("model", model_mask_path(r.root, index))):
+        if path.is_file():
+            return Reply(200, path.read_bytes(), "image/png", {**extra, "X-Mask-Source": source})
+    size = frame_size(r.root, index, r.meta)
+    if size is None:
+        raise Refused(404, f"{_label(index)} has no mask and its size is unknown")
+    return Reply(200, encode_mask_png(np.zeros(size[::-1], bool)), "image/png", {**extra, "X-Mask-Source": "empty"})
+
+
+def corrections_route(app, method: str, seg: List[str], headers: Mapping[str, str], body) -> Optional[Reply]:
+    """The route-table entry: answers ``/api/results/<rid>/corrections...``; None for other paths."""
+    if len(seg) < 4 or seg[:2] != ["api", "results"] or seg[3] != "corrections":
+        return None
+    writes = method in ("PUT", "POST")
+    try:
+        r = app.results.get(seg[2])
+        if r is None:
+            raise Refused(404, f"no result {seg[2]!r}")
+        if method == "GET" and len(seg) == 4:
+            frames = _statuses(r.root)
+            return Reply.json({**status_json(frames), "writable": os.access(r.root, os.W_OK)})
+        if len(seg) == 5 and method in ("GET", "PUT"):
+            index = _index(r, seg[4], _MASK_RE)
+            if method == "GET":
+                return _get_mask(r, index)
+            expected = _expected_version(headers)
+            size = frame_size(r.root, index, r.meta)
+            if size is None:
+                raise Refused(409, f"{_label(index)}: its size is unknown (no model mask, no width/height)")
+            data = _read_body(headers, body, min(MAX_MASK_BYTES, 5 * size[0] * size[1] + (1 << 20)), "the mask")
+            return Reply.json(save_mask(r.root, index, decode_mask_png(data, size), expected))
+        if len(seg) == 6 and seg[5] == "status" and method == "POST":
+            index = _index(r, seg[4], _INDEX_RE)
+            ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype != "application/json":  # also keeps plain HTML forms of other sites out
+                raise Refused(415, "the status must be sent as application/json")
+            try:
+                obj = json.loads(_read_body(headers, body, MAX_STATUS_BYTES, "the status"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise Refused(400, "the status is not valid JSON") from None
+            version = obj.get("version") if isinstance(obj, dict) else None
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise Refused(400, 'the status must be {"state": ..., "version": N}')
+            return Reply.json(set_state(r.root, index, obj.get("state"), version))
+        raise Refused(404 if method == "GET" else 405, "not found" if method == "GET" else f"{method} not allowed here")
+    except Refused as exc:
+        return Reply.json({"error": exc.message, **exc.extra}, exc.status, close=writes)
+    except PermissionError as exc:
+        return Reply.json({"error": f"cannot save corrections in {r.root}: {exc.strerror}"}, 403, close=writes)
+
+
+#: The route table the server consults before its own routes (see ``server.ViewerHandler``).
+ROUTES: List[Route] = [corrections_route]
+
+__all__ = ["ROUTES", "Reply", "Refused", "corrected_mask_path", "corrections_route", "decode_mask_png", "encode_mask_png",
+           "folder_lock", "frame_size", "model_mask_path", "save_mask", "set_state", "status_json"]
