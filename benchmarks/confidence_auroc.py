@@ -47,6 +47,7 @@ def main() -> None:
     for split in args.split:
         for tta in {"off": (False,), "on": (True,), "both": (False, True)}[args.tta]:
             pred.runner.tta = tta
+            pred.runner.keep_views = True
             scores, dice = {}, []
             for v in find_videos(split, require_masks=True):
                 frames = [read_frame(f) for f in v.frames]

@@ -46,7 +46,9 @@ def test_tta_off_is_the_plain_forward_bit_for_bit(model):
 
 def test_tta_is_the_mean_of_four_flipped_forwards(model):
     frames = video(4, seed=1)
-    out = ClipRunner(model, tta=True, all_queries=True)(frames_to_tensor(frames, HW)[0])
+    runner = ClipRunner(model, tta=True, all_queries=True)
+    runner.keep_views = True
+    out = runner(frames_to_tensor(frames, HW)[0])
     probs, logits = [], []
     np_axes = {(): None, (-1,): 2, (-2,): 1, (-2, -1): (1, 2)}  # frames are (T, H, W, 3)
     with torch.inference_mode():

@@ -38,7 +38,7 @@ class ClipOutput:
     all_logits: (T, Nq, h, w) float32, every query's, and all_class_scores: (Nq,), only when the
     runner keeps all queries; graphed: a CUDA graph ran the clip; view_logits: (V, T, h, w)
     float32, the chosen query's flipped-back logits of each test-time-augmentation view (only
-    with ``tta``; ``logits`` is their mean).
+    with ``tta`` and the runner's ``keep_views``; ``logits`` is their mean).
     """
 
     query: int
@@ -71,6 +71,7 @@ class ClipRunner:
         self.cuda_graphs = cuda_graphs
         self.compile = compile
         self.tta = tta
+        self.keep_views = False  # with tta: keep each view's chosen-query logits (ClipOutput.view_logits)
         self.compiled: Optional[Callable] = None
         self.graphs: "collections.OrderedDict[Tuple[int, ...], GraphedClipForward]" = collections.OrderedDict()
         self.graph_errors: Dict[Tuple[int, ...], str] = {}
@@ -109,21 +110,27 @@ class ClipRunner:
         :data:`TTA_FLIPS`, flip every query's mask logits back, and average per query index: the
         class probabilities (the chosen query is the argmax of the mean, so a query is a learned
         slot shared by all views) and the mask logits. ``view_logits`` keeps each view's
-        flipped-back logits of the chosen query (their agreement is a quality signal)."""
-        probs, logits = [], []
+        flipped-back logits of the chosen query when ``keep_views`` is set (their agreement is a
+        quality signal). Memory: one running sum of every query's logits, as ``all_queries``."""
+        probs, views = [], []
+        total: Optional[torch.Tensor] = None
         graphed = True
         for dims in TTA_FLIPS:
             out, graph = self._forward(x.flip(dims) if dims else x, repeated)
             graphed = graphed and graph is not None
             lg = out.mask_logits[0].float().cpu()  # (T, Nq, h, w)
-            logits.append(lg.flip(dims) if dims else lg)
+            lg = lg.flip(dims) if dims else lg
+            total = lg if total is None else total.add_(lg)  # a running sum: one view's logits kept
+            if self.keep_views:
+                views.append(lg.clone())
             probs.append(out.class_probs[0, :, 0].float().cpu())
         class_probs = torch.stack(probs).mean(0)  # (Nq,)
-        views = torch.stack(logits)  # (V, T, Nq, h, w)
         q = int(class_probs.argmax())
-        mean = views.mean(0)
+        mean = total.div_(len(TTA_FLIPS))
         result = ClipOutput(query=q, class_score=float(class_probs[q]), logits=mean[:, q].contiguous(),
-                            graphed=graphed, view_logits=views[:, :, q].contiguous())
+                            graphed=graphed)
+        if views:
+            result.view_logits = torch.stack([v[:, q] for v in views])
         if self.all_queries:
             result.all_logits = mean
             result.all_class_scores = class_probs.numpy()

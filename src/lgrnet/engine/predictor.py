@@ -376,7 +376,7 @@ class VideoPredictor:
     def plan(self, frame_size: Tuple[int, int]) -> WindowPlan:
         """The window and overlap for frames of ``frame_size`` (H, W)."""
         return plan_window(self.model, self.size, frame_size, window=self.window, overlap=self.overlap,
-                           budget=self.memory_budget, all_queries=self.all_queries)
+                           budget=self.memory_budget, all_queries=self.all_queries or self.tta)
 
     def settings(self) -> Dict[str, object]:
         """The run's settings, as recorded in predictions.json."""
