@@ -160,7 +160,7 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     settings = predictor.settings()
     run_config = {**(config or {}), "size": predictor.size[0] if predictor.size[0] == predictor.size[1] else list(predictor.size),
                   "window": settings["window"], "overlap": settings["overlap"],
-                  "memory_budget": settings["memory_budget"], "drop_ends": drop_ends, "protocols": list(protocols),
+                  "memory_budget": settings["memory_budget"], "tta": settings.get("tta", "off"), "drop_ends": drop_ends, "protocols": list(protocols),
                   "videos": [v.name for v in videos], "frames": sum(len(v) for v in videos),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     write_config(out_dir, run_config)
