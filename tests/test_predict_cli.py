@@ -61,8 +61,7 @@ def check_result(res, T, H, W, kind, fps):
     assert [f["index"] for f in info["frames"]] == list(range(T))
     assert all(set(f) == FRAME_KEYS for f in info["frames"])
     for f in info["frames"]:
-        # class_score x the mask's expected Dice: at most the class score, above 0 for a non-empty mask
-        assert 0 <= f["score"] <= f["class_score"] + 2e-6 and (f["area"] == 0 or f["score"] > 0)
+        assert f["score"] == pytest.approx(f["class_score"] * f["mask_score"], abs=2e-6)
     with open(res / "predictions.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["index"]) for r in rows] == list(range(T))
