@@ -14,7 +14,7 @@ float tensors in [0, 1]; the mask is ``logits > 0`` as in post-processing.
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional
 
 import torch
 
@@ -62,9 +62,8 @@ def view_agreement(view_logits: torch.Tensor) -> torch.Tensor:
     return _iou(view_logits > 0, mean[None].expand_as(view_logits)).mean(0)
 
 
-def frame_confidence(logits: torch.Tensor, class_score: Union[float, torch.Tensor]) -> torch.Tensor:
-    """The per-frame score the predictor reports: class_score x the mask's expected Dice.
-
-    logits (N, h, w) -> (N,); class_score a float or (N,) (e.g. every query of one frame). See
-    docs/inference.md, "The per-frame score", for the measurement that chose it."""
+def frame_confidence(logits: torch.Tensor, class_score: float,
+                     view_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The per-frame score the predictor reports: class_score * expected Dice of the mask
+    (see docs/inference.md, "The per-frame score", for the measurement that chose it)."""
     return class_score * expected_dice(logits)

@@ -6,10 +6,8 @@ the viewer and validation in training).
 As published: take the query with the highest foreground class probability, threshold its logits
 at 0 and resize the mask back to the frame's size (nearest); the probability map is the sigmoid of
 that query's logits resized back bilinearly. Per frame: ``mask_score`` is the mean probability
-inside the mask (0 for an empty mask) and ``score`` the per-frame confidence that the result files,
-the viewer and the API report: :func:`lgrnet.engine.confidence.frame_confidence` (class_score x the
-mask's expected Dice, which flags failed frames better than Mask2Former's class_score x
-mask_score; docs/inference.md, "The per-frame score").
+inside the mask (0 for an empty mask) and ``score = class_score * mask_score`` (Mask2Former's
+instance score), the per-frame confidence that the result files, the viewer and the API report.
 """
 from __future__ import annotations
 
@@ -21,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from ..models.lgrnet import LGRNetOutput
-from .confidence import frame_confidence
 
 
 @dataclass
@@ -33,7 +30,7 @@ class ClipPrediction:
     class_score: (T,) foreground class probability of the chosen query (the same for all frames
         of a clip: the decoder's queries are per clip);
     mask_score: (T,) mean probability over the pixels of the mask (0 where the mask is empty);
-    score: (T,) the per-frame confidence, :func:`~lgrnet.engine.confidence.frame_confidence`;
+    score: (T,) class_score * mask_score, per frame;
     query: index of the chosen query;
     logits: (T, Nq, h, w) all queries' logits at the model's input size, only if asked for.
     """
@@ -72,9 +69,8 @@ def clip_maps(logits: torch.Tensor, class_score: float, query: int, orig_size: T
     probs, masks, mask_score = maps_at_size(logits, orig_size)
     mask_score = mask_score.cpu().numpy().astype(np.float32)
     class_scores = np.full(mask_score.shape, class_score, dtype=np.float32)
-    score = frame_confidence(logits.float().cpu(), float(class_score)).numpy().astype(np.float32)
     return ClipPrediction(probs=probs.cpu().numpy().astype(np.float32, copy=False), masks=masks.cpu().numpy(),
-                          class_score=class_scores, mask_score=mask_score, score=score,
+                          class_score=class_scores, mask_score=mask_score, score=class_scores * mask_score,
                           query=int(query))
 
 

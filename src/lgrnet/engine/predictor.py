@@ -69,7 +69,6 @@ from ..errors import InputError
 from ..models.lgrnet import LGRNet
 from ..runtime import tune_cpu_allocator
 from .clip_runner import MAX_GRAPHS, ClipOutput, ClipRunner
-from .confidence import frame_confidence
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model
 from .memory import WindowPlan, default_memory_budget, estimate_bytes_per_frame, parse_bytes, plan_window
@@ -96,11 +95,10 @@ class FramePrediction:
     frame: uint8 RGB (H, W, 3), the input frame; prob: (H, W) float32 foreground probability of
     the chosen query; mask: (H, W) bool (logit > 0); class_score: the chosen query's foreground
     class probability (one per clip/window); mask_score: mean prob inside the mask (0 if empty);
-    score: the per-frame confidence (class_score x the mask's expected Dice,
-    :func:`~lgrnet.engine.confidence.frame_confidence`); query: the chosen query's index; window: which window it
+    score: class_score * mask_score; query: the chosen query's index; window: which window it
     came from (0 when the whole video is one clip); query_probs (Nq, H, W) float32,
-    query_class_scores (Nq,), query_mask_scores (Nq,), query_scores (Nq,), query_areas (Nq,): every
-    query, only when the predictor has ``all_queries=True``.
+    query_class_scores (Nq,), query_mask_scores (Nq,), query_areas (Nq,): every query, only when
+    the predictor has ``all_queries=True``.
     """
 
     index: int
@@ -116,7 +114,6 @@ class FramePrediction:
     query_probs: Optional[np.ndarray] = None
     query_class_scores: Optional[np.ndarray] = None
     query_mask_scores: Optional[np.ndarray] = None
-    query_scores: Optional[np.ndarray] = None
     query_areas: Optional[np.ndarray] = None
 
     @property
@@ -218,7 +215,6 @@ def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: 
         fp.query_probs = qp.numpy().astype(np.float32, copy=False)
         fp.query_class_scores = out.all_class_scores
         fp.query_mask_scores = qs.numpy().astype(np.float32)
-        fp.query_scores = frame_confidence(out.all_logits[j], torch.from_numpy(out.all_class_scores)).numpy().astype(np.float32)
         fp.query_areas = qm.flatten(1).sum(1).numpy().astype(np.int64)
     return fp
 

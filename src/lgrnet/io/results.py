@@ -21,7 +21,7 @@ Layout of ``OUT/<name>/``::
                              probability map, and per frame and query its class_score,
                              mask_score, score and area (also under "queries" in each JSON frame)
 
-``score`` = class_score x the mask's expected Dice (:func:`lgrnet.engine.confidence.frame_confidence`); bbox x1/y1 are exclusive. The folder is written as
+``score`` = class_score * mask_score; bbox x1/y1 are exclusive. The folder is written as
 ``OUT/.<name>.partial-XXXX`` and renamed to ``OUT/<name>`` when complete; on error it is deleted.
 Per-frame rows go to a temporary JSON-lines file and are copied into predictions.json at the end,
 so memory does not grow with the number of frames. The output folder is checked to be writable
@@ -205,7 +205,7 @@ class ResultFolderWriter:
                     qdir.mkdir(exist_ok=True)
                 write_prob_png(qdir / stem, fp.query_probs[q])
                 cs, ms = float(fp.query_class_scores[q]), float(fp.query_mask_scores[q])
-                item = {"query": q, "class_score": _r(cs), "mask_score": _r(ms), "score": _r(float(fp.query_scores[q])),
+                item = {"query": q, "class_score": _r(cs), "mask_score": _r(ms), "score": _r(cs * ms),
                         "area": int(fp.query_areas[q])}
                 queries.append(item)
                 self._qcsv.writerow([fp.index, q, item["class_score"], item["mask_score"], item["score"], item["area"]])
