@@ -1,5 +1,7 @@
-"""Per-frame mask-quality estimates from one clip's chosen-query logits (candidates for the
-per-frame confidence; :func:`frame_confidence` is the one the predictor reports).
+"""Per-frame mask-quality estimates from one clip's chosen-query logits: candidates for the
+per-frame confidence, measured by ``benchmarks/confidence_auroc.py`` (docs/inference.md, "The
+per-frame score"). The predictor still reports Mask2Former's score (class x mean prob inside the
+mask, :mod:`lgrnet.engine.postprocess`): no candidate here beat it on both data sets.
 
 All take the chosen query's mask logits at the model's input size, (T, h, w), and return (T,)
 float tensors in [0, 1]; the mask is ``logits > 0`` as in post-processing.
