@@ -167,3 +167,23 @@ def test_windows_and_memory_budget(data_subset, tiny_weights, tmp_path, capsys):
     assert main(["evaluate", *common, "--memory-budget", "lots", "--out", str(tmp_path / "x")]) == 2
     assert "memory size 'lots'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_confidence_report_scores_the_written_masks(run_dir, data_subset):
+    """confidence.json: one row per annotated frame, its Dice that of the written mask against the
+    ground truth, the AUROC and reliability table those rows give."""
+    from lgrnet.data.datasets import read_mask
+    from lgrnet.metrics.reliability import failure_auroc, frame_dice, reliability_table
+
+    conf = json.loads((run_dir / "confidence.json").read_text())
+    frames = conf["frames"]
+    assert len(frames) == conf["frames_scored"] == 2 * FRAMES and {f["video"] for f in frames} == set(VIDEOS)
+    gts = {(v.name, f.stem): m for v in find_videos(data_subset, SPLIT) for f, m in zip(v.frames, v.masks)}
+    for f in frames[::3]:
+        mask = cv2.imread(str(run_dir / "masks" / f["video"] / f"{f['frame']}.png"), cv2.IMREAD_GRAYSCALE) > 0
+        assert f["dice"] == pytest.approx(frame_dice(mask, read_mask(gts[(f["video"], f["frame"])])), abs=1e-6)
+    scores, dice = [f["score"] for f in frames], [f["dice"] for f in frames]
+    auc = failure_auroc(scores, dice)
+    assert conf["auroc"] is None if np.isnan(auc) else conf["auroc"] == pytest.approx(auc, abs=1e-4)
+    assert conf["failed"] == sum(d < 0.5 for d in dice)
+    assert conf["reliability"] == reliability_table(scores, dice)

@@ -116,6 +116,24 @@ class TrainConfig:
     hflip: bool = True
     vflip: bool = True
     rot90: bool = True
+    # Small-data recipe options (docs/training.md, "Recipe options"); the defaults (off) are the
+    # published recipe. One random draw per clip, applied identically to all its frames.
+    aug_brightness: float = 0.0  # factor drawn in [1 - x, 1 + x]
+    aug_contrast: float = 0.0  # factor drawn in [1 - x, 1 + x]
+    aug_saturation: float = 0.0  # factor drawn in [1 - x, 1 + x]
+    aug_hue: float = 0.0  # shift drawn in [-x, x] (at most 0.5)
+    aug_blur_prob: float = 0.0  # Gaussian blur with this probability ...
+    aug_blur_sigma: float = 1.5  # ... sigma drawn in [0.1, x] pixels
+    aug_noise_std: float = 0.0  # Gaussian noise, std drawn in [0, x] (pixel values in [0, 1])
+    aug_scale: float = 0.0  # zoom factor drawn in [1 - x, 1 + x] (mask follows, nearest)
+    aug_rotate: float = 0.0  # rotation in degrees drawn in [-x, x]
+    aug_translate: float = 0.0  # shift (crop offset) drawn in [-x, x] of the image side
+    aug_prob: float = 1.0  # probability that a clip gets the options above at all
+    lr_schedule: str = "multistep"  # "multistep" (lr_milestones, lr_gamma), "cosine" or "onecycle"
+    warmup_iters: int = 0  # linear warm-up from lr * warmup_factor (cosine / onecycle / multistep)
+    warmup_factor: float = 0.01
+    min_lr_ratio: float = 0.01  # cosine / onecycle: the final lr as a fraction of lr
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights (validated, shipped)
     batch_size: int = 4
     lr: float = 1e-3
     backbone_lr_mult: float = 0.1

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..precision import add_precision_argument
-from .predict import add_window_arguments
+from .predict import add_tta_argument, add_window_arguments
 
 
 def add_arguments(p) -> None:
@@ -45,6 +45,7 @@ def add_arguments(p) -> None:
                    help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
                         "model; else 352, as published)")
     add_window_arguments(p)
+    add_tta_argument(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     add_precision_argument(p)
@@ -78,7 +79,7 @@ def load_predictor(args, device):
     from ..models.lgrnet import LGRNet
 
     settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget,
-                "precision": args.precision}
+                "precision": args.precision, "tta": bool(getattr(args, "tta", False))}
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:

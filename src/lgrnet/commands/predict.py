@@ -61,6 +61,7 @@ def add_arguments(p) -> None:
                    help="torch.compile the model for the window shape (windowed videos; compiling takes minutes once per "
                         "window shape; see docs/speed.md for when it pays off)")
     add_precision_argument(p)
+    add_tta_argument(p)
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--dicom-seg", action=argparse.BooleanOptionalAction, default=None,
                    help="for DICOM inputs also write segmentation.dcm, a DICOM Segmentation referencing the source "
@@ -79,6 +80,13 @@ def add_arguments(p) -> None:
     p.add_argument("--index-timeout", type=float, default=None, metavar="SECONDS",
                    help="with several processes: how long process 0 waits for the others before writing index.csv "
                         "(default: until they are done)")
+
+
+def add_tta_argument(p) -> None:
+    """--tta of :class:`~lgrnet.engine.predictor.VideoPredictor` (``lgrnet predict`` and ``lgrnet evaluate``)."""
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the logits of the four flips (none, horizontal, vertical, "
+                        "both) of each clip; 4x the forward time (docs/inference.md)")
 
 
 def add_window_arguments(p) -> None:
@@ -123,7 +131,7 @@ def run(args) -> int:
     predictor = VideoPredictor.from_pretrained(
         args.weights, preset=args.preset, device=device, size=args.size, window=args.window,
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
-        cuda_graphs=args.cuda_graphs, compile=args.compile, precision=args.precision, pipeline=not args.no_pipeline)
+        cuda_graphs=args.cuda_graphs, compile=args.compile, precision=args.precision, pipeline=not args.no_pipeline, tta=args.tta)
     many = len(inputs) > 1 or shard.world_size > 1
     if many:
         os.makedirs(args.out, exist_ok=True)

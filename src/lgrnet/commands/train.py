@@ -58,10 +58,40 @@ def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
                    help="stop after step N (the schedule still follows train.max_iters)")
     p.add_argument("--time-limit", type=float, default=0.0, metavar="MIN",
                    help="stop cleanly (validate, checkpoint) after this many minutes")
+    p.add_argument("--lr-schedule", choices=("multistep", "cosine", "onecycle"),
+                   help="learning-rate schedule (sets train.lr_schedule; default: the preset's, multistep)")
+    p.add_argument("--warmup", type=int, metavar="STEPS", help="linear warm-up steps (train.warmup_iters)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="keep a weight EMA with this decay (e.g. 0.998; train.ema_decay): validated and saved as the model")
+    p.add_argument("--augment", choices=("photometric", "geometric", "all"),
+                   help="the small-data augmentation (train.aug_*; docs/training.md, 'Recipe options'); key=value "
+                        "overrides of single train.aug_* fields still apply after it")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
     p.add_argument("--progress", choices=["auto", "on", "off"], default="auto", help="progress bar (auto: on a terminal)")
     # REMAINDER so that options may also follow the overrides (re-parsed in run()).
     p.add_argument("overrides", nargs=overrides_nargs, metavar="key=value", help="config overrides, e.g. train.lr=5e-4")
+
+
+AUGMENT = {
+    "photometric": ["train.aug_brightness=0.2", "train.aug_contrast=0.2", "train.aug_saturation=0.2",
+                    "train.aug_hue=0.02", "train.aug_blur_prob=0.2", "train.aug_noise_std=0.02", "train.aug_prob=0.8"],
+    "geometric": ["train.aug_scale=0.15", "train.aug_rotate=15", "train.aug_translate=0.08", "train.aug_prob=0.8"],
+}
+AUGMENT["all"] = AUGMENT["photometric"] + AUGMENT["geometric"]
+
+
+def recipe_overrides(args) -> list:
+    """The recipe flags as key=value overrides (placed before the user's, which win)."""
+    out = []
+    if getattr(args, "lr_schedule", None):
+        out.append(f"train.lr_schedule={args.lr_schedule}")
+    if getattr(args, "warmup", None) is not None:
+        out.append(f"train.warmup_iters={args.warmup}")
+    if getattr(args, "ema", None) is not None:
+        out.append(f"train.ema_decay={args.ema}")
+    if getattr(args, "augment", None):
+        out += AUGMENT[args.augment]
+    return out
 
 
 def _merge_trailing_options(args) -> None:
@@ -117,9 +147,9 @@ def run(args) -> int:
     if args.init and not resuming:
         from ..engine.finetune import init_config
 
-        cfg, _ = init_config(args.init, args.preset, args.overrides, args.schedule or "finetune")
+        cfg, _ = init_config(args.init, args.preset, recipe_overrides(args) + list(args.overrides), args.schedule or "finetune")
     else:
-        cfg = resolve_config(args.preset, args.overrides, args.out, args.resume)
+        cfg = resolve_config(args.preset, recipe_overrides(args) + list(args.overrides), args.out, args.resume)
     out = args.out or os.path.join("runs", f"{cfg.model.preset or 'custom'}-{__import__('time').strftime('%Y%m%d-%H%M%S')}")
     data, val, precision = data_roots, val_roots, args.precision
     run_json = os.path.join(out, "run.json")

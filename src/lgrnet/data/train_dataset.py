@@ -22,7 +22,7 @@ from ..config import TrainConfig
 from ..losses.criterion import ClipTarget
 from .clip_sampler import sample_clip
 from .datasets import DatasetError, VideoRecord, read_frame, read_mask, validate_videos
-from .transforms import augment_clip, draw_params
+from .transforms import apply_recipe, augment_clip, draw_params, draw_recipe_params
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,12 @@ class TrainClipDataset(torch.utils.data.Dataset):
         params = draw_params(rng, cfg.hflip, cfg.vflip, cfg.rot90)
         frames_a, masks_a = augment_clip(frames, masks, cfg.image_size, params)
         video = torch.from_numpy(frames_a).permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, S, S)
+        recipe = draw_recipe_params(rng, cfg, cfg.image_size)  # None: the published augmentation only
+        if recipe is not None:
+            ann_idx = [i for i, m in enumerate(masks_a) if m is not None]
+            video, moved = apply_recipe(video, torch.from_numpy(np.stack([masks_a[i] for i in ann_idx])), recipe)
+            for k, i in enumerate(ann_idx):
+                masks_a[i] = moved[k].numpy()
         has_ann = torch.tensor([m is not None for m in masks_a], dtype=torch.bool)
         ann = [torch.from_numpy(m) for m in masks_a if m is not None]
         stacked = torch.stack(ann).float()[None]  # (1, T', S, S): one object, the lesion

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from .cuda_graphs import GraphedClipForward
 
 MAX_GRAPHS = 2  # CUDA graphs kept per runner (each holds about one forward's peak memory)
+# Test-time augmentation: the flips of a clip's (h, w) axes (identity, horizontal, vertical, both).
+# The four form a group, so the averaged prediction is exactly flip-equivariant.
+TTA_FLIPS: Tuple[Tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 
 
 @dataclass
@@ -35,7 +38,9 @@ class ClipOutput:
     query: the chosen query (highest foreground class probability); class_score: its foreground
     probability; logits: (T, h, w) float32, its mask logits at the model's input size;
     all_logits: (T, Nq, h, w) float32, every query's, and all_class_scores: (Nq,), only when the
-    runner keeps all queries; graphed: a CUDA graph ran the clip.
+    runner keeps all queries; graphed: a CUDA graph ran the clip; view_logits: (V, T, h, w)
+    float32, the chosen query's flipped-back logits of each test-time-augmentation view (only
+    with ``tta`` and the runner's ``keep_views``; ``logits`` is their mean).
     """
 
     query: int
@@ -44,6 +49,7 @@ class ClipOutput:
     all_logits: Optional[torch.Tensor] = None
     all_class_scores: Optional[np.ndarray] = None
     graphed: bool = False
+    view_logits: Optional[torch.Tensor] = None
 
 
 class ClipRunner:
@@ -56,11 +62,12 @@ class ClipRunner:
     cuda_graphs: replay a CUDA graph for repeated shapes (:mod:`lgrnet.engine.cuda_graphs`; at most
     :data:`MAX_GRAPHS` kept; a graph whose first replay differs from the eager forward is dropped
     with a warning and that shape runs eagerly); compile: ``torch.compile(model, dynamic=False)``
-    for repeated shapes (combines with ``cuda_graphs``).
+    for repeated shapes (combines with ``cuda_graphs``); tta: test-time augmentation by flips
+    (:meth:`_run_tta`, 4 forward passes a clip).
     """
 
     def __init__(self, model: LGRNet, autocast: bool = True, all_queries: bool = False, cuda_graphs: bool = False,
-                 compile: bool = False, precision: Optional[str] = None):
+                 compile: bool = False, precision: Optional[str] = None, tta: bool = False):
         if cuda_graphs and model.device.type != "cuda":
             raise UserError(f"CUDA graphs need the model on a CUDA device; it is on {model.device}")
         self.model = model
@@ -72,6 +79,8 @@ class ClipRunner:
         self.all_queries = all_queries
         self.cuda_graphs = cuda_graphs
         self.compile = compile
+        self.tta = tta
+        self.keep_views = False  # with tta: keep each view's chosen-query logits (ClipOutput.view_logits)
         self.compiled: Optional[Callable] = None
         self.graphs: "collections.OrderedDict[Tuple[int, ...], GraphedClipForward]" = collections.OrderedDict()
         self.graph_errors: Dict[Tuple[int, ...], str] = {}
@@ -100,18 +109,54 @@ class ClipRunner:
     def __call__(self, clip: Union[torch.Tensor, Sequence[torch.Tensor]], repeated: bool = False) -> ClipOutput:
         """clip: (T, 3, h, w) model inputs in [0, 1] (a tensor or T tensors (3, h, w))."""
         x = (clip if isinstance(clip, torch.Tensor) else torch.stack(list(clip)))[None]
-        graph = self._graph_for(x) if repeated and self.cuda_graphs else None
-        if graph is not None:
-            out = graph(x)
-        else:
-            out = forward_clip(self.run_model, x, autocast=self.autocast,
-                               module=self._compiled_model() if repeated and self.compile else None)
+        if self.tta:
+            return self._run_tta(x, repeated)
+        out, graph = self._forward(x, repeated)
         q = choose_query(out)
         class_probs = out.class_probs[0, :, 0].float().cpu()
         result = ClipOutput(query=q, class_score=float(class_probs[q]), logits=out.mask_logits[0, :, q].float().cpu(),
                             graphed=graph is not None)
         if self.all_queries:
             result.all_logits = out.mask_logits[0].float().cpu()
+            result.all_class_scores = class_probs.numpy()
+        return result
+
+    def _forward(self, x: torch.Tensor, repeated: bool):
+        """One forward of x (1, T, 3, h, w) -> (LGRNetOutput, the CUDA graph that ran it or None)."""
+        graph = self._graph_for(x) if repeated and self.cuda_graphs else None
+        if graph is not None:
+            return graph(x), graph
+        return forward_clip(self.run_model, x, autocast=self.autocast,
+                            module=self._compiled_model() if repeated and self.compile else None), None
+
+    def _run_tta(self, x: torch.Tensor, repeated: bool) -> ClipOutput:
+        """Test-time augmentation (as nnU-Net mirrors): run the clip under each flip of
+        :data:`TTA_FLIPS`, flip every query's mask logits back, and average per query index: the
+        class probabilities (the chosen query is the argmax of the mean, so a query is a learned
+        slot shared by all views) and the mask logits. ``view_logits`` keeps each view's
+        flipped-back logits of the chosen query when ``keep_views`` is set (their agreement is a
+        quality signal). Memory: one running sum of every query's logits, as ``all_queries``."""
+        probs, views = [], []
+        total: Optional[torch.Tensor] = None
+        graphed = True
+        for dims in TTA_FLIPS:
+            out, graph = self._forward(x.flip(dims) if dims else x, repeated)
+            graphed = graphed and graph is not None
+            lg = out.mask_logits[0].float().cpu()  # (T, Nq, h, w)
+            lg = lg.flip(dims) if dims else lg
+            total = lg if total is None else total.add_(lg)  # a running sum: one view's logits kept
+            if self.keep_views:
+                views.append(lg.clone())
+            probs.append(out.class_probs[0, :, 0].float().cpu())
+        class_probs = torch.stack(probs).mean(0)  # (Nq,)
+        q = int(class_probs.argmax())
+        mean = total.div_(len(TTA_FLIPS))
+        result = ClipOutput(query=q, class_score=float(class_probs[q]), logits=mean[:, q].contiguous(),
+                            graphed=graphed)
+        if views:
+            result.view_logits = torch.stack([v[:, q] for v in views])
+        if self.all_queries:
+            result.all_logits = mean
             result.all_class_scores = class_probs.numpy()
         return result
 

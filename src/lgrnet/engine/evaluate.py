@@ -9,6 +9,9 @@ Output folder::
     sunseg.json  sunseg.csv        the SUN-SEG toolbox's protocol, scored on probs/
     authors.json authors.csv       the authors' protocol, scored on masks/
     fibroid.json fibroid.csv       the authors' UFUV protocol, scored on masks/ (when asked)
+    confidence.json                how well the per-frame score flags failed frames (frame Dice < 0.5):
+                                   AUROC, a reliability table (score bins vs mean Dice), every frame's
+                                   score and Dice (:mod:`lgrnet.metrics.reliability`)
 
 ``probs/`` and ``masks/`` are each a ``<pred_root>/<method>/<dataset>`` folder of the SUN-SEG toolbox
 (``<video>/<frame>.png``), so ``lgrnet score`` or the toolbox itself can re-score them.
@@ -57,14 +60,20 @@ def as_predictor(model, size: int = 352) -> "VideoPredictor":
 
 
 def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
-                   progress: bool = True, on_video=None) -> Dict[str, Dict[str, object]]:
+                   progress: bool = True, on_video=None, frames_out: Optional[List[Dict[str, object]]] = None
+                   ) -> Dict[str, Dict[str, object]]:
     """Segment every video and write ``probs/`` and ``masks/`` under ``out_dir``.
 
     ``model``: an LGRNet (run at ``size``, whole video when it fits the memory budget) or a
     :class:`~lgrnet.engine.predictor.VideoPredictor` (its size and window settings).
     Returns, per video, how it ran: {"frames", "mode" ("whole-clip" | "windowed"), "window",
     "overlap", "num_windows"}. ``on_video(name, run)``: called when a video's PNGs are all written.
+    ``frames_out``: a list that gets one ``{"video", "frame", "score",
+    "dice"}`` per frame with a mask (the frame Dice of the binary mask against the ground truth > 128).
     """
+    from ..data.datasets import read_mask
+    from ..metrics.reliability import frame_dice
+
     from ..io.video import FrameFolderSource
     from ..progress import ProgressBar
 
@@ -78,6 +87,10 @@ def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
                 stem = rec.frames[fp.index].stem
                 write_png(out_dir / "probs" / rec.name / f"{stem}.png", prob_to_uint8(fp.prob))
                 write_png(out_dir / "masks" / rec.name / f"{stem}.png", mask_to_uint8(fp.mask))
+                gt = rec.masks[fp.index] if frames_out is not None and fp.index < len(rec.masks) else None
+                if gt is not None:
+                    frames_out.append({"video": rec.name, "frame": stem, "score": round(fp.score, 6),
+                                       "dice": round(frame_dice(fp.mask, read_mask(gt)), 6)})
             runs[rec.name] = {"frames": stream.info["num_frames"],
                               **{k: stream.info[k] for k in ("mode", "window", "overlap", "num_windows")}}
             if on_video is not None:
@@ -127,6 +140,7 @@ class EvaluationResult:
     seconds_predict: float = 0.0
     seconds_score: float = 0.0
     runs: Dict[str, Dict[str, object]] = field(default_factory=dict)
+    confidence: Optional[Dict[str, object]] = None
 
     @property
     def windowed(self) -> List[str]:
@@ -134,7 +148,12 @@ class EvaluationResult:
         return [v for v, r in self.runs.items() if r.get("mode") == "windowed"]
 
     def tables(self) -> str:
-        return "\n\n".join(format_table(r) for r in self.results.values())
+        text = "\n\n".join(format_table(r) for r in self.results.values())
+        if self.confidence is not None:
+            from ..metrics.reliability import format_reliability
+
+            text += "\n\n" + format_reliability(self.confidence["reliability"], self.confidence["auroc"])
+        return text
 
 
 def write_config(out_dir: Union[str, Path], config: dict) -> None:
@@ -146,6 +165,20 @@ def write_config(out_dir: Union[str, Path], config: dict) -> None:
     data.setdefault("versions", {"lgrnet": __version__, "torch": torch.__version__, "numpy": np.__version__,
                                  "opencv": cv2.__version__, "python": platform.python_version()})
     write_text_atomic(os.path.join(str(out_dir), "config.json"), json.dumps(data, indent=2, default=str) + "\n")
+
+
+def confidence_report(frames: List[Dict[str, object]]) -> Dict[str, object]:
+    """What ``confidence.json`` holds: the AUROC of the per-frame score for failed frames, the
+    reliability table and the frames (see :mod:`lgrnet.metrics.reliability`)."""
+    from ..metrics.reliability import FAIL_BELOW, failure_auroc, reliability_table
+
+    scores = [float(f["score"]) for f in frames]
+    dice = [float(f["dice"]) for f in frames]
+    auc = failure_auroc(scores, dice)
+    return {"fail_below": FAIL_BELOW, "frames_scored": len(frames),
+            "failed": sum(d < FAIL_BELOW for d in dice), "auroc": None if np.isnan(auc) else round(auc, 4),
+            "mean_dice": round(float(np.mean(dice)), 4) if dice else None,
+            "reliability": reliability_table(scores, dice), "frames": frames}
 
 
 def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
@@ -167,20 +200,23 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     settings = predictor.settings()
     run_config = {**(config or {}), "size": predictor.size[0] if predictor.size[0] == predictor.size[1] else list(predictor.size),
                   "window": settings["window"], "overlap": settings["overlap"],
-                  "memory_budget": settings["memory_budget"], "drop_ends": drop_ends, "protocols": list(protocols),
+                  "memory_budget": settings["memory_budget"], "tta": settings.get("tta", "off"), "drop_ends": drop_ends, "protocols": list(protocols),
                   "videos": [v.name for v in videos], "frames": sum(len(v) for v in videos),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if not sharded or shard.rank == 0:
         write_config(out_dir, run_config)
     t0 = time.perf_counter()
+    frames: List[Dict[str, object]] = []
     if sharded:
         runs = predict_share(predictor, videos, out_dir, shard, progress=progress)
         if runs is None:
             return None
     else:
-        runs = predict_videos(predictor, videos, out_dir, progress=progress)
+        runs = predict_videos(predictor, videos, out_dir, progress=progress, frames_out=frames)
     t1 = time.perf_counter()
     result = EvaluationResult(out_dir, sum(int(r["frames"]) for r in runs.values()), seconds_predict=t1 - t0, runs=runs)
+    result.confidence = confidence_report(frames)
+    write_text_atomic(os.path.join(str(out_dir), "confidence.json"), json.dumps(result.confidence, indent=1) + "\n")
     for protocol in protocols:
         folder = PROTOCOL_INPUTS[protocol]
         pairs = pairs_from_records(videos, out_dir / folder)

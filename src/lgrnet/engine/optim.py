@@ -12,10 +12,16 @@ grouping never reads that flag). The authors make one group per tensor; here ten
 same (lr, weight decay) share a group, which AdamW treats identically.
 
 AdamW (default betas and eps), full-model gradient-norm clipping (all parameters together), and
-a MultiStepLR stepped every iteration (milestones in iterations).
+a MultiStepLR stepped every iteration (milestones in iterations). Options of the small-data recipe
+(``train.lr_schedule``): "cosine", a linear warm-up over ``warmup_iters`` from ``lr *
+warmup_factor`` then a cosine to ``lr * min_lr_ratio`` at ``max_iters`` (:func:`lr_factor`);
+"onecycle", torch's ``OneCycleLR`` (cosine warm-up and annealing, same start/peak/end lrs, no
+momentum cycling); "multistep" with ``warmup_iters > 0`` adds the linear warm-up. Every group keeps
+its ratio to ``lr`` (the backbone's ``backbone_lr_mult``).
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, List
 
 import torch
@@ -78,8 +84,38 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.MultiStepLR:
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+SCHEDULES = ("multistep", "cosine", "onecycle")
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """The lr at ``step`` (iterations done) as a fraction of ``cfg.lr``, for "cosine" and for
+    "multistep" (with its optional warm-up)."""
+    warm = cfg.warmup_iters
+    if warm > 0 and step < warm:
+        warmup = cfg.warmup_factor + (1.0 - cfg.warmup_factor) * step / warm
+    else:
+        warmup = 1.0
+    if cfg.lr_schedule == "cosine":
+        if step < warm:
+            return warmup
+        t = min(1.0, (step - warm) / max(1, cfg.max_iters - warm))
+        return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
+    if cfg.lr_schedule == "multistep":
+        return warmup * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
+    raise ValueError(f"train.lr_schedule must be one of {', '.join(SCHEDULES)}, got {cfg.lr_schedule!r}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The schedule ``train.lr_schedule`` names, stepped once per iteration."""
+    if cfg.lr_schedule == "multistep" and cfg.warmup_iters <= 0:  # the published schedule
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=cfg.max_iters + 1,
+            pct_start=max(1, cfg.warmup_iters) / cfg.max_iters, anneal_strategy="cos", cycle_momentum=False,
+            div_factor=1.0 / cfg.warmup_factor, final_div_factor=cfg.warmup_factor / cfg.min_lr_ratio)
+    lr_factor(0, cfg)  # the schedule's name is checked now
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
 
 
 def clip_full_model_grad_norm(model: nn.Module, max_norm: float) -> torch.Tensor:

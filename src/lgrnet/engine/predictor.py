@@ -348,6 +348,9 @@ class VideoPredictor:
         eagerly: each video length would compile again). Combines with ``cuda_graphs``;
     pipeline: decode and resize frames in a reader thread ahead of the model
         (:mod:`lgrnet.engine.pipeline`; False: in turn, in the caller's thread).
+    tta: test-time augmentation, the clip run under the four flips of its (h, w) axes with the
+        logits flipped back and averaged (:meth:`~lgrnet.engine.clip_runner.ClipRunner._run_tta`;
+        4x the forward time, the same memory per forward).
     The forward passes are :attr:`runner`'s (:class:`~lgrnet.engine.clip_runner.ClipRunner`).
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
@@ -356,7 +359,7 @@ class VideoPredictor:
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = DEFAULT_INPUT_SIZE,
                  window: Optional[int] = None, overlap: Optional[int] = None,
                  memory_budget: Union[None, int, str] = None, autocast: bool = True, all_queries: bool = False,
-                 cuda_graphs: bool = False, compile: bool = False, precision: Optional[str] = None, pipeline: bool = True):
+                 cuda_graphs: bool = False, compile: bool = False, precision: Optional[str] = None, pipeline: bool = True, tta: bool = False):
         self.size: Tuple[int, int] = check_input_size(size)
         self.pipeline = pipeline
         check_window(window, overlap)
@@ -365,7 +368,7 @@ class VideoPredictor:
         self.overlap = overlap
         self.memory_budget = parse_bytes(memory_budget) if memory_budget is not None else None
         self.runner = ClipRunner(self.model, autocast=autocast, all_queries=all_queries, cuda_graphs=cuda_graphs,
-                                 compile=compile, precision=precision)
+                                 compile=compile, precision=precision, tta=tta)
         self.weights: Optional[str] = None
         self.preset: Optional[str] = getattr(model.config, "preset", None) or None
         if self.device.type == "cpu":
@@ -404,11 +407,12 @@ class VideoPredictor:
     all_queries = property(lambda self: self.runner.all_queries, lambda self, v: setattr(self.runner, "all_queries", v))
     cuda_graphs = property(lambda self: self.runner.cuda_graphs, lambda self, v: setattr(self.runner, "cuda_graphs", v))
     compile = property(lambda self: self.runner.compile, lambda self, v: setattr(self.runner, "compile", v))
+    tta = property(lambda self: self.runner.tta, lambda self, v: setattr(self.runner, "tta", v))
 
     def plan(self, frame_size: Tuple[int, int]) -> WindowPlan:
         """The window and overlap for frames of ``frame_size`` (H, W)."""
         return plan_window(self.model, self.size, frame_size, window=self.window, overlap=self.overlap,
-                           budget=self.memory_budget, all_queries=self.all_queries)
+                           budget=self.memory_budget, all_queries=self.all_queries or self.tta)
 
     def settings(self) -> Dict[str, object]:
         """The run's settings, as recorded in predictions.json."""
@@ -417,7 +421,7 @@ class VideoPredictor:
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
                 "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
-                "compile": self.compile, "pipeline": self.pipeline, "lgrnet_version": __version__, "torch_version": torch.__version__}
+                "compile": self.compile, "pipeline": self.pipeline, "tta": "flips" if self.tta else "off", "lgrnet_version": __version__, "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:
         """Results frame by frame, in order, as soon as they are final.

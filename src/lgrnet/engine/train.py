@@ -103,6 +103,16 @@ def check_train_config(cfg: LGRNetConfig) -> None:
         problems.append(f"train.max_iters must be >= 1, got {t.max_iters}")
     if t.checkpoint_every < 0 or t.eval_every < 0 or t.log_every < 1:
         problems.append("train.checkpoint_every and train.eval_every must be >= 0, train.log_every >= 1")
+    if t.lr_schedule not in ("multistep", "cosine", "onecycle"):
+        problems.append(f"train.lr_schedule must be multistep, cosine or onecycle, got {t.lr_schedule!r}")
+    if not 0 <= t.ema_decay < 1:
+        problems.append(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    if t.warmup_iters < 0 or not 0 < t.warmup_factor <= 1 or not 0 < t.min_lr_ratio <= 1:
+        problems.append("train.warmup_iters must be >= 0, train.warmup_factor and train.min_lr_ratio in (0, 1]")
+    if min(t.aug_brightness, t.aug_contrast, t.aug_saturation, t.aug_hue, t.aug_blur_prob, t.aug_noise_std,
+           t.aug_scale, t.aug_rotate, t.aug_translate) < 0 or max(t.aug_brightness, t.aug_contrast, t.aug_saturation,
+                                                                  t.aug_scale) >= 1:
+        problems.append("train.aug_* must be >= 0 (brightness, contrast, saturation and scale below 1)")
     if t.loss.num_points < 1:
         problems.append(f"train.loss.num_points must be >= 1, got {t.loss.num_points}")
     if problems:
@@ -153,6 +163,20 @@ def multiscale_size(seed: int, step: int, sizes: Sequence[int]) -> int:
     """The step's input size: one draw per step from a generator seeded by (seed, step), so every
     process and a resumed run pick the same."""
     return int(sizes[int(np.random.default_rng([seed, step, 3]).integers(0, len(sizes)))])
+
+
+def build_ema(model: torch.nn.Module, decay: float) -> Optional[torch.optim.swa_utils.AveragedModel]:
+    """The weight EMA (``decay > 0``), torch's ``AveragedModel``: after each optimizer step every
+    parameter and buffer becomes ``decay * ema + (1 - decay) * current`` (the first update copies
+    the weights). None when ``decay`` is 0."""
+    if decay <= 0:
+        return None
+    if decay >= 1:
+        raise UserError(f"train.ema_decay must be in [0, 1), got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    ema = AveragedModel(_unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return ema.eval()
 
 
 def _unwrap(model):
@@ -254,6 +278,7 @@ class Trainer:
         self.criterion = SetCriterion(tc.loss, cfg.model.decoder.num_classes).to(self.device)
         self.optimizer = build_optimizer(self.model, tc)
         self.scheduler = build_scheduler(self.optimizer, tc)
+        self.ema = build_ema(self.model, tc.ema_decay)
         cuda = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
@@ -329,6 +354,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             "rng": rngs,
             "world_size": self.world,
             "best": self.best,
@@ -345,6 +371,10 @@ class Trainer:
         self.scheduler.load_state_dict(sched)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        elif self.ema is not None:
+            log.warning("the checkpoint has no weight EMA; starting it from the current weights")
         self.step = int(state["step"])
         self.best = state.get("best")
         rngs = state.get("rng", {})
@@ -395,7 +425,14 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(_unwrap(self.model))
         return float(norm)
+
+    def shipped_model(self) -> torch.nn.Module:
+        """What validation scores and the run's .safetensors hold: the weight EMA when
+        ``train.ema_decay > 0``, else the trained weights."""
+        return self.ema.module if self.ema is not None else _unwrap(self.model)
 
     # ------------------------------------------------------------------ loop
 
@@ -418,13 +455,13 @@ class Trainer:
         """Validate on rank 0 (others wait); keep the best weights. Returns the Dice."""
         dice = None
         if self.is_main and self.val_videos:
-            res = validate(_unwrap(self.model), self.val_videos, self.cfg.train.image_size, self.cfg.train.val_clip_len)
+            res = validate(self.shipped_model(), self.val_videos, self.cfg.train.image_size, self.cfg.train.val_clip_len)
             dice = res["dice"]
             logger.record({"event": "val", "step": self.step, "val_dice": dice, "val_frames": res["frames"],
                            "elapsed": round(elapsed, 3)})
             if self.best is None or (not math.isnan(dice) and dice > self.best["val_dice"]):
                 self.best = {"val_dice": dice, "step": self.step}
-                _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "best.safetensors"),
+                self.shipped_model().save_pretrained(os.path.join(self.out_dir, "best.safetensors"),
                                                     metadata={"step": self.step, "val_dice": dice,
                                                               "input_size": self.cfg.train.image_size})
         if self.world > 1:
@@ -487,7 +524,7 @@ class Trainer:
                 if self.step > start and last_saved != self.step:
                     self.save()
             if self.is_main and self.step > start:
-                _unwrap(self.model).save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
+                self.shipped_model().save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
                                                     metadata={"step": self.step, "input_size": self.cfg.train.image_size})
         finally:
             logger.close()

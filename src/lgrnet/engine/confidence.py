@@ -1,0 +1,71 @@
+"""Per-frame mask-quality estimates from one clip's chosen-query logits: candidates for the
+per-frame confidence, measured by ``benchmarks/confidence_auroc.py`` (docs/inference.md, "The
+per-frame score"). The predictor still reports Mask2Former's score (class x mean prob inside the
+mask, :mod:`lgrnet.engine.postprocess`): no candidate here beat it on both data sets.
+
+All take the chosen query's mask logits at the model's input size, (T, h, w), and return (T,)
+float tensors in [0, 1]; the mask is ``logits > 0`` as in post-processing.
+
+- :func:`mean_prob_inside`: mean probability inside the mask (Mask2Former's mask score);
+- :func:`expected_dice`: the Dice the probability map expects against its own mask,
+  2 sum(p m) / (sum(p) + sum(m)) -- low when much probability mass lies outside the mask
+  (a blurred or split prediction), 0 for an empty mask;
+- :func:`temporal_agreement`: mean IoU of the frame's mask with its neighbours' (t-1, t+1) masks;
+- :func:`view_agreement`: mean IoU of each test-time-augmentation view's mask with the averaged
+  mask (needs the views' logits, (V, T, h, w)).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of bool masks (..., h, w) -> (...); 1 where both are empty."""
+    inter = (a & b).flatten(-2).sum(-1).float()
+    union = (a | b).flatten(-2).sum(-1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
+def mean_prob_inside(logits: torch.Tensor) -> torch.Tensor:
+    p = logits.float().sigmoid()
+    m = logits > 0
+    area = m.flatten(1).sum(1)
+    return torch.where(area > 0, (p * m).flatten(1).sum(1) / area.clamp(min=1), torch.zeros_like(area, dtype=p.dtype))
+
+
+def expected_dice(logits: torch.Tensor) -> torch.Tensor:
+    p = logits.float().sigmoid()
+    m = (logits > 0).float()
+    num = 2.0 * (p * m).flatten(1).sum(1)
+    den = p.flatten(1).sum(1) + m.flatten(1).sum(1)
+    return torch.where(den > 0, num / den.clamp(min=1e-6), torch.zeros_like(den))
+
+
+def temporal_agreement(logits: torch.Tensor) -> torch.Tensor:
+    m = logits > 0
+    T = m.shape[0]
+    if T == 1:
+        return torch.ones(1)
+    fwd = _iou(m[1:], m[:-1])  # (T-1,): IoU(t, t-1) for t >= 1
+    total = torch.zeros(T)
+    count = torch.zeros(T)
+    total[1:] += fwd
+    count[1:] += 1
+    total[:-1] += fwd
+    count[:-1] += 1
+    return total / count
+
+
+def view_agreement(view_logits: torch.Tensor) -> torch.Tensor:
+    """view_logits (V, T, h, w) -> (T,) mean IoU of each view's mask with the mean-logit mask."""
+    mean = view_logits.float().mean(0) > 0
+    return _iou(view_logits > 0, mean[None].expand_as(view_logits)).mean(0)
+
+
+def frame_confidence(logits: torch.Tensor, class_score: float,
+                     view_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The per-frame score the predictor reports: class_score * expected Dice of the mask
+    (see docs/inference.md, "The per-frame score", for the measurement that chose it)."""
+    return class_score * expected_dice(logits)
