@@ -108,7 +108,8 @@ def run(args) -> int:
 
     import torch
 
-    from ..engine.batch import expand_inputs, finish_run, run_share, write_manifest
+    from ..engine.batch import expand_inputs, finish_run, run_share
+    from ..engine.run_index import write_manifest
     from ..engine.predictor import VideoPredictor, predict_to_folder, result_names
     from ..engine.shard import process_device, process_threads, shard_from_env
     from ..io.results import check_writable

@@ -26,13 +26,13 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from ..errors import UserError
 from ..files import write_text_atomic
+from .run_index import run_dir
 from .shard import Shard, balance, input_size
 
-RUN_DIR = ".lgrnet-run"
 POLL_SECONDS = 1.0
 
 
@@ -46,25 +46,6 @@ class InputStatus:
     status: str
     error: Optional[str] = None
     seconds: float = 0.0
-
-
-def run_dir(out_dir: Path) -> Path:
-    return Path(out_dir) / RUN_DIR
-
-
-def write_manifest(out_dir: Path, inputs: Sequence[str], names: Sequence[str]) -> None:
-    """Record the run's inputs and their result folder names (``inputs.json``, atomically)."""
-    entries = [{"input": os.path.abspath(os.fspath(i)), "name": n} for i, n in zip(inputs, names)]
-    write_text_atomic(run_dir(out_dir) / "inputs.json", json.dumps({"inputs": entries}, indent=1) + "\n")
-
-
-def read_manifest(out_dir: Path) -> Optional[List[Dict[str, str]]]:
-    """The inputs of the last run into ``out_dir`` ([{"input", "name"}]), or None when none is recorded."""
-    path = run_dir(out_dir) / "inputs.json"
-    try:
-        return list(json.loads(path.read_text())["inputs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def my_share(inputs: Sequence[str], shard: Shard) -> List[int]:

@@ -14,10 +14,31 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from ..errors import InputError
 from ..files import write_text_atomic
+
+RUN_DIR = ".lgrnet-run"  # the run's own records beside the result folders
+
+
+def run_dir(out_dir: Path) -> Path:
+    return Path(out_dir) / RUN_DIR
+
+
+def write_manifest(out_dir: Path, inputs: Sequence[str], names: Sequence[str]) -> None:
+    """Record the run's inputs and their result folder names (``inputs.json``, atomically)."""
+    entries = [{"input": os.path.abspath(os.fspath(i)), "name": n} for i, n in zip(inputs, names)]
+    write_text_atomic(run_dir(out_dir) / "inputs.json", json.dumps({"inputs": entries}, indent=1) + "\n")
+
+
+def read_manifest(out_dir: Path) -> Optional[List[Dict[str, str]]]:
+    """The inputs of the last run into ``out_dir`` ([{"input", "name"}]), or None when none is recorded."""
+    path = run_dir(out_dir) / "inputs.json"
+    try:
+        return list(json.loads(path.read_text())["inputs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 INDEX_COLUMNS = ["input", "name", "status", "error", "frames", "frames_with_lesion", "max_score", "mean_score",
                  "seconds"]
@@ -46,7 +67,6 @@ def build_index(out_dir: Union[str, os.PathLike]) -> List[Dict[str, object]]:
     """Rows for the inputs of the last run into ``out_dir`` (its ``.lgrnet-run/inputs.json``), in
     the run's order; without a recorded run, one row per result folder found there."""
     from ..io.results import find_results
-    from .batch import read_manifest, run_dir
 
     out_dir = Path(os.fspath(out_dir))
     if not out_dir.is_dir():
