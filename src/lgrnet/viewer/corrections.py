@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..files import atomic_write
+from .served_files import NotServed, read_result_file
 from ..io.corrections import SCHEMA_VERSION, FrameStatus, frame_key, mask_path, now_iso, read_status, status_path, write_status
 
 try:  # POSIX: a lock that other processes on the same folder see too
@@ -97,20 +97,9 @@ def _read_inside(root: Path, path: Path) -> Optional[bytes]:
     """The bytes of ``path`` if it is a regular file inside ``root`` (no symlink, as the rest of the
     page serves); None if it does not exist; 403 otherwise."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise Refused(403, f"{path.name}: cannot be read ({exc.strerror or exc})") from None
-    real_root = os.path.realpath(root)
-    if not stat.S_ISREG(st.st_mode) or os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
-        raise Refused(403, f"{path.name}: not a regular file inside the result folder")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise Refused(403, f"{path.name}: cannot be read ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as f:
-        return f.read()
+        return read_result_file(root, path)
+    except NotServed as exc:
+        raise Refused(403, str(exc)) from None
 
 
 def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, Any]:

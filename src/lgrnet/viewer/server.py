@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 import threading
@@ -40,6 +39,7 @@ import numpy as np
 from .. import __version__
 from ..errors import InputError
 from ..io.video import VIDEO_EXTENSIONS, FrameSource  # uploads: the names `lgrnet predict` takes
+from . import served_files
 from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
 from .results import Result, find_results, load_result, safe_filename
@@ -60,30 +60,19 @@ ROUTES = list(CORRECTION_ROUTES)
 
 
 def result_file(root: Path, name: str) -> Optional[Path]:
-    """``root/name`` if it is a regular file inside the result folder ``root``; None if it does not
-    exist. A symlink, a folder, a device, or a path that leaves ``root`` (through a symlinked
-    folder) is refused with 403: the page serves only what the result folder itself holds."""
-    path = root / name
+    """:func:`lgrnet.viewer.served_files.result_file`, refusals as HTTP 403."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise HttpError(403, f"{name}: cannot be read ({exc.strerror or exc})") from None
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
-    if not stat.S_ISREG(st.st_mode) or os.path.commonpath([real_root, real]) != real_root:
-        raise HttpError(403, f"{name}: not a regular file inside the result folder; not served")
-    return path
+        return served_files.result_file(root, name)
+    except served_files.NotServed as exc:
+        raise HttpError(403, str(exc)) from None
 
 
 def open_result_file(path: Path):
-    """Open a file that :func:`result_file` accepted, refusing a symlink swapped in since."""
+    """:func:`lgrnet.viewer.served_files.open_result_file`, refusals as HTTP 403."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise HttpError(403, f"{path.name}: cannot be read ({exc.strerror or exc})") from None
-    return os.fdopen(fd, "rb")
+        return served_files.open_result_file(path)
+    except served_files.NotServed as exc:
+        raise HttpError(403, str(exc)) from None
 
 
 def _is_result_file(root: Path, name: str) -> bool:
