@@ -61,7 +61,8 @@ def test_from_results_only_checked_edited_all(tmp_path, capsys, predicted):
         corr.write_correction(res, 0, None, state="checked")
         for i, m in fixes.items():
             corr.write_correction(res, i, m, state="edited")
-    model = {i: read_mask(folder_res / "masks" / f"{i:06d}.png", 127) for i in range(len(names))}
+    # frame-folder results name their masks after the frames (predictions.json's "file")
+    model = {i: read_mask(folder_res / "masks" / f["file"], 127) for i, f in enumerate(meta["frames"])}
     model_v0 = read_mask(video_res / "masks" / "000000.png", 127)  # the mp4 is not lossless: its own masks
     source = open_source(predicted / "exam9.mp4")
     for only, want in (("checked", {0: model[0]}), ("edited", fixes), ("all", {0: model[0], **fixes})):
