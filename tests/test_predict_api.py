@@ -7,7 +7,7 @@ import torch
 from lgrnet import LGRNet, VideoPredictor
 from lgrnet.engine.inference import segment_clip
 from lgrnet.engine.memory import estimate_bytes_per_frame, parse_bytes
-from lgrnet.engine.predictor import mask_bbox
+from lgrnet.engine.predictor import mask_bbox, prefetch_depth
 from lgrnet.engine.windows import default_overlap, plan_windows
 from lgrnet.errors import InputError, UserError
 
@@ -88,9 +88,21 @@ def test_stream_is_lazy(model):
             consumed.append(i)
             yield f
 
-    stream = VideoPredictor(model, size=SIZE, window=5, overlap=2).stream(gen())
+    # in turn: one window plus one read-ahead frame
+    stream = VideoPredictor(model, size=SIZE, window=5, overlap=2, pipeline=False).stream(gen())
     first = next(stream)
-    assert first.index == 0 and len(consumed) <= 6  # one window plus one read-ahead frame
+    assert first.index == 0 and len(consumed) <= 6
+    rest = list(stream)
+    assert len(rest) == 29 and len(consumed) == 30
+
+    # pipelined: the reader thread may be a bounded number of frames further ahead (its queue, plus
+    # the frame it holds while the queue is full), never the whole video
+    consumed.clear()
+    predictor = VideoPredictor(model, size=SIZE, window=5, overlap=2)
+    stream = predictor.stream(gen())
+    first = next(stream)
+    ahead = prefetch_depth(predictor.plan((40, 56))) + 1  # video()'s frame size
+    assert first.index == 0 and len(consumed) <= 6 + ahead < 30
     rest = list(stream)
     assert len(rest) == 29 and len(consumed) == 30
 

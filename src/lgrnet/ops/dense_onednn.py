@@ -59,8 +59,17 @@ def _bf16_ok() -> bool:
     return cpu_bf16_support()[0]
 
 
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 def _onednn_available(x: torch.Tensor) -> bool:
-    if x.device.type != "cpu" or torch.is_grad_enabled() or x.layout != torch.strided:
+    # under CPU autocast the reference (F.linear / F.conv2d) casts the weights as autocast decides;
+    # these kernels take the weights as they are and refuse mixed dtypes
+    if x.device.type != "cpu" or torch.is_grad_enabled() or x.layout != torch.strided or _cpu_autocast():
         return False
     if x.dtype == torch.float32:
         return _onednn_ok()
