@@ -62,7 +62,7 @@ def test_init_is_strict(tmp_path, weights):
     with pytest.raises(InputError, match=r"init\.safetensors: does not fit the run's model config"):
         Trainer(cfg, TrainOptions(data=[str(data)], out_dir=str(tmp_path / "run"), tensorboard=False,
                                   progress=False, init_weights=weights))
-    with pytest.raises(InputError, match="holds a 'tiny' model, but preset='sunseg_pvt' was given"):
+    with pytest.raises(InputError, match="holds a 'tiny' model, but preset 'sunseg_pvt' was given"):
         init_config(weights, "sunseg_pvt", [])
 
 
@@ -84,4 +84,4 @@ def test_cli_train_init(tmp_path, weights, capsys):
     assert "missing.safetensors: no such weight file" in err and len(err.strip().splitlines()) == 1
     torch.save(LGRNet.from_preset("tiny").state_dict(), tmp_path / "bare.pth")
     assert main(["train", "--init", str(tmp_path / "bare.pth"), "--data", str(data), "--out", str(tmp_path / "z")]) == 2
-    assert "a PyTorch state dict without a config; pass preset=" in capsys.readouterr().err
+    assert "a PyTorch state dict without a config; pass --preset NAME" in capsys.readouterr().err

@@ -107,8 +107,9 @@ def test_failure_auroc_and_reliability_table():
     assert failure_auroc(score, dice) == pytest.approx(naive_auroc(score, dice >= 0.5))
     assert np.isnan(failure_auroc(score, np.ones(6)))
     rows = reliability_table(score, dice, edges=(0.0, 0.5, 1.0))
-    assert [r["frames"] for r in rows] == [3, 3]  # 0.5 falls in the upper bin, 1.0 in the last
-    assert rows[0]["mean_dice"] == pytest.approx(np.mean([0.1, 0.3, 0.0]), abs=1e-4)
+    assert [r["frames"] for r in rows] == [2, 4]  # 0.5 falls in the upper bin, 1.0 in the last
+    assert rows[0]["mean_dice"] == pytest.approx(np.mean([0.1, 0.3]), abs=1e-4)
+    assert rows[1]["mean_dice"] == pytest.approx(np.mean([0.9, 0.8, 0.55, 0.0]), abs=1e-4)
     assert rows[1]["failed"] == 1 and rows[0]["failed"] == 2
     assert reliability_table([0.1], [1.0], edges=(0.0, 0.5, 1.0))[1]["mean_dice"] is None
 

@@ -115,7 +115,7 @@ def test_evaluate_protocol_option(tmp_path, capsys):
     rc = main(["evaluate", "--preset", "tiny", "--random-init", "--data", str(root / DATASET), "--split", "temp8/test",
                "--protocol", "fibroid", "--size", "64", "--out", str(out), "--quiet", "--device", "cpu"])
     assert rc == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.glob("*.json")) == ["config.json", "fibroid.json"]
+    assert sorted(p.name for p in out.glob("*.json")) == ["confidence.json", "config.json", "fibroid.json"]
 
 
 @pytest.mark.parametrize("problem", ["missing mask", "size mismatch"])
