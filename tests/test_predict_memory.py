@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent(r"""
     except OSError:
         reset = False
     base = status("VmRSS")
-    path = predict_to_folder(predictor, video, out)
+    path = predict_to_folder(predictor, video, out).path  # a PredictionSummary
     peak = status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     info = json.load(open(path / "predictions.json"))
     print(json.dumps({"base": base, "peak": peak, "reset": reset,
