@@ -1,8 +1,8 @@
 """End to end: adapt the shipped demo model (trained on CVC-ClinicDB-612 only) to another centre's
 videos (CVC-ColonDB-300) through the annotation loop, and score held-out videos before and after.
 
-    predict (demo model) -> "correct" every frame by writing its GT as a correction
-    (lgrnet.io.corrections, the layout the review page writes) -> lgrnet dataset from-results
+    predict (demo model) -> "correct" every frame by sending its GT to the review page's HTTP API
+    (PUT /api/results/<rid>/corrections/<i>.png, which marks the frame "edited", as the page does) -> lgrnet dataset from-results
     -> lgrnet train --init (the finetune schedule, shortened to --steps) -> lgrnet evaluate
 
 usage: python benchmarks/finetune_colondb.py DATA_ROOT WORK_DIR [--held-out 1 9 10] [--steps 200]
@@ -96,20 +96,13 @@ def main() -> int:
 
 def prepare(split: Path, tune, held, videos, work: Path, env) -> None:
     """Steps 1-4: predict, correct, dataset, scores before."""
-    from lgrnet.data.datasets import read_mask
-    from lgrnet.io import corrections
-
     # 1. the model's masks on the fine-tuning videos
     results = work / "results"
     lgrnet("predict", *(split / "Frame" / v for v in tune), "--weights", WEIGHTS, "--size", SIZE, "--out", results,
            "--no-overlay", "--no-progress", "--device", "cpu", env=env)
-    # 2. corrections: every frame "edited" to its ground truth
-    for v in tune:
-        res = results / v
-        meta = json.loads((res / "predictions.json").read_text())
-        for f in meta["frames"]:
-            gt = videos[v].masks[f["index"]]
-            corrections.write_correction(res, f["index"], read_mask(gt, 0), state="edited")
+    # 2. corrections: every frame "edited" to its ground truth, sent to the review page's HTTP API
+    #    (PUT of the mask PNG, which marks the frame "edited"), as the page's editor does
+    correct_through_the_page(results, tune, videos)
     # 3. the dataset, and what train will check
     ds = work / "dataset"
     lgrnet("dataset", "from-results", *(results / v for v in tune), "--out", ds, "--only", "edited", env=env)
@@ -117,6 +110,46 @@ def prepare(split: Path, tune, held, videos, work: Path, env) -> None:
     # 4. before: the demo model on the held-out videos
     lgrnet("evaluate", "--weights", WEIGHTS, "--data", split, "--videos", *held, "--size", SIZE,
            "--out", work / "eval-before", "--device", "cpu", "--quiet", env=env)
+
+
+def correct_through_the_page(results: Path, tune, videos) -> None:
+    """Write each frame's ground truth as the reviewer's mask through a review-page server."""
+    import http.client
+
+    from lgrnet.data.datasets import read_mask
+    from lgrnet.viewer import ViewerApp, find_results
+    from lgrnet.viewer.corrections import encode_mask_png
+    from lgrnet.viewer.server import serve_in_thread
+
+    found = {r.root.name: r for r in find_results(results)}
+    app = ViewerApp(found.values())
+    httpd, _ = serve_in_thread(app, "127.0.0.1", 0)
+    port = httpd.server_address[1]
+    sent = 0
+    try:
+        for v in tune:
+            rid = found[v].id
+            meta = json.loads((results / v / "predictions.json").read_text())
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for f in meta["frames"]:
+                i = f["index"]
+                conn.request("GET", f"/api/results/{rid}/corrections")
+                state = json.loads(conn.getresponse().read())
+                version = state["frames"].get(f"{i:06d}", {}).get("version", 0)
+                body = encode_mask_png(read_mask(videos[v].masks[i], 0))
+                conn.request("PUT", f"/api/results/{rid}/corrections/{i}.png", body=body,
+                             headers={"Content-Type": "image/png", "X-Expected-Version": str(version)})
+                reply = conn.getresponse()
+                out = json.loads(reply.read())
+                if reply.status != 200 or out.get("state") != "edited":  # a saved mask marks the frame edited
+                    raise SystemExit(f"{v} frame {i}: the page refused the mask: {reply.status} {out}")
+                sent += 1
+            conn.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        app.close()
+    print(f"corrected {sent} frames of {len(tune)} videos through the review page's API (port {port})", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ segmentation-mask PNG exports, and the training layout (``Frame/<video>/`` + ``G
 - :mod:`.masks`: binary masks <-> COCO RLE, polygons and CVAT's mask RLE;
 - :mod:`.coco`, :mod:`.cvat_video`, :mod:`.seg_masks`: one reader (and writer) per format, each
   giving the masks of one video by frame;
+- :mod:`.files`: an annotation file's bytes, from the file or the one member of its zip;
 - :mod:`.layout`: writing a video's frames and masks in the training layout;
 - :mod:`.results`: the masks of result folders (the model's, or the corrected ones).
 

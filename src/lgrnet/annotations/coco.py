@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -25,30 +24,14 @@ import numpy as np
 from ..files import write_text_atomic
 from . import AnnotationError
 from .frames import AnnotatedFrame, VideoMasks, select_labels
+from .files import read_annotation_bytes
 from .masks import bbox_xywh, coco_rle_decode, coco_rle_encode, mask_to_polygons, polygons_to_mask
 
 PathLike = Union[str, os.PathLike]
 
 
 def _load_json(path: Path) -> object:
-    try:
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as z:
-                names = [n for n in z.namelist() if n.lower().endswith(".json") and not n.endswith("/")]
-                if len(names) != 1:
-                    raise AnnotationError(f"{path}: malformed: a COCO zip must hold exactly one .json file, "
-                                          f"found {len(names)}")
-                raw = z.read(names[0])
-        else:
-            raw = path.read_bytes()
-    except AnnotationError:
-        raise
-    except FileNotFoundError:
-        raise AnnotationError(f"{path}: no such file") from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc})") from None
-    if not raw.strip():
-        raise AnnotationError(f"{path}: empty file")
+    raw = read_annotation_bytes(path, "COCO", lambda n: n.lower().endswith(".json"), "exactly one .json file")
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

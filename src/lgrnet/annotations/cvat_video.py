@@ -31,7 +31,6 @@ entities are never fetched).
 from __future__ import annotations
 
 import os
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -42,6 +41,7 @@ import numpy as np
 from ..files import write_text_atomic
 from . import AnnotationError
 from .frames import AnnotatedFrame, VideoMasks, select_labels
+from .files import read_annotation_bytes
 from .masks import cvat_rle_decode, cvat_rle_encode, mask_to_polygons, polygons_to_mask
 
 PathLike = Union[str, os.PathLike]
@@ -50,23 +50,7 @@ OTHER_SHAPES = ("box", "polyline", "points", "cuboid", "ellipse", "skeleton", "t
 
 
 def _load_xml(path: Path) -> ET.Element:
-    try:
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as z:
-                names = [n for n in z.namelist() if Path(n).name == "annotations.xml"]
-                if len(names) != 1:
-                    raise AnnotationError(f"{path}: malformed: a CVAT zip must hold one annotations.xml, found {len(names)}")
-                raw = z.read(names[0])
-        else:
-            raw = path.read_bytes()
-    except AnnotationError:
-        raise
-    except FileNotFoundError:
-        raise AnnotationError(f"{path}: no such file") from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc})") from None
-    if not raw.strip():
-        raise AnnotationError(f"{path}: empty file")
+    raw = read_annotation_bytes(path, "CVAT", lambda n: Path(n).name == "annotations.xml", "one annotations.xml")
     try:
         root = ET.fromstring(raw)
     except ET.ParseError as exc:
