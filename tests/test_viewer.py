@@ -560,7 +560,6 @@ def test_cli_upload_runs_the_model(tmp_path, data_dir):
 
 # ---- the page in a real browser ------------------------------------------------------------
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 # Counts outline-coloured pixels and the disc's (pink) pixels on the frame canvas, with their
 # centroids in frame pixel coordinates.
@@ -577,27 +576,6 @@ for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
 return {rendered: c.dataset.rendered, k: k, green: g, gx: g ? gx / g / k : null, gy: g ? gy / g / k : null,
         pink: p, px: p ? px / p / k : null, py: p ? py / p / k : null};
 """
-
-
-@pytest.fixture
-def browser(tmp_path):
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        pytest.skip(f"headless browser test needs {' and '.join(missing)} (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 @pytest.mark.browser

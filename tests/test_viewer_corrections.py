@@ -21,7 +21,7 @@ from lgrnet.errors import InputError
 from lgrnet.io.corrections import FrameStatus, frame_key, mask_path, read_status, status_path, write_status
 from lgrnet.viewer import ViewerApp, find_results
 from lgrnet.viewer.corrections import corrected_mask_path
-from test_viewer import CHROMEDRIVER, CHROMIUM, H, N, SCORES, W, Server, disc_mask, make_result
+from test_viewer import H, N, SCORES, W, Server, disc_mask, make_result
 
 JSON = {"Content-Type": "application/json"}
 
@@ -283,27 +283,6 @@ def test_an_unreadable_status_file_is_never_overwritten(server, result_dir):
 
 # ---- the page in a real browser -------------------------------------------------------------
 
-@pytest.fixture
-def chromium(tmp_path):
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        pytest.skip(f"headless browser test needs {' and '.join(missing)} (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
 def segment_pixels(x0: int, y0: int, x1: int, y1: int, r: float) -> np.ndarray:
     """The pixels a straight, axis-aligned brush stroke from the centre of pixel (x0, y0) to that of
     (x1, y1) with radius r covers: those whose centre lies within r of the segment (the nearest
@@ -316,13 +295,13 @@ def segment_pixels(x0: int, y0: int, x1: int, y1: int, r: float) -> np.ndarray:
 
 
 @pytest.mark.browser
-def test_correcting_a_frame_in_headless_chromium(chromium, server, result_dir, tmp_path):
+def test_correcting_a_frame_in_headless_chromium(browser, server, result_dir, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    d = chromium
+    d = browser
     wait = WebDriverWait(d, 20)
     model = {i: disc_mask(i) for i in range(N)}
     model_bytes = (result_dir / "masks" / "000002.png").read_bytes()
@@ -488,7 +467,7 @@ def test_correcting_a_frame_in_headless_chromium(chromium, server, result_dir, t
 
 
 @pytest.mark.browser
-def test_page_mask_operations_match_references(chromium, server):
+def test_page_mask_operations_match_references(browser, server):
     """editor.js's brush, fill and polygon against independent references (NumPy distances, SciPy's
     connected components, OpenCV's point-in-polygon test) on random masks in the page's own JS."""
     import cv2
@@ -496,7 +475,7 @@ def test_page_mask_operations_match_references(chromium, server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    d = chromium
+    d = browser
     d.get(server.url)
     WebDriverWait(d, 20).until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == "0:0:1")
     rng = np.random.default_rng(0)
@@ -548,13 +527,13 @@ def test_page_mask_operations_match_references(chromium, server):
 
 
 @pytest.mark.browser
-def test_page_copy_previous_clear_fill_and_revert(chromium, server, result_dir):
+def test_page_copy_previous_clear_fill_and_revert(browser, server, result_dir):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    d = chromium
+    d = browser
     wait = WebDriverWait(d, 20)
     text = lambda el_id: d.find_element(By.ID, el_id).text  # noqa: E731
     saved_png = corrected_mask_path(result_dir, 7)
