@@ -14,6 +14,7 @@ from lgrnet.engine.clip_runner import TTA_FLIPS, ClipRunner
 from lgrnet.engine.inference import forward_clip, frames_to_tensor
 from lgrnet.engine.postprocess import choose_query
 from lgrnet.metrics.reliability import auroc, failure_auroc, frame_dice, reliability_table
+from test_predict_api import video as smooth_video
 
 SIZE = 64
 HW = (SIZE, SIZE)
@@ -26,10 +27,7 @@ def model():
 
 
 def video(T, H=48, W=64, seed=0):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (T, H // 8 + 1, W // 8 + 1, 3)).astype(np.float32)
-    up = np.repeat(np.repeat(base, 8, 1), 8, 2)[:, :H, :W]
-    return np.clip(up + rng.normal(0, 10, up.shape), 0, 255).astype(np.uint8)
+    return smooth_video(T, H, W, seed)
 
 
 def test_tta_off_is_the_plain_forward_bit_for_bit(model):
