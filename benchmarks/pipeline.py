@@ -65,7 +65,7 @@ def speed(args) -> None:
 
     from lgrnet import LGRNet, VideoPredictor
     from lgrnet.engine.inference import frames_to_tensor
-    from lgrnet.engine.predictor import predict_to_folder
+    from lgrnet.engine.predict_folder import predict_to_folder
     from lgrnet.engine.windows import plan_windows
     from lgrnet.io.video import open_source
 

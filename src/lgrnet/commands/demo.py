@@ -78,7 +78,8 @@ def score_result(result: Path, clip: Path) -> Dict[str, object]:
 
 
 def run(args) -> int:
-    from ..engine.predictor import VideoPredictor, predict_to_folder
+    from ..engine.predict_folder import predict_to_folder
+    from ..engine.predictor import VideoPredictor
     from ..files import write_text_atomic
 
     t0 = time.perf_counter()

@@ -110,7 +110,8 @@ def run(args) -> int:
 
     from ..engine.batch import expand_inputs, finish_run, run_share
     from ..engine.run_index import write_manifest
-    from ..engine.predictor import VideoPredictor, predict_to_folder, result_names
+    from ..engine.predict_folder import predict_to_folder, result_names
+    from ..engine.predictor import VideoPredictor
     from ..engine.shard import process_device, process_threads, shard_from_env
     from ..io.results import check_writable
     from ..progress import ProgressBar

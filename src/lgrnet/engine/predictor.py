@@ -69,21 +69,16 @@ from ..errors import InputError
 from ..models.lgrnet import LGRNet
 from ..precision import resolve_precision
 from ..runtime import tune_cpu_allocator
-from .clip_runner import MAX_GRAPHS, ClipOutput, ClipRunner
+from .clip_runner import ClipOutput, ClipRunner
 from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model, resolve_weights
-from .memory import WindowPlan, default_memory_budget, estimate_bytes_per_frame, parse_bytes, plan_window
+from .memory import WindowPlan, parse_bytes, plan_window
 from .pipeline import Prefetcher, StageClock
 from .postprocess import clip_maps, maps_at_size
-from .predict_folder import PredictionSummary, predict_to_folder, result_name, result_names
-from .windows import Window, WindowPlanner, check_window, default_overlap, plan_windows
+from .windows import WindowPlanner, check_window
 
-# with names re-exported from the modules they live in, for existing imports
-__all__ = ["MAX_GRAPHS", "FramePrediction", "PredictionStream", "PredictionSummary", "VideoPrediction", "VideoPredictor",
-           "Window", "WindowPlan", "check_window", "default_memory_budget", "default_overlap", "estimate_bytes_per_frame",
-           "frame_prediction", "mask_bbox", "parse_bytes", "plan_windows", "predict_to_folder", "result_name",
-           "result_names"]
+__all__ = ["FramePrediction", "PredictionStream", "VideoPrediction", "VideoPredictor", "frame_prediction", "mask_bbox"]
 
 ProgressFn = Callable[[int, Optional[int]], None]
 MAX_PREFETCH = 32  # frames read ahead of the model at most (each: the frame and its model input)
