@@ -447,7 +447,7 @@ def test_cli_reports_bad_folders_and_busy_port(tmp_path, capsys):
     assert "no predictions.json" in capsys.readouterr().err
     root = make_result(tmp_path / "r")
     assert main(["view", str(root), "--weights", str(tmp_path / "missing.safetensors")]) == 2
-    assert "weights file not found" in capsys.readouterr().err
+    assert "missing.safetensors: no such weight file or folder" in capsys.readouterr().err  # the one loader's message
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     assert main(["view", str(root), "--weights", str(tmp_path / "bad.safetensors")]) == 2
     err = capsys.readouterr().err  # one line naming the file (the loader's message, or the viewer's own)

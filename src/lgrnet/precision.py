@@ -109,13 +109,3 @@ def resolve_precision(requested: str, device: Union[str, torch.device]) -> Preci
         raise PrecisionError(f"--precision bf16: {why}; it would be emulated and slower than float32. "
                              f"Use --precision fp32 (or auto, which picks fp32 here)")
     return Precision("fp32", requested, dtype, why)
-
-
-def add_precision_argument(p) -> None:
-    """``--precision auto|fp32|bf16`` for an inference command's argument parser. Without it a
-    run keeps the measured-fastest default: bf16 autocast on CUDA, float32 on a CPU (the CPU
-    bfloat16 path is not yet faster than float32 end to end: docs/speed.md)."""
-    p.add_argument("--precision", choices=CHOICES, default=None,
-                   help="auto: bf16 on CUDA and on CPUs with native bfloat16 (avx512_bf16 / amx_bf16), else fp32; "
-                        "bf16 on a CPU without it is an error (exit 2); default: bf16 on CUDA, fp32 on a CPU. "
-                        "Recorded in predictions.json; `lgrnet info` shows what auto picks")

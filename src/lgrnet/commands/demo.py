@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict
 
 from ..errors import UserError
-from ..precision import add_precision_argument
+from .arguments import add_precision_argument
 
 DEFAULT_OUT = "lgrnet-demo"
 

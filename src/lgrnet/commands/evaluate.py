@@ -28,13 +28,12 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..precision import add_precision_argument
+from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
 from .predict import add_tta_argument, add_window_arguments
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--weights", metavar="W", help="our .safetensors, or an authors' .pth (then --preset names its config)")
-    p.add_argument("--preset", metavar="P", help="the config of an authors' .pth, or with --random-init the architecture")
+    add_weights_arguments(p, required=False, preset_help="the config of an authors' .pth, or with --random-init the architecture")
     p.add_argument("--random-init", action="store_true",
                    help="no weights: an untrained --preset model, for smoke tests only (its scores mean nothing)")
     p.add_argument("--seed", type=int, default=0, help="random seed of --random-init (default 0)")
@@ -47,7 +46,7 @@ def add_arguments(p) -> None:
     add_window_arguments(p)
     add_tta_argument(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_device_argument(p)
     add_precision_argument(p)
     p.add_argument("--protocol", action="append", choices=("sunseg", "authors", "fibroid"), metavar="NAME",
                    help="score with this protocol (repeatable: sunseg, authors, fibroid; default sunseg and "

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 
 from ..errors import UserError
+from .arguments import add_weights_arguments
 
 
 def add_arguments(p) -> None:
     p.add_argument("output", metavar="OUT.onnx", help="where to write the exported model")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
-    p.add_argument("--weights", required=True, help="a weight file, a model folder or a hub id (as lgrnet predict)")
-    p.add_argument("--preset", default=None, help="the model config for an authors' .pth checkpoint")
+    add_weights_arguments(p)
     p.add_argument("--frames", type=int, required=True, metavar="T", help="clip length the file is built for")
     p.add_argument("--size", type=int, default=352, metavar="S", help="frame size S x S, a multiple of 32 (default: 352)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")

@@ -32,7 +32,7 @@ import argparse
 import sys
 
 from ..errors import UserError
-from ..precision import add_precision_argument
+from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
 
 
 def add_arguments(p) -> None:
@@ -41,11 +41,9 @@ def add_arguments(p) -> None:
                         "of video / DICOM files (each one an input)")
     p.add_argument("--inputs", dest="input_lists", action="append", metavar="LIST.txt",
                    help="a text file of inputs, one path a line (may be given several times)")
-    p.add_argument("--weights", required=True, help="our .safetensors checkpoint, a model folder (model.safetensors, "
-                   "config.json), a hub id org/name, or an authors' .pth with --preset")
-    p.add_argument("--preset", default=None, help="the model config for an authors' checkpoint (sunseg_pvt, ...)")
+    add_weights_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (one sub-folder per input)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
+    add_device_argument(p)
     p.add_argument("--size", type=int, default=None,
                    help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
                         "model; else 352, as published)")

@@ -29,6 +29,7 @@ import os
 import sys
 
 from ..errors import UserError
+from .arguments import add_device_argument
 
 
 def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
@@ -50,7 +51,7 @@ def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
     p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights of the backbone (.pth / .safetensors)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<date-time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    add_device_argument(p)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: CUDA autocast per train.amp, float32 on a CPU; bf16: bfloat16 autocast (CUDA, or a CPU "
                         "with native bfloat16: about 2x faster steps there), float32 master weights; fp32: no autocast")

@@ -24,7 +24,7 @@ import webbrowser
 from pathlib import Path
 
 from ..errors import UserError
-from ..precision import add_precision_argument
+from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
 
 
 def add_arguments(p) -> None:
@@ -33,10 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only). Anything else exposes "
                         "the results and uploads to the network without a password")
-    p.add_argument("--weights", type=Path, default=None,
-                   help="model checkpoint (.safetensors) for the page's video upload; without it uploads are off")
-    p.add_argument("--preset", default=None, help="config preset for --weights when the file carries no config")
-    p.add_argument("--device", default="cpu", help="device for uploads' predictions: cpu, cuda, cuda:N or auto (default cpu)")
+    add_weights_arguments(p, required=False, what="the model for the page's video uploads (without it uploads are off)")
+    add_device_argument(p, default="cpu", what="the uploads' predictions")
     p.add_argument("--size", type=int, default=None,
                    help="model input size for uploads, a multiple of 32 (default: the size the weights record, "
                         "else 352, as published)")
@@ -82,8 +80,6 @@ def run(args) -> int:
 
     runner, reason = None, "uploads need a model: start with `lgrnet view RESULT_DIR --weights W.safetensors`"
     if args.weights is not None:
-        if not args.weights.is_file():
-            raise UserError(f"{args.weights}: weights file not found")
         from ..viewer.uploads import make_model_runner
 
         try:

@@ -1,0 +1,36 @@
+"""The arguments several commands share, worded once: which model (``--weights``, ``--preset``), where
+it runs (``--device``) and in what precision (``--precision``)."""
+from __future__ import annotations
+
+import argparse
+
+from ..precision import CHOICES
+
+WEIGHTS_HELP = ("our .safetensors checkpoint, a model folder (model.safetensors, config.json), a hub id org/name, "
+                "or an authors' .pth with --preset")
+
+
+def add_weights_arguments(p: argparse.ArgumentParser, required: bool = True, what: str = "",
+                          preset_help: str = "the model config of an authors' .pth checkpoint (sunseg_pvt, ...)") -> None:
+    """``--weights W`` (every form :meth:`lgrnet.VideoPredictor.from_pretrained` loads) and ``--preset P``.
+    ``what`` says what the model is for in this command, e.g. "for the page's uploads"."""
+    help_text = WEIGHTS_HELP + (f"; {what}" if what else "")
+    p.add_argument("--weights", required=required, default=None, metavar="W", help=help_text)
+    p.add_argument("--preset", default=None, metavar="P", help=preset_help)
+
+
+def add_device_argument(p: argparse.ArgumentParser, default: str = "auto", what: str = "") -> None:
+    """``--device`` in the form :func:`lgrnet.engine.device.resolve_device` parses."""
+    prefix = f"{what}: " if what else ""
+    p.add_argument("--device", default=default,
+                   help=f"{prefix}auto (CUDA when available, else the CPU), cpu, cuda or cuda:N (default: {default})")
+
+
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision auto|fp32|bf16`` for an inference command's argument parser. Without it a
+    run keeps the measured-fastest default: bf16 autocast on CUDA, float32 on a CPU (the CPU
+    bfloat16 path is not yet faster enough than float32 end to end to be the default: docs/speed.md)."""
+    p.add_argument("--precision", choices=CHOICES, default=None,
+                   help="auto: bf16 on CUDA and on CPUs with native bfloat16 (avx512_bf16 / amx_bf16), else fp32; "
+                        "bf16 on a CPU without it is an error (exit 2); default: bf16 on CUDA, fp32 on a CPU. "
+                        "Recorded in predictions.json; `lgrnet info` shows what auto picks")
