@@ -1,5 +1,7 @@
 """The pipeline's stages (lgrnet.engine.pipeline): bounded read-ahead, ordered commits from a pool,
 errors from any stage raised in the caller, and the pipelined predictor equal to the serial one."""
+import os
+import sys
 import threading
 import time
 
@@ -93,3 +95,26 @@ def test_pipelined_predictor_matches_serial():
     assert np.array_equal(ra.score, rb.score) and ra.names == rb.names
     list(sa)
     assert {"read", "wait_read", "model", "postprocess"} <= set(sa.info["stage_seconds"])
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority") or not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+@pytest.mark.parametrize("low", [False, True])
+def test_low_priority_helpers_run_at_nice_19_and_the_caller_is_untouched(low, monkeypatch):
+    monkeypatch.delenv("LGRNET_HELPER_NICE", raising=False)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def nice_of_this_thread(_=None):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    reader = Prefetcher((nice_of_this_thread() for _ in range(2)), depth=1, low_priority=low)
+    seen_by_reader = list(reader)
+    committed = []
+    with OrderedWriter(nice_of_this_thread, lambda encoded: committed.append((encoded, nice_of_this_thread())),
+                       workers=2, low_priority=low) as w:
+        for i in range(3):
+            w.submit(i)
+        w.drain()
+    want = max(base, 19) if low else base
+    assert seen_by_reader == [want, want]
+    assert committed == [(want, want)] * 3  # encoder threads and the committing thread alike
+    assert nice_of_this_thread() == base  # the caller (the model's thread) keeps its priority

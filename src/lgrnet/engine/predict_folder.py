@@ -109,8 +109,9 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     with writer:
         writer.start(source)
         if getattr(predictor, "pipeline", False):  # PNGs and overlay frames in a pool, rows and video in order
+            on_cpu = getattr(getattr(predictor, "device", None), "type", "cpu") == "cpu"
             with OrderedWriter(writer.encode, writer.commit, workers=writer_threads(), max_pending=MAX_PENDING,
-                               clock=clock) as pool:
+                               clock=clock, low_priority=on_cpu) as pool:  # see pipeline.background_priority
                 for fp in stream:
                     with clock("wait_write"):
                         pool.submit(fp)

@@ -275,7 +275,9 @@ class PredictionStream:
         self.plan = plan = p.plan(pending.frame.shape[:2])
         planner = WindowPlanner(plan.window, plan.overlap)
         if p.pipeline:  # decode + resize the next window while the model runs this one
-            reader = Prefetcher(reader, prefetch_depth(plan), clock=clock, stage="read")
+            # a model on the CPU: the reader yields the cores to its threads (pipeline.background_priority)
+            reader = Prefetcher(reader, prefetch_depth(plan), clock=clock, stage="read",
+                                low_priority=p.device.type == "cpu")
         buf: collections.deque = collections.deque(maxlen=plan.window)
         w = done = graphed_windows = 0
         self.info.update(window=plan.window, overlap=plan.overlap, memory_budget=plan.budget,
