@@ -54,7 +54,7 @@ def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
     add_device_argument(p)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: CUDA autocast per train.amp, float32 on a CPU; bf16: bfloat16 autocast (CUDA, or a CPU "
-                        "with native bfloat16: about 2x faster steps there), float32 master weights; fp32: no autocast")
+                        "with native bfloat16; not yet faster there: docs/speed.md), float32 master weights; fp32: no autocast")
     p.add_argument("--max-steps", type=int, default=0, metavar="N",
                    help="stop after step N (the schedule still follows train.max_iters)")
     p.add_argument("--time-limit", type=float, default=0.0, metavar="MIN",
