@@ -83,7 +83,8 @@ def test_ordered_writer_error_stops_it_and_is_raised(where):
     assert committed == list(range(5))  # nothing after the failed frame
 
 
-def test_pipelined_predictor_matches_serial():
+def test_pipelined_predictor_matches_serial(monkeypatch):
+    monkeypatch.setenv("LGRNET_READ_AHEAD", "1")  # a reader thread even where the model takes every core
     torch.manual_seed(0)
     model = LGRNet.from_preset("tiny").eval()
     frames = np.random.default_rng(0).integers(0, 256, (11, 40, 48, 3), dtype=np.uint8)
@@ -95,6 +96,29 @@ def test_pipelined_predictor_matches_serial():
     assert np.array_equal(ra.score, rb.score) and ra.names == rb.names
     list(sa)
     assert {"read", "wait_read", "model", "postprocess"} <= set(sa.info["stage_seconds"])
+    assert sa.info["read_ahead"] is True
+
+
+def test_reader_thread_only_where_cores_are_spare(monkeypatch):
+    from lgrnet.engine import pipeline
+
+    monkeypatch.delenv("LGRNET_READ_AHEAD", raising=False)
+    monkeypatch.setattr(pipeline, "available_cores", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert pipeline.reader_thread_helps("cpu") is False  # the model's threads take every core
+    assert pipeline.reader_thread_helps("cuda") is True
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert pipeline.reader_thread_helps("cpu") is True
+    monkeypatch.setenv("LGRNET_READ_AHEAD", "0")
+    assert pipeline.reader_thread_helps("cuda") is False
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setenv("LGRNET_READ_AHEAD", "1")
+    assert pipeline.reader_thread_helps("cpu") is True
+    frames = np.random.default_rng(0).integers(0, 256, (4, 40, 48, 3), dtype=np.uint8)
+    monkeypatch.setenv("LGRNET_READ_AHEAD", "0")
+    stream = VideoPredictor(LGRNet.from_preset("tiny").eval(), size=32, window=3, overlap=1).stream(frames)
+    assert len(list(stream)) == 4 and stream.info["read_ahead"] is False
+    assert "wait_read" not in stream.info["stage_seconds"]
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority") or not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Union
 
 from ..errors import UserError
-from .pipeline import OrderedWriter
+from .pipeline import OrderedWriter, available_cores
 
 if TYPE_CHECKING:
     from .predictor import VideoPredictor
@@ -22,7 +22,7 @@ ProgressFn = Callable[[int, Optional[int]], None]
 MAX_PENDING = 32  # frames handed to the writer and not yet written, at most
 
 #: what predictions.json's "settings" records of how the video ran (from PredictionStream.info)
-RUN_KEYS = ("mode", "window", "overlap", "num_windows", "auto_window", "memory_budget", "bytes_per_frame",
+RUN_KEYS = ("mode", "read_ahead", "window", "overlap", "num_windows", "auto_window", "memory_budget", "bytes_per_frame",
             "cuda_graph_windows", "seconds", "frames_per_second", "stage_seconds")
 
 
@@ -159,11 +159,7 @@ def writer_threads() -> int:
     env = os.environ.get("LGRNET_WRITER_THREADS")
     if env:
         return max(1, int(env))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return max(1, min(4, available_cores()))
 
 
 def _with_stages(settings: Dict[str, object], clock, wall: float) -> Dict[str, object]:

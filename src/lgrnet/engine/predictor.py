@@ -74,7 +74,7 @@ from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model, resolve_weights
 from .memory import WindowPlan, parse_bytes, plan_window
-from .pipeline import Prefetcher, StageClock
+from .pipeline import Prefetcher, StageClock, reader_thread_helps
 from .postprocess import clip_maps, maps_at_size
 from .windows import WindowPlanner, check_window
 
@@ -274,19 +274,20 @@ class PredictionStream:
             raise InputError(f"{getattr(self.source, 'path', 'frames')}: no frames")
         self.plan = plan = p.plan(pending.frame.shape[:2])
         planner = WindowPlanner(plan.window, plan.overlap)
-        if p.pipeline:  # decode + resize the next window while the model runs this one
-            # a model on the CPU: the reader yields the cores to its threads (pipeline.background_priority)
+        read_ahead = p.pipeline and reader_thread_helps(p.device.type)
+        if read_ahead:  # decode + resize the next window while the model runs this one
+            # a model on the CPU with spare cores: the reader yields them to its threads (pipeline.background_priority)
             reader = Prefetcher(reader, prefetch_depth(plan), clock=clock, stage="read",
                                 low_priority=p.device.type == "cpu")
         buf: collections.deque = collections.deque(maxlen=plan.window)
         w = done = graphed_windows = 0
-        self.info.update(window=plan.window, overlap=plan.overlap, memory_budget=plan.budget,
+        self.info.update(read_ahead=read_ahead, window=plan.window, overlap=plan.overlap, memory_budget=plan.budget,
                          bytes_per_frame=plan.bytes_per_frame, auto_window=plan.auto)
         try:
             while True:
                 while pending is not None and pending.index < planner.next_end:  # read
                     buf.append(pending)
-                    with clock("wait_read" if p.pipeline else "read"):
+                    with clock("wait_read" if read_ahead else "read"):
                         pending = next(reader, None)
                 win = planner.next(buf[-1].index + 1 if pending is None else None)
                 entries = [e for e in buf if win.start <= e.index < win.end]
@@ -343,8 +344,10 @@ class VideoPredictor:
     compile: run windowed videos through ``torch.compile(model, dynamic=False)`` (compiled once
         per window shape on first use, which takes minutes: 2-5 on a 2-core CPU; whole-clip videos run
         eagerly: each video length would compile again). Combines with ``cuda_graphs``;
-    pipeline: decode and resize frames in a reader thread ahead of the model
-        (:mod:`lgrnet.engine.pipeline`; False: in turn, in the caller's thread).
+    pipeline: decode and resize frames in a reader thread ahead of the model where that helps
+        (:func:`~lgrnet.engine.pipeline.reader_thread_helps`: not on a CPU whose every core runs
+        the model's threads), and write in a pool behind it (:mod:`lgrnet.engine.pipeline`;
+        False: everything in turn, in the caller's thread).
     tta: test-time augmentation, the clip run under the four flips of its (h, w) axes with the
         logits flipped back and averaged (:meth:`~lgrnet.engine.clip_runner.ClipRunner._run_tta`;
         4x the forward time, the same memory per forward).
