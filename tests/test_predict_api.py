@@ -160,3 +160,24 @@ def test_parse_bytes_and_bbox():
         ys, xs = np.nonzero(m)
         expected = None if len(xs) == 0 else [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
         assert mask_bbox(m) == expected
+
+
+@pytest.mark.parametrize("size", [(352, 352), (96, 128), (640, 704)])  # shrinking, non-square, enlarging
+def test_frames_to_tensor_resizes_as_pil_does(size):
+    """uint8 frames are resized in uint8: within one grey level of PIL's bilinear resize (the
+    published evaluation's), and within one level (rounding) of resizing in float."""
+    from PIL import Image
+
+    from lgrnet.engine.inference import frames_to_tensor
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:500, 0:574]
+    smooth = 128 + 60 * np.sin(xx / 17.0) * np.cos(yy / 13.0)
+    frames = np.clip(smooth[None, ..., None] + rng.normal(0, 25, (2, 500, 574, 3)), 0, 255).astype(np.uint8)
+    x = frames_to_tensor(frames, size)
+    assert x.shape == (1, 2, 3, *size) and x.dtype == torch.float32
+    got = (x[0] * 255).round().to(torch.int16).permute(0, 2, 3, 1).numpy()
+    pil = np.stack([np.asarray(Image.fromarray(f).resize(size[::-1], Image.BILINEAR)) for f in frames]).astype(np.int16)
+    assert np.abs(got - pil).max() <= 1
+    as_float = frames_to_tensor(torch.from_numpy(frames).float(), size)
+    assert (x - as_float).abs().max() <= 1 / 255 + 1e-6

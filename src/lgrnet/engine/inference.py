@@ -49,12 +49,16 @@ def frames_to_tensor(frames: Union[np.ndarray, Sequence[np.ndarray], torch.Tenso
         x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # decoders may hand out read-only arrays
     if x.dim() != 4 or x.shape[-1] != 3:
         raise ValueError(f"expected RGB frames (T, H, W, 3), got shape {tuple(x.shape)}")
-    x = x.permute(0, 3, 1, 2)  # channels-last view: the layout the uint8 kernel is fast in
-    if x.dtype != torch.uint8:
-        x = x.float()
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return (x.float().div_(255.0) if x.dtype == torch.uint8 else x.div(255.0).clamp_(0, 1)).contiguous()[None]
+    x = x.permute(0, 3, 1, 2)  # a channels-last view: the layout the uint8 kernel is fast in
+    resize = tuple(x.shape[-2:]) != tuple(size)
+    if x.dtype == torch.uint8:  # uint8 in, uint8 out: rounded as PIL rounds
+        if resize:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return x.float().div_(255.0)[None]
+    x = x.float().div(255.0)
+    if resize:
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
+    return x[None]
 
 
 @torch.inference_mode()
