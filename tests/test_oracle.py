@@ -1,6 +1,6 @@
 """The model on clip lengths and frame sizes the fixtures do not cover (T = 1 to 30, non-square),
 against an independent transcription of the published forward pass (tests/authors_oracle.py; it
-matches the fixtures itself, checked below). Tolerance: 1e-4 max abs on every decoder head's mask
+matches the fixtures itself, checked below). Tolerance: HEAD_ATOL (3e-4) max abs on every decoder head's mask
 logits; thresholded masks equal wherever |logit| > 1e-3."""
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from lgrnet.models.checkpoint import convert_authors_state_dict
 
 from authors_oracle import encoder_and_decoder
 from official_utils import PRESET_KW, authors_state_dict, load_case
+
+# Float32 rounding of the backbone features, amplified ~30x by the network: within 1e-4 on an
+# AVX-512 CPU; on an AVX2 CPU measured at 1.59e-4 (oracle vs fixture, case B) and 1.28e-4 (model vs
+# oracle, T=30), as in tests/test_official_fixtures.py. 3e-4 allows that with margin.
+HEAD_ATOL = 3e-4
 
 
 def build(shared_dir, preset):
@@ -37,7 +42,7 @@ def test_oracle_matches_fixture(shared_dir):
     data = load_case(shared_dir, "sunseg_pvt", "B")
     with torch.inference_mode():
         heads = oracle_heads(model, sd, data["video"], "sunseg_pvt")
-    assert (heads[-1] - data["mask_logits"]).abs().max().item() <= 1e-4
+    assert (heads[-1] - data["mask_logits"]).abs().max().item() <= HEAD_ATOL
 
 
 @pytest.mark.parametrize("preset,T,H,W", [
@@ -57,6 +62,6 @@ def test_other_lengths_and_sizes(shared_dir, preset, T, H, W):
     assert len(heads) == len(out.aux)
     for i, (ours, ref) in enumerate(zip(out.aux, heads)):
         d = (ours.mask_logits - ref).abs().max().item()
-        assert d <= 1e-4, f"head {i}: {d:.3g}"
+        assert d <= HEAD_ATOL, f"head {i}: {d:.3g}"
     sure = heads[-1].abs() > 1e-3
     assert torch.equal((out.mask_logits > 0)[sure], (heads[-1] > 0)[sure])
