@@ -40,7 +40,7 @@ def main() -> int:
     import numpy as np
     import torch
     from media import encode_video
-    from test_viewer import make_result
+    from viewer_results import make_result
 
     from lgrnet.models.lgrnet import LGRNet
 

@@ -108,3 +108,22 @@ def browser(tmp_path):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def result_dir(tmp_path) -> Path:
+    """The viewer tests' synthetic result folder (tests/viewer_results.py) at tmp_path/case01."""
+    from viewer_results import make_result
+
+    return make_result(tmp_path / "case01")
+
+
+@pytest.fixture
+def server(result_dir):
+    """A viewer over ``result_dir`` on a free loopback port (closed after the test)."""
+    from lgrnet.viewer import ViewerApp, find_results
+    from viewer_results import Server
+
+    s = Server(ViewerApp(find_results(result_dir)))
+    yield s
+    s.close()

@@ -67,7 +67,7 @@ def make_seeds(root: Path) -> Dict[str, List[Path]]:
     seeds["weights"].append(Path(model.save_pretrained(str(root / "tiny.safetensors"))))
     torch.save(model.state_dict(), root / "tiny.pth")
     seeds["weights"].append(root / "tiny.pth")
-    from test_viewer import make_result
+    from viewer_results import make_result
 
     seeds["viewer"].append(make_result(root / "result", n=4))
     return seeds

@@ -5,7 +5,8 @@ server's memory bounded (the JPEG cache has a byte limit; zips are spooled to di
 from __future__ import annotations
 
 from lgrnet.viewer import ViewerApp, find_results
-from test_viewer import N, Server, _fake_runner, make_result, make_video
+from test_viewer import _fake_runner
+from viewer_results import N, Server, make_result, make_video
 from viewer_load import rss_mib, run_load
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from lgrnet.viewer import ViewerApp, find_results
 from media import encode_video
-from test_viewer import Server, _upload, make_result
+from test_viewer import _upload
+from viewer_results import Server, make_result
 
 SECRET = b"root:x:0:0:SECRET-LINE\n"
 
