@@ -6,6 +6,7 @@ renamed onto it, so a reader (or a crash) never sees a half-written file. Unlike
 ``tempfile.mkstemp``, whose files are private (0600), the temporary file is created with mode
 0666 and the process's umask applied, as ``open(path, "w")`` would create it; temporary folders
 from :func:`make_temp_dir` likewise get 0777 minus the umask, not ``mkdtemp``'s 0700.
+:func:`sha256_file` is the digest that run records and conversions print.
 """
 from __future__ import annotations
 
@@ -82,3 +83,14 @@ def make_temp_dir(parent: PathLike, prefix: str) -> Path:
             continue
         return Path(path)
     raise FileExistsError(f"{parent}: cannot create a temporary folder {prefix}...")
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,9 +1,12 @@
 """The arguments several commands share, worded once: which model (``--weights``, ``--preset``), where
-it runs (``--device``) and in what precision (``--precision``)."""
+it runs (``--device``) and in what precision (``--precision``); and the check of a one-file output
+(``OUTPUT`` with ``--force``)."""
 from __future__ import annotations
 
 import argparse
+import os
 
+from ..errors import UserError
 from ..precision import CHOICES
 
 WEIGHTS_HELP = ("our .safetensors checkpoint, a model folder (model.safetensors, config.json), a hub id org/name, "
@@ -34,3 +37,12 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
                    help="auto: bf16 on CUDA and on CPUs with native bfloat16 (avx512_bf16 / amx_bf16), else fp32; "
                         "bf16 on a CPU without it is an error (exit 2); default: bf16 on CUDA, fp32 on a CPU. "
                         "Recorded in predictions.json; `lgrnet info` shows what auto picks")
+
+
+def check_output_file(path: str, suffix: str, force: bool) -> None:
+    """A command's one-file output: it must end with ``suffix`` and, without ``--force``, not exist
+    (nothing a user had is overwritten unasked). Raises :class:`~lgrnet.errors.UserError`."""
+    if not path.endswith(suffix):
+        raise UserError(f"{path}: output must end with {suffix}")
+    if os.path.exists(path) and not force:
+        raise UserError(f"{path}: exists; pass --force to overwrite it")

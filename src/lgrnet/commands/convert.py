@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 
 from ..errors import UserError
+from ..files import sha256_file
+from .arguments import check_output_file
 
 
 def add_arguments(p) -> None:
@@ -26,34 +28,20 @@ def add_arguments(p) -> None:
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
 
 
-def sha256(path: str) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run(args) -> int:
     from ..models.lgrnet import LGRNet
 
-    if not args.output.endswith(".safetensors"):
-        raise UserError(f"{args.output}: output must end with .safetensors")
-    if os.path.exists(args.output) and not args.force:
-        raise UserError(f"{args.output}: exists; pass --force to overwrite it")
+    check_output_file(args.output, ".safetensors", args.force)
     try:
         model = LGRNet.from_pretrained(args.input, preset=args.preset)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    digest = sha256(args.input)
+    digest = sha256_file(args.input)
     model.save_pretrained(args.output, metadata={"converted_from": os.path.basename(args.input),
                                                  "converted_from_sha256": digest})
     n = sum(p.numel() for p in model.parameters())
     keys = len(model.state_dict())
     print(f"{args.input}: sha256 {digest}")
     print(f"checked: {keys} keys of the {args.preset} model present with their shapes, none left over")
-    print(f"wrote {args.output} ({args.preset}, {n / 1e6:.2f} M parameters): sha256 {sha256(args.output)}")
+    print(f"wrote {args.output} ({args.preset}, {n / 1e6:.2f} M parameters): sha256 {sha256_file(args.output)}")
     return 0

@@ -22,12 +22,12 @@ examples:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import sha256_file
 from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
 from .predict import add_tta_argument, add_window_arguments
 
@@ -56,14 +56,6 @@ def add_arguments(p) -> None:
     p.add_argument("--skip-mask-check", action="store_true", help="check masks from file headers only (faster)")
     p.add_argument("--force", action="store_true", help="write into an OUT that already holds files")
     p.add_argument("--quiet", action="store_true", help="no progress bars and no tables")
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_predictor(args, device):
@@ -159,7 +151,7 @@ def run(args) -> int:
     config = {
         "command": "evaluate",
         "weights": os.path.abspath(args.weights) if args.weights else None,
-        "weights_sha256": _sha256(args.weights) if args.weights else None,
+        "weights_sha256": sha256_file(args.weights) if args.weights else None,
         "preset": args.preset, "random_init": bool(args.random_init),
         "seed": args.seed if args.random_init else None,
         "model": to_dict(model.config),

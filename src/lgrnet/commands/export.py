@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from ..errors import UserError
-from .arguments import add_weights_arguments
+from .arguments import add_weights_arguments, check_output_file
 
 
 def add_arguments(p) -> None:
@@ -31,10 +31,7 @@ def run(args) -> int:
     from ..export.onnx import check_shape, export_onnx
     from ..models.lgrnet import LGRNet
 
-    if not args.output.endswith(".onnx"):
-        raise UserError(f"{args.output}: output must end with .onnx")
-    if os.path.exists(args.output) and not args.force:
-        raise UserError(f"{args.output}: exists; pass --force to overwrite it")
+    check_output_file(args.output, ".onnx", args.force)
     try:
         check_shape(args.frames, args.size)
     except ValueError as exc:
