@@ -2,11 +2,15 @@
 input size it was trained at.
 
 usage: python scripts/export_demo_weights.py RUN/best.safetensors src/lgrnet/assets/demo_tiny.safetensors [RECIPE]
+                                             [--confidence VALID/confidence.json]
 RECIPE: the script that trained it (default scripts/train_demo_weights.sh); the training and
-validation folders come from RUN/run.json when it is there.
+validation folders come from RUN/run.json when it is there. --confidence: the confidence.json of
+`lgrnet evaluate` on the Valid videos; its ``flag_threshold`` (the score threshold that flags failed
+frames best there) is recorded as ``confidence_threshold``, where the review page starts.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -21,7 +25,7 @@ def _split_name(path: str) -> str:
     return "/".join(os.path.normpath(path).split(os.sep)[-2:])
 
 
-def main(src: str, dst: str, recipe: str = "scripts/train_demo_weights.sh") -> int:
+def main(src: str, dst: str, recipe: str = "scripts/train_demo_weights.sh", confidence: str = None) -> int:
     model = LGRNet.from_pretrained(src)
     with safe_open(src, framework="pt") as f:
         meta = dict(f.metadata() or {})
@@ -36,10 +40,22 @@ def main(src: str, dst: str, recipe: str = "scripts/train_demo_weights.sh") -> i
         extra["trained_on"] = (" + ".join(_split_name(p) for p in run.get("data", [])) + " (MICCAI VPS split), selected on "
                                + " + ".join(_split_name(p) for p in run.get("val", [])))
     extra["recipe"] = recipe
+    if confidence:
+        flag = json.load(open(confidence)).get("flag_threshold")
+        if flag is None:
+            print(f"{confidence}: no flag_threshold (no failed or no good frame there); none recorded", file=sys.stderr)
+        else:
+            extra["confidence_threshold"] = str(flag["threshold"])
     model.save_pretrained(dst, dtype=torch.float16, metadata=extra)
     print(f"wrote {dst} ({os.path.getsize(dst) / 1e6:.2f} MB)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("recipe", nargs="?", default="scripts/train_demo_weights.sh")
+    ap.add_argument("--confidence")
+    a = ap.parse_args()
+    sys.exit(main(a.src, a.dst, a.recipe, a.confidence))

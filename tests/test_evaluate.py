@@ -173,7 +173,7 @@ def test_confidence_report_scores_the_written_masks(run_dir, data_subset):
     """confidence.json: one row per annotated frame, its Dice that of the written mask against the
     ground truth, the AUROC and reliability table those rows give."""
     from lgrnet.data.datasets import read_mask
-    from lgrnet.metrics.reliability import failure_auroc, frame_dice, reliability_table
+    from lgrnet.metrics.reliability import failure_auroc, flag_threshold, frame_dice, reliability_table
 
     conf = json.loads((run_dir / "confidence.json").read_text())
     frames = conf["frames"]
@@ -187,3 +187,4 @@ def test_confidence_report_scores_the_written_masks(run_dir, data_subset):
     assert conf["auroc"] is None if np.isnan(auc) else conf["auroc"] == pytest.approx(auc, abs=1e-4)
     assert conf["failed"] == sum(d < 0.5 for d in dice)
     assert conf["reliability"] == reliability_table(scores, dice)
+    assert conf["flag_threshold"] == flag_threshold(scores, dice)

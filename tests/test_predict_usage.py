@@ -46,6 +46,24 @@ def test_predict_runs_the_demo_model_at_its_recorded_size(tmp_path, clip3, capsy
     assert VideoPredictor.from_pretrained(demo_weights(), device="cpu", size=224).size == (224, 224)  # --size wins
 
 
+def test_a_recorded_confidence_threshold_reaches_predictions_json(tmp_path, clip3):
+    """The threshold the weights record (export_demo_weights.py --confidence) is what predictions.json's
+    settings carry to the review page; weights without one (or with a value outside (0, 1)) give None."""
+    torch.manual_seed(0)
+    model = LGRNet.from_preset("tiny")
+    plain = model.save_pretrained(str(tmp_path / "plain.safetensors"), metadata={"input_size": "64"})
+    calibrated = model.save_pretrained(str(tmp_path / "cal.safetensors"), metadata={"input_size": "64", "confidence_threshold": "0.62"})
+    odd = model.save_pretrained(str(tmp_path / "odd.safetensors"), metadata={"confidence_threshold": "1.5"})
+    assert VideoPredictor.from_pretrained(plain, device="cpu").confidence_threshold is None
+    assert VideoPredictor.from_pretrained(odd, device="cpu").confidence_threshold is None
+    assert VideoPredictor.from_pretrained(calibrated, device="cpu").confidence_threshold == pytest.approx(0.62)
+    out = tmp_path / "out"
+    assert main(["predict", str(clip3 / "frames"), "--weights", str(calibrated), "--out", str(out),
+                 "--no-progress", "--no-overlay"]) == 0
+    settings = json.loads((out / "frames" / "predictions.json").read_text())["settings"]
+    assert settings["confidence_threshold"] == pytest.approx(0.62) and settings["size"] == [64, 64]
+
+
 def test_viewer_uploads_run_the_demo_model_at_its_recorded_size():
     from lgrnet.viewer.uploads import make_model_runner
 

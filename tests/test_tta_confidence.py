@@ -13,7 +13,7 @@ from lgrnet import LGRNet, VideoPredictor
 from lgrnet.engine.clip_runner import TTA_FLIPS, ClipRunner
 from lgrnet.engine.inference import forward_clip, frames_to_tensor
 from lgrnet.engine.postprocess import choose_query
-from lgrnet.metrics.reliability import auroc, failure_auroc, frame_dice, reliability_table
+from lgrnet.metrics.reliability import auroc, failure_auroc, flag_threshold, frame_dice, reliability_table
 from test_predict_api import video as smooth_video
 
 SIZE = 64
@@ -110,6 +110,41 @@ def test_failure_auroc_and_reliability_table():
     assert rows[1]["mean_dice"] == pytest.approx(np.mean([0.9, 0.8, 0.55, 0.0]), abs=1e-4)
     assert rows[1]["failed"] == 1 and rows[0]["failed"] == 2
     assert reliability_table([0.1], [1.0], edges=(0.0, 0.5, 1.0))[1]["mean_dice"] is None
+
+
+def naive_flag_threshold(scores, dice):
+    """Every midpoint between distinct scores tried in turn: (best J, lowest threshold reaching it)."""
+    scores, failed = np.asarray(scores, float), np.asarray(dice, float) < 0.5
+    u = np.unique(scores)
+    best = None
+    for t in (u[:-1] + u[1:]) / 2:
+        flagged = scores < t
+        j = flagged[failed].mean() - flagged[~failed].mean()
+        if best is None or j > best[0] + 1e-12:
+            best = (j, t)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_flag_threshold_matches_a_naive_search(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    dice = rng.random(n)
+    scores = np.round(0.6 * rng.random(n) + 0.4 * dice, 2)  # ties, and a score that carries some signal
+    got = flag_threshold(scores, dice)
+    j, t = naive_flag_threshold(scores, dice)
+    assert got["threshold"] == pytest.approx(t, abs=1e-4) and got["youden_j"] == pytest.approx(j, abs=1e-4)
+    flagged = scores < got["threshold"]
+    assert got["flagged_failed"] == pytest.approx(flagged[dice < 0.5].mean(), abs=1e-4)
+    assert got["flagged_good"] == pytest.approx(flagged[dice >= 0.5].mean(), abs=1e-4)
+
+
+def test_flag_threshold_separates_and_needs_both_classes():
+    dice = [0.9, 0.8, 0.1, 0.2, 0.7]
+    got = flag_threshold([0.9, 0.7, 0.3, 0.5, 0.8], dice)  # failed frames score 0.3 and 0.5, good ones >= 0.7
+    assert got == {"threshold": 0.6, "flagged_failed": 1.0, "flagged_good": 0.0, "youden_j": 1.0}
+    assert flag_threshold([0.9, 0.2], [0.9, 0.8]) is None  # no failed frame
+    assert flag_threshold([0.5, 0.5], [0.9, 0.1]) is None  # one distinct score: no cut
 
 
 def test_frame_dice():

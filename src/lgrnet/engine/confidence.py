@@ -16,8 +16,6 @@ float tensors in [0, 1]; the mask is ``logits > 0`` as in post-processing.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 
@@ -62,10 +60,3 @@ def view_agreement(view_logits: torch.Tensor) -> torch.Tensor:
     """view_logits (V, T, h, w) -> (T,) mean IoU of each view's mask with the mean-logit mask."""
     mean = view_logits.float().mean(0) > 0
     return _iou(view_logits > 0, mean[None].expand_as(view_logits)).mean(0)
-
-
-def frame_confidence(logits: torch.Tensor, class_score: float,
-                     view_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """The per-frame score the predictor reports: class_score * expected Dice of the mask
-    (see docs/inference.md, "The per-frame score", for the measurement that chose it)."""
-    return class_score * expected_dice(logits)

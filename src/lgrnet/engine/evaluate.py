@@ -152,7 +152,8 @@ class EvaluationResult:
         if self.confidence is not None:
             from ..metrics.reliability import format_reliability
 
-            text += "\n\n" + format_reliability(self.confidence["reliability"], self.confidence["auroc"])
+            text += "\n\n" + format_reliability(self.confidence["reliability"], self.confidence["auroc"],
+                                                flag=self.confidence.get("flag_threshold"))
         return text
 
 
@@ -169,8 +170,10 @@ def write_config(out_dir: Union[str, Path], config: dict) -> None:
 
 def confidence_report(frames: List[Dict[str, object]]) -> Dict[str, object]:
     """What ``confidence.json`` holds: the AUROC of the per-frame score for failed frames, the
-    reliability table and the frames (see :mod:`lgrnet.metrics.reliability`)."""
-    from ..metrics.reliability import FAIL_BELOW, failure_auroc, reliability_table
+    reliability table, the threshold that flags failed frames best (``flag_threshold``: run on
+    Valid videos, the value a model records for the review page) and the frames (see
+    :mod:`lgrnet.metrics.reliability`)."""
+    from ..metrics.reliability import FAIL_BELOW, failure_auroc, flag_threshold, reliability_table
 
     scores = [float(f["score"]) for f in frames]
     dice = [float(f["dice"]) for f in frames]
@@ -178,7 +181,8 @@ def confidence_report(frames: List[Dict[str, object]]) -> Dict[str, object]:
     return {"fail_below": FAIL_BELOW, "frames_scored": len(frames),
             "failed": sum(d < FAIL_BELOW for d in dice), "auroc": None if np.isnan(auc) else round(auc, 4),
             "mean_dice": round(float(np.mean(dice)), 4) if dice else None,
-            "reliability": reliability_table(scores, dice), "frames": frames}
+            "reliability": reliability_table(scores, dice), "flag_threshold": flag_threshold(scores, dice),
+            "frames": frames}
 
 
 def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,

@@ -4,7 +4,9 @@ A checkpoint written by ``lgrnet train`` (and the shipped demo model) records th
 model was trained at (``input_size`` in the safetensors metadata; the demo model: 192). Running a
 model at another size costs accuracy (the demo model on CVC-ClinicDB-612 Test: Dice 0.706 at 192,
 0.584 at 352), so every command runs a model at its recorded size unless ``--size`` says
-otherwise; weights that record none (the authors' .pth files) run at the published 352.
+otherwise; weights that record none (the authors' .pth files) run at the published 352. A checkpoint
+can also record the threshold below which its per-frame score flags a frame for review
+(``confidence_threshold``), which predictions.json carries to the review page.
 """
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size
 
 INPUT_SIZE_KEY = "input_size"  # safetensors metadata key written by training
+# the score below which the review page lists a frame as low-confidence, calibrated on the model's
+# Valid videos (lgrnet.metrics.reliability.flag_threshold; written by scripts/export_demo_weights.py)
+CONFIDENCE_THRESHOLD_KEY = "confidence_threshold"
 
 
-def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int, int]]:
-    """The (h, w) input size a .safetensors checkpoint (or a model folder's model.safetensors)
-    records, or None (other formats, no record, or a record that is not a valid size)."""
+def recorded_metadata(weights: Union[str, os.PathLike], key: str) -> Optional[str]:
+    """The value of metadata ``key`` in a .safetensors checkpoint (or a model folder's
+    model.safetensors), or None (other formats, no such key, unreadable: the loader reports that)."""
     path = os.fspath(weights)
     if os.path.isdir(path):
         path = os.path.join(path, WEIGHTS_NAME)
@@ -34,9 +39,14 @@ def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int,
 
     try:
         with safe_open(path, framework="pt") as f:
-            value = (f.metadata() or {}).get(INPUT_SIZE_KEY)
-    except (OSError, SafetensorError):  # unreadable: the loader reports it
+            return (f.metadata() or {}).get(key)
+    except (OSError, SafetensorError):
         return None
+
+
+def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int, int]]:
+    """The (h, w) input size a checkpoint records, or None (no record, or not a valid size)."""
+    value = recorded_metadata(weights, INPUT_SIZE_KEY)
     if value is None:
         return None
     try:
@@ -44,6 +54,16 @@ def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int,
         return check_input_size(parts[0] if len(parts) == 1 else parts)
     except (ValueError, UserError):
         return None
+
+
+def recorded_confidence_threshold(weights: Union[str, os.PathLike]) -> Optional[float]:
+    """The low-confidence threshold a checkpoint records (a number in (0, 1)), or None."""
+    value = recorded_metadata(weights, CONFIDENCE_THRESHOLD_KEY)
+    try:
+        threshold = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return threshold if threshold is not None and 0.0 < threshold < 1.0 else None
 
 
 def inference_size(weights: Optional[Union[str, os.PathLike]], size: Union[None, int, Tuple[int, int]] = None,

@@ -72,7 +72,7 @@ from ..runtime import tune_cpu_allocator
 from .clip_runner import ClipOutput, ClipRunner
 from .device import resolve_device
 from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
-from .loading import inference_size, load_model, resolve_weights
+from .loading import inference_size, load_model, recorded_confidence_threshold, resolve_weights
 from .memory import WindowPlan, parse_bytes, plan_window
 from .pipeline import Prefetcher, StageClock, reader_thread_helps
 from .postprocess import clip_maps, maps_at_size
@@ -370,6 +370,8 @@ class VideoPredictor:
         self.runner = ClipRunner(self.model, autocast=autocast, all_queries=all_queries, cuda_graphs=cuda_graphs,
                                  compile=compile, precision=precision, tta=tta)
         self.weights: Optional[str] = None
+        # the score below which the review page lists a frame (recorded by the weights; None: the page's 0.5)
+        self.confidence_threshold: Optional[float] = None
         self.preset: Optional[str] = getattr(model.config, "preset", None) or None
         if self.device.type == "cpu":
             tune_cpu_allocator()  # process-wide, glibc only: see lgrnet.runtime
@@ -396,6 +398,7 @@ class VideoPredictor:
         given = os.fspath(weights)
         predictor.weights = os.path.abspath(given) if os.path.exists(given) else given
         predictor.preset = preset or predictor.preset
+        predictor.confidence_threshold = recorded_confidence_threshold(local)
         return predictor
 
     @property
@@ -421,7 +424,8 @@ class VideoPredictor:
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
                 "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
-                "compile": self.compile, "pipeline": self.pipeline, "tta": "flips" if self.tta else "off", "lgrnet_version": __version__, "torch_version": torch.__version__}
+                "compile": self.compile, "pipeline": self.pipeline, "tta": "flips" if self.tta else "off",
+                "confidence_threshold": self.confidence_threshold, "lgrnet_version": __version__, "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:
         """Results frame by frame, in order, as soon as they are final.

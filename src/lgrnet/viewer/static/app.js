@@ -37,6 +37,7 @@
     corr: { frames: {}, writable: false }, docs: new Map(), ready: new Map(), tool: "view",
     view: { zoom: 1, ox: 0, oy: 0 }, k0: 1, k: 1, stroke: null, pan: null, poly: null, hover: null,
     fillPainted: null, fillCanvas: document.createElement("canvas"),
+    thrTouched: false,  // the user moved the threshold slider: keep it across results
   };
 
   // ---- helpers ----------------------------------------------------------------------------
@@ -755,6 +756,9 @@
     el.dlOverlay.href = `${base()}/overlay.mp4`;
     el.dlOverlay.hidden = !p.has_overlay;
     fillDetails(p);
+    // the threshold the model records (calibrated on its Valid videos), unless the user has moved the slider
+    const recorded = p.settings && typeof p.settings.confidence_threshold === "number" ? p.settings.confidence_threshold : null;
+    if (!state.thrTouched) el.thr.value = String(recorded ?? 0.5);
     buildLowList();
     if (!n) { banner("this result has no frames", true); return; }
     goTo(frame ?? 0);
@@ -845,7 +849,7 @@
   el.prev.addEventListener("click", () => { setPlaying(false); goTo(state.index - 1); });
   el.next.addEventListener("click", () => { setPlaying(false); goTo(state.index + 1); });
   el.outline.addEventListener("change", () => render());
-  el.thr.addEventListener("input", buildLowList);
+  el.thr.addEventListener("input", () => { state.thrTouched = true; buildLowList(); });
   el.select.addEventListener("change", () => loadResult(el.select.value, 0));
   el.uploadBtn.addEventListener("click", startUpload);
   for (const b of el.toolButtons) b.addEventListener("click", () => setTool(b.dataset.tool));
