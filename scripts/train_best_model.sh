@@ -3,7 +3,8 @@
 # the `tiny` preset at 192 px trained on CVC-ClinicDB-612 Train + CVC-ColonDB-300 Train (the MICCAI
 # VPS training data), the best weights chosen on CVC-ClinicDB-612 Valid (per-frame Dice, scored on
 # the weight EMA), exported in float16 as the shipped demo model. docs/training.md, "Recipe options"
-# explains every option; scripts/ablate_recipe.py measures each one's effect.
+# explains every option; scripts/ablate_recipe.py measures each one's effect. The export records the
+# score threshold that flags failed Valid frames best (the review page's low-confidence default).
 #
 # usage: bash scripts/train_best_model.sh DATA_ROOT [RUN_DIR] [OUT_WEIGHTS]
 #   DATA_ROOT holds CVC-ClinicDB-612/{Train,Valid} and CVC-ColonDB-300/Train (MICCAI VPS layout).
@@ -28,4 +29,8 @@ lgrnet train --preset tiny "${RESUME[@]}" \
   train.aug_blur_prob=0.2 train.aug_noise_std=0.02 \
   train.aug_scale=0.15 train.aug_rotate=15 train.aug_translate=0.08 train.aug_prob=0.8 \
   train.eval_every=300 train.checkpoint_every=300
-python scripts/export_demo_weights.py "$RUN/best.safetensors" "$OUT" scripts/train_best_model.sh
+# the low-confidence threshold the review page starts at: the one that flags failed frames best on Valid
+lgrnet evaluate --weights "$RUN/best.safetensors" --data "$DATA" --split CVC-ClinicDB-612/Valid \
+  --out "$RUN/valid-eval" --device cpu
+python scripts/export_demo_weights.py "$RUN/best.safetensors" "$OUT" scripts/train_best_model.sh \
+  --confidence "$RUN/valid-eval/confidence.json"

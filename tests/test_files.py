@@ -60,6 +60,10 @@ def test_package_writers_use_normal_permissions(tmp_path, umask):
 
     save_checkpoint(str(tmp_path / "last.pt"), {"step": 1, "w": torch.zeros(2)})
     assert mode(tmp_path / "last.pt") == 0o666 & ~umask
+    from lgrnet import LGRNet
+
+    weights = LGRNet.from_preset("tiny").save_pretrained(str(tmp_path / "best.safetensors"))  # safetensors writes 0600
+    assert mode(weights) == 0o666 & ~umask
     write_csv(ScoreResult("authors", {"Dice": 0.5}, {}, 1, 1), tmp_path / "authors.csv")
     assert mode(tmp_path / "authors.csv") == 0o666 & ~umask
 

@@ -41,11 +41,14 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> str:
         except FileExistsError:
             continue
         os.close(fd)
+        mode = os.stat(tmp).st_mode & 0o7777
         break
     else:
         raise FileExistsError(f"{directory}: cannot create a temporary file for {os.path.basename(path)}")
     try:
         write(tmp)
+        if os.stat(tmp).st_mode & 0o7777 != mode:  # a writer that recreated the file (safetensors: 0600)
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
