@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduce the shipped demo weights (src/lgrnet/assets/demo_tiny.safetensors):
-# the `tiny` preset trained from scratch with `lgrnet train` on the CVC-ClinicDB-612 training videos,
-# best checkpoint chosen on the Valid videos (per-frame Dice), stored in float16.
+# Reproduce the FIRST demo model (shipped until 2026-12-02; Test Dice 0.706; the shipped one now comes
+# from scripts/train_best_model.sh): the `tiny` preset trained from scratch with `lgrnet train` on the
+# CVC-ClinicDB-612 training videos, best checkpoint chosen on the Valid videos (per-frame Dice), stored
+# in float16 as RUN_DIR/demo_tiny.safetensors (the shipped file is left alone).
 #
 # usage: bash scripts/train_demo_weights.sh DATA_ROOT [RUN_DIR]
 #   DATA_ROOT holds CVC-ClinicDB-612/{Train,Valid} in the MICCAI VPS layout.
@@ -18,4 +19,4 @@ lgrnet train --preset tiny \
   train.clip_len=4 train.batch_size=2 train.reference_stride=1 train.num_workers=0 \
   train.max_iters=6000 'train.lr_milestones=[4000,5200]' \
   train.eval_every=300 train.checkpoint_every=300
-python scripts/export_demo_weights.py "$RUN/best.safetensors" src/lgrnet/assets/demo_tiny.safetensors
+python scripts/export_demo_weights.py "$RUN/best.safetensors" "$RUN/demo_tiny.safetensors"

@@ -1,8 +1,9 @@
 """Run the shipped demo model on the shipped demo clip, on the CPU, and score it.
 
-The demo model is the `tiny` preset trained with `lgrnet train` on the CVC-ClinicDB-612 training
-videos (scripts/train_demo_weights.sh); the clip is CVC-ClinicDB test sequence 24 (25 frames,
-research use only: see lgrnet/assets/demo_clip/README.md), which the model never saw.
+The demo model is the `tiny` preset trained from scratch with `lgrnet train` on CVC-ClinicDB-612
+Train + CVC-ColonDB-300 Train and selected on CVC-ClinicDB-612 Valid (scripts/train_best_model.sh);
+the clip is CVC-ClinicDB test sequence 24 (25 frames, research use only: see
+lgrnet/assets/demo_clip/README.md), which the model never saw.
 
 It writes, under OUT/demo_clip/: masks/, probs/ (one PNG per frame), overlay.mp4,
 predictions.json/.csv (per-frame confidence, area, box) and scores.json (the clip's masks against
