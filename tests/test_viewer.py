@@ -556,24 +556,26 @@ def test_review_page_in_headless_chromium(browser, server, tmp_path):
 
 @pytest.mark.browser
 def test_low_confidence_threshold_starts_at_the_recorded_one(browser, tmp_path):
-    """A result whose settings record the model's calibrated threshold (0.8) opens with the slider and
-    the low-confidence list at it; moving the slider still works."""
+    """A result whose settings record the model's calibrated threshold opens with the low-confidence
+    list at exactly that value: 0.8125 lies between the slider's 0.01 steps, and the frame scored 0.81
+    is below it (a threshold rounded to the slider's 0.81 would leave it out). Moving the slider still works."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     root = make_result(tmp_path / "calibrated")
     meta = json.loads((root / "predictions.json").read_text())
-    meta["settings"]["confidence_threshold"] = 0.8
+    meta["settings"]["confidence_threshold"] = 0.8125
     (root / "predictions.json").write_text(json.dumps(meta))
     s = Server(ViewerApp(find_results(root)))
     try:
         d = browser
         wait = WebDriverWait(d, 20)
         d.get(s.url)
-        below = sum(score < 0.8 for score in SCORES)
-        wait.until(lambda drv: drv.find_element(By.ID, "low-count").text.startswith(f"{below} of {N} frames below 0.80"))
-        assert d.find_element(By.ID, "thr").get_attribute("value") == "0.8"
+        below = sum(score < 0.8125 for score in SCORES)
+        assert below == sum(score < 0.81 for score in SCORES) + 1  # the case the test is about
+        wait.until(lambda drv: drv.find_element(By.ID, "low-count").text.startswith(f"{below} of {N} frames below 0.8125"))
+        assert abs(float(d.find_element(By.ID, "thr").get_attribute("value")) - 0.8125) <= 0.005
         thr = d.find_element(By.ID, "thr")
         thr.click()
         thr.send_keys(Keys.HOME)

@@ -58,12 +58,11 @@ def recorded_input_size(weights: Union[str, os.PathLike]) -> Optional[Tuple[int,
 
 def recorded_confidence_threshold(weights: Union[str, os.PathLike]) -> Optional[float]:
     """The low-confidence threshold a checkpoint records (a number in (0, 1)), or None."""
-    value = recorded_metadata(weights, CONFIDENCE_THRESHOLD_KEY)
     try:
-        threshold = float(value) if value is not None else None
-    except ValueError:
+        threshold = float(recorded_metadata(weights, CONFIDENCE_THRESHOLD_KEY))
+    except (TypeError, ValueError):  # no record, or not a number
         return None
-    return threshold if threshold is not None and 0.0 < threshold < 1.0 else None
+    return threshold if 0.0 < threshold < 1.0 else None
 
 
 def inference_size(weights: Optional[Union[str, os.PathLike]], size: Union[None, int, Tuple[int, int]] = None,

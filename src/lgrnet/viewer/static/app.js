@@ -37,7 +37,9 @@
     corr: { frames: {}, writable: false }, docs: new Map(), ready: new Map(), tool: "view",
     view: { zoom: 1, ox: 0, oy: 0 }, k0: 1, k: 1, stroke: null, pan: null, poly: null, hover: null,
     fillPainted: null, fillCanvas: document.createElement("canvas"),
-    thrTouched: false,  // the user moved the threshold slider: keep it across results
+    // the low-confidence threshold, exact (the slider's 0.01 steps would round a recorded 0.921 to 0.92);
+    // thrTouched: the user moved the slider, so later results keep it
+    thr: 0.5, thrTouched: false,
   };
 
   // ---- helpers ----------------------------------------------------------------------------
@@ -622,7 +624,7 @@
     if (!n) return;
     c.fillText("1", PAD.l - 2, g.h - 4);
     c.fillText(String(n), PAD.l + g.pw - c.measureText(String(n)).width, g.h - 4);
-    const thr = +el.thr.value;
+    const thr = state.thr;
     // threshold
     c.strokeStyle = "#ff5a5a"; c.setLineDash([4, 4]);
     c.beginPath(); c.moveTo(PAD.l, yOf(thr, g)); c.lineTo(PAD.l + g.pw, yOf(thr, g)); c.stroke();
@@ -658,6 +660,8 @@
   }
 
   // ---- low-confidence list ----------------------------------------------------------------
+  // two decimals for the slider's own values, up to four for a recorded threshold between them
+  const fmtThr = (t) => (Math.abs(t * 100 - Math.round(t * 100)) < 1e-9 ? t.toFixed(2) : String(+t.toFixed(4)));
   function lowRuns(thr) {
     const runs = [];
     let cur = null;
@@ -671,11 +675,11 @@
     return runs;
   }
   function buildLowList() {
-    const thr = +el.thr.value;
-    el.thrValue.textContent = thr.toFixed(2);
+    const thr = state.thr;
+    el.thrValue.textContent = fmtThr(thr);
     const runs = lowRuns(thr);
     const count = runs.reduce((a, r) => a + r.end - r.start + 1, 0);
-    el.lowCount.textContent = `${count} of ${numFrames()} frames below ${thr.toFixed(2)}` +
+    el.lowCount.textContent = `${count} of ${numFrames()} frames below ${fmtThr(thr)}` +
       (runs.length ? ` (${runs.length} stretch${runs.length > 1 ? "es" : ""})` : "");
     const shown = runs.slice(0, 300);
     el.lowList.replaceChildren(...shown.map((r) => {
@@ -758,7 +762,7 @@
     fillDetails(p);
     // the threshold the model records (calibrated on its Valid videos), unless the user has moved the slider
     const recorded = p.settings && typeof p.settings.confidence_threshold === "number" ? p.settings.confidence_threshold : null;
-    if (!state.thrTouched) el.thr.value = String(recorded ?? 0.5);
+    if (!state.thrTouched) { state.thr = recorded ?? 0.5; el.thr.value = String(state.thr); }
     buildLowList();
     if (!n) { banner("this result has no frames", true); return; }
     goTo(frame ?? 0);
@@ -849,7 +853,7 @@
   el.prev.addEventListener("click", () => { setPlaying(false); goTo(state.index - 1); });
   el.next.addEventListener("click", () => { setPlaying(false); goTo(state.index + 1); });
   el.outline.addEventListener("change", () => render());
-  el.thr.addEventListener("input", () => { state.thrTouched = true; buildLowList(); });
+  el.thr.addEventListener("input", () => { state.thr = +el.thr.value; state.thrTouched = true; buildLowList(); });
   el.select.addEventListener("change", () => loadResult(el.select.value, 0));
   el.uploadBtn.addEventListener("click", startUpload);
   for (const b of el.toolButtons) b.addEventListener("click", () => setTool(b.dataset.tool));
@@ -872,7 +876,7 @@
   el.nextUnchecked.addEventListener("click", () => jump((i) => !frameStatus(i), "unchecked"));
   el.nextLow.addEventListener("click", () => jump((i) => {
     const f = state.pred.frames[i];
-    return !frameStatus(i) && typeof f.score === "number" && f.score < +el.thr.value;
+    return !frameStatus(i) && typeof f.score === "number" && f.score < state.thr;
   }, "unchecked low-confidence"));
   el.reloadFrame.addEventListener("click", reloadFrame);
   el.canvas.addEventListener("pointerdown", onPointerDown);
