@@ -18,15 +18,24 @@ import torch
 from lgrnet.data.datasets import find_videos, read_frame, read_mask
 from lgrnet.engine import confidence as C
 from lgrnet.engine.inference import frames_to_tensor
-from lgrnet.engine.postprocess import clip_maps
+from lgrnet.engine.postprocess import clip_mask_score, clip_maps
 from lgrnet.engine.predictor import VideoPredictor
 from lgrnet.metrics.reliability import failure_auroc, frame_dice
+
+
+def clip_median(values: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:
+    """Median of (T,) ``values`` over the frames with a mask (0 if none), as clip_mask_score does."""
+    return torch.nanquantile(torch.where(has_mask, values, float("nan")), 0.5).nan_to_num(0.0)
 
 
 def candidates(out) -> dict:
     lg, cs = out.logits, out.class_score
     ed, mp, tmp = C.expected_dice(lg), C.mean_prob_inside(lg), C.temporal_agreement(lg)
-    c = {"class*mean_prob (old score)": cs * mp, "mean_prob": mp, "expected_dice": ed, "class*expected_dice": cs * ed,
+    has_mask = (lg > 0).flatten(1).any(1)
+    c = {"class*mean_prob*clip_mask_score (reported score)": cs * mp * clip_mask_score(lg),
+         "class*mean_prob (Mask2Former's score)": cs * mp, "mean_prob": mp, "clip_mask_score": clip_mask_score(lg).expand_as(mp),
+         "expected_dice": ed, "class*expected_dice": cs * ed,
+         "class*expected_dice*clip median": cs * ed * clip_median(ed, has_mask),
          "temporal": tmp, "class*expected_dice*temporal": cs * ed * tmp}
     if out.view_logits is not None:
         va = C.view_agreement(out.view_logits)

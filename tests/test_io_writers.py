@@ -67,7 +67,7 @@ def _fake_prediction(i, H=6, W=8):
     mask = np.zeros((H, W), bool)
     mask[1:3, 2:5] = True
     return SimpleNamespace(index=i, name=f"f{i}.png", frame=np.zeros((H, W, 3), np.uint8), prob=mask * 0.9,
-                           mask=mask, class_score=0.5, mask_score=0.9, score=0.45, query=2, area=int(mask.sum()),
+                           mask=mask, class_score=0.5, mask_score=0.9, clip_mask_score=1.0, score=0.45, query=2, area=int(mask.sum()),
                            bbox=[2, 1, 5, 3], query_probs=None)
 
 

@@ -17,7 +17,7 @@ from lgrnet.data.datasets import natural_sorted
 from media import encode_video
 
 SIZE = "64"
-FRAME_KEYS = {"index", "name", "file", "score", "class_score", "mask_score", "area", "bbox", "query"}
+FRAME_KEYS = {"index", "name", "file", "score", "class_score", "mask_score", "clip_mask_score", "area", "bbox", "query"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def check_result(res, T, H, W, kind, fps):
     assert [f["index"] for f in info["frames"]] == list(range(T))
     assert all(set(f) == FRAME_KEYS for f in info["frames"])
     for f in info["frames"]:
-        assert f["score"] == pytest.approx(f["class_score"] * f["mask_score"], abs=2e-6)
+        assert f["score"] == pytest.approx(f["class_score"] * f["mask_score"] * f["clip_mask_score"], abs=2e-6)
+    assert len({f["clip_mask_score"] for f in info["frames"]}) == 1  # one clip
     with open(res / "predictions.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["index"]) for r in rows] == list(range(T))
@@ -113,6 +114,8 @@ def test_windows_and_all_queries(tmp_path, weights, real_mp4):
     assert [q["query"] for q in f0["queries"]] == list(range(nq))
     chosen = f0["queries"][f0["query"]]
     assert chosen["class_score"] == f0["class_score"] and chosen["area"] == f0["area"]
+    assert chosen["clip_mask_score"] == pytest.approx(f0["clip_mask_score"], abs=2e-6)
+    assert chosen["score"] == pytest.approx(f0["score"], abs=2e-6)
     with open(res / "queries.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 21 * nq
     assert np.array_equal(np.asarray(Image.open(res / "queries" / f"q{f0['query']:02d}" / "000000.png")),

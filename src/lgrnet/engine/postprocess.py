@@ -5,9 +5,24 @@ the viewer and validation in training).
 
 As published: take the query with the highest foreground class probability, threshold its logits
 at 0 and resize the mask back to the frame's size (nearest); the probability map is the sigmoid of
-that query's logits resized back bilinearly. Per frame: ``mask_score`` is the mean probability
-inside the mask (0 for an empty mask) and ``score = class_score * mask_score`` (Mask2Former's
-instance score), the per-frame confidence that the result files, the viewer and the API report.
+that query's logits resized back bilinearly.
+
+The per-frame confidence that the result files, the viewer and the API report::
+
+    score = class_score * mask_score * clip_mask_score
+
+- ``class_score``: the chosen query's foreground class probability (one per clip: the decoder's
+  queries are per clip);
+- ``mask_score``: the frame's mean probability inside its mask (0 for an empty mask); with
+  ``class_score`` it is Mask2Former's instance score;
+- ``clip_mask_score``: the median of ``mask_score`` over the clip's frames that have a mask, at the
+  model's input size (:func:`clip_mask_score`; 0 when no frame has one).
+
+Why the clip factor: this model's failures are mostly whole videos whose polyp it does not know,
+where every frame's mask is a little less sure but each frame alone looks like a good one; the
+clip's median carries that evidence (docs/inference.md, "The per-frame score": AUROC for failed
+frames 0.959 -> 0.981 on CVC-ClinicDB-612 Valid, where it was chosen). The masks and maps are the
+published post-processing's; only the score differs from it.
 """
 from __future__ import annotations
 
@@ -30,7 +45,8 @@ class ClipPrediction:
     class_score: (T,) foreground class probability of the chosen query (the same for all frames
         of a clip: the decoder's queries are per clip);
     mask_score: (T,) mean probability over the pixels of the mask (0 where the mask is empty);
-    score: (T,) class_score * mask_score, per frame;
+    clip_mask_score: the median mask score of the clip's frames with a mask (:func:`clip_mask_score`);
+    score: (T,) class_score * mask_score * clip_mask_score, per frame;
     query: index of the chosen query;
     logits: (T, Nq, h, w) all queries' logits at the model's input size, only if asked for.
     """
@@ -41,6 +57,7 @@ class ClipPrediction:
     mask_score: np.ndarray
     score: np.ndarray
     query: int
+    clip_mask_score: float = 1.0
     logits: Optional[torch.Tensor] = None
 
 
@@ -63,15 +80,34 @@ def maps_at_size(logits: torch.Tensor, orig_size: Tuple[int, int]) -> Tuple[torc
     return probs, masks, mask_score
 
 
-def clip_maps(logits: torch.Tensor, class_score: float, query: int, orig_size: Tuple[int, int]) -> ClipPrediction:
+def clip_mask_score(logits: torch.Tensor) -> torch.Tensor:
+    """Mask logits (T, ..., h, w) of one clip at the model's input size -> (...) float32: per
+    query (or for the one chosen query, a 0-d tensor) the median over the T frames of the mean
+    probability inside the mask (``logits > 0``), counting only frames whose mask is not empty;
+    0 where no frame has a mask. The median of an even count is the mean of the middle two."""
+    logits = logits.float()
+    inside = logits > 0
+    area = inside.flatten(-2).sum(-1)                                                # (T, ...)
+    mean_inside = (logits.sigmoid() * inside).flatten(-2).sum(-1) / area.clamp(min=1)
+    mean_inside = torch.where(area > 0, mean_inside, torch.full_like(mean_inside, float("nan")))
+    return torch.nanquantile(mean_inside, 0.5, dim=0).nan_to_num(0.0)
+
+
+def clip_maps(logits: torch.Tensor, class_score: float, query: int, orig_size: Tuple[int, int],
+              clip_score: Optional[float] = None) -> ClipPrediction:
     """The chosen query's logits (T, h, w) and class probability -> :class:`ClipPrediction` at
-    ``orig_size`` (H, W). Frames are independent: a slice of T gives those frames' results."""
+    ``orig_size`` (H, W). ``clip_score``: the clip's :func:`clip_mask_score`; None: computed from
+    ``logits``, which must then be the whole clip. Given it, frames are independent: a slice of T
+    gives those frames' results."""
+    if clip_score is None:
+        clip_score = float(clip_mask_score(logits))
     probs, masks, mask_score = maps_at_size(logits, orig_size)
     mask_score = mask_score.cpu().numpy().astype(np.float32)
     class_scores = np.full(mask_score.shape, class_score, dtype=np.float32)
     return ClipPrediction(probs=probs.cpu().numpy().astype(np.float32, copy=False), masks=masks.cpu().numpy(),
-                          class_score=class_scores, mask_score=mask_score, score=class_scores * mask_score,
-                          query=int(query))
+                          class_score=class_scores, mask_score=mask_score,
+                          score=class_scores * mask_score * np.float32(clip_score), query=int(query),
+                          clip_mask_score=float(clip_score))
 
 
 def postprocess(out: LGRNetOutput, orig_size: Tuple[int, int], keep_logits: bool = False) -> ClipPrediction:

@@ -75,10 +75,10 @@ from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model, recorded_confidence_threshold, resolve_weights
 from .memory import WindowPlan, parse_bytes, plan_window
 from .pipeline import Prefetcher, StageClock, reader_thread_helps
-from .postprocess import clip_maps, maps_at_size
+from .postprocess import clip_mask_score, clip_maps, maps_at_size
 from .windows import WindowPlanner, check_window
 
-__all__ = ["FramePrediction", "PredictionStream", "VideoPrediction", "VideoPredictor", "frame_prediction", "mask_bbox"]
+__all__ = ["FramePrediction", "PredictionStream", "VideoPrediction", "VideoPredictor", "ClipScores", "frame_prediction", "mask_bbox"]
 
 ProgressFn = Callable[[int, Optional[int]], None]
 MAX_PREFETCH = 32  # frames read ahead of the model at most (each: the frame and its model input)
@@ -94,10 +94,12 @@ class FramePrediction:
     frame: uint8 RGB (H, W, 3), the input frame; prob: (H, W) float32 foreground probability of
     the chosen query; mask: (H, W) bool (logit > 0); class_score: the chosen query's foreground
     class probability (one per clip/window); mask_score: mean prob inside the mask (0 if empty);
-    score: class_score * mask_score; query: the chosen query's index; window: which window it
-    came from (0 when the whole video is one clip); query_probs (Nq, H, W) float32,
-    query_class_scores (Nq,), query_mask_scores (Nq,), query_areas (Nq,): every query, only when
-    the predictor has ``all_queries=True``.
+    clip_mask_score: the median mask score of the frames of its clip/window that have a mask (one
+    per clip/window, :func:`~lgrnet.engine.postprocess.clip_mask_score`); score: class_score *
+    mask_score * clip_mask_score, the frame's confidence; query: the chosen query's index; window:
+    which window it came from (0 when the whole video is one clip); query_probs (Nq, H, W) float32,
+    query_class_scores (Nq,), query_mask_scores (Nq,), query_clip_mask_scores (Nq,), query_areas
+    (Nq,): every query, only when the predictor has ``all_queries=True``.
     """
 
     index: int
@@ -110,9 +112,11 @@ class FramePrediction:
     score: float
     query: int
     window: int = 0
+    clip_mask_score: float = 1.0
     query_probs: Optional[np.ndarray] = None
     query_class_scores: Optional[np.ndarray] = None
     query_mask_scores: Optional[np.ndarray] = None
+    query_clip_mask_scores: Optional[np.ndarray] = None
     query_areas: Optional[np.ndarray] = None
 
     @property
@@ -139,7 +143,8 @@ def mask_bbox(mask: np.ndarray) -> Optional[List[int]]:
 class VideoPrediction:
     """All frames' results stacked (what :meth:`VideoPredictor.predict` returns).
 
-    probs (T, H, W) float32, masks (T, H, W) bool, class_score / mask_score / score (T,) float32,
+    probs (T, H, W) float32, masks (T, H, W) bool, class_score / mask_score / clip_mask_score / score
+    (T,) float32,
     query (T,) int64, names: T frame names; info: how the video was run (mode, window, ...).
     """
 
@@ -147,6 +152,7 @@ class VideoPrediction:
     masks: np.ndarray
     class_score: np.ndarray
     mask_score: np.ndarray
+    clip_mask_score: np.ndarray
     score: np.ndarray
     query: np.ndarray
     names: List[str]
@@ -201,21 +207,42 @@ class _Entry:
 
 
 @torch.inference_mode()
-def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: int) -> FramePrediction:
+def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: int,
+                     clip_scores: "ClipScores") -> FramePrediction:
     """Frame ``j`` of the clip ``out`` (the buffer's ``entry``, reported by window ``window``) -> its
-    :class:`FramePrediction` (post-processing: :func:`~lgrnet.engine.postprocess.clip_maps`)."""
+    :class:`FramePrediction` (post-processing: :func:`~lgrnet.engine.postprocess.clip_maps`);
+    ``clip_scores``: the clip's, once per clip (:meth:`ClipScores.of`)."""
     size = entry.frame.shape[:2]
-    maps = clip_maps(out.logits[j:j + 1], out.class_score, out.query, size)
+    maps = clip_maps(out.logits[j:j + 1], out.class_score, out.query, size, clip_score=clip_scores.chosen)
     fp = FramePrediction(index=entry.index, name=name, frame=entry.frame, prob=maps.probs[0], mask=maps.masks[0],
                          class_score=float(maps.class_score[0]), mask_score=float(maps.mask_score[0]),
-                         score=float(maps.score[0]), query=out.query, window=window)
+                         score=float(maps.score[0]), query=out.query, window=window,
+                         clip_mask_score=maps.clip_mask_score)
     if out.all_logits is not None:
         qp, qm, qs = maps_at_size(out.all_logits[j], size)  # (Nq, H, W)
         fp.query_probs = qp.numpy().astype(np.float32, copy=False)
         fp.query_class_scores = out.all_class_scores
         fp.query_mask_scores = qs.numpy().astype(np.float32)
+        fp.query_clip_mask_scores = clip_scores.queries
         fp.query_areas = qm.flatten(1).sum(1).numpy().astype(np.int64)
     return fp
+
+
+@dataclass
+class ClipScores:
+    """A clip's (window's) :func:`~lgrnet.engine.postprocess.clip_mask_score`: ``chosen`` for the
+    chosen query, ``queries`` (Nq,) float32 for every query when the clip kept all queries' logits."""
+
+    chosen: float
+    queries: Optional[np.ndarray] = None
+
+    @classmethod
+    @torch.inference_mode()
+    def of(cls, out: ClipOutput) -> "ClipScores":
+        queries = None
+        if out.all_logits is not None:  # (T, Nq, h, w)
+            queries = clip_mask_score(out.all_logits).numpy().astype(np.float32)
+        return cls(chosen=float(clip_mask_score(out.logits)), queries=queries)
 
 
 # ---------------------------------------------------------------------------------------- predictor
@@ -294,10 +321,12 @@ class PredictionStream:
                 with clock("model"):
                     out = p.runner([e.x for e in entries], repeated=not (planner.done and w == 0))  # run
                 graphed_windows += int(out.graphed)
+                with clock("postprocess"):
+                    clip_scores = ClipScores.of(out)
                 for j, e in enumerate(entries):  # stitch: report this window's share of its frames
                     if win.emit_from <= e.index < win.emit_to:
                         with clock("postprocess"):
-                            fp = frame_prediction(e, self._name_of(e.index), out, j, w)
+                            fp = frame_prediction(e, self._name_of(e.index), out, j, w, clip_scores)
                         yield fp
                         done += 1
                         if self._progress is not None:
@@ -445,6 +474,7 @@ class VideoPredictor:
             probs=np.stack([r.prob for r in results]), masks=np.stack([r.mask for r in results]),
             class_score=np.array([r.class_score for r in results], dtype=np.float32),
             mask_score=np.array([r.mask_score for r in results], dtype=np.float32),
+            clip_mask_score=np.array([r.clip_mask_score for r in results], dtype=np.float32),
             score=np.array([r.score for r in results], dtype=np.float32),
             query=np.array([r.query for r in results], dtype=np.int64),
             names=[r.name for r in results], info=dict(s.info))

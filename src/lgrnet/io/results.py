@@ -13,15 +13,19 @@ Layout of ``OUT/<name>/``::
                              count and frame rate (H.264; odd sizes padded by one black row/column)
     predictions.json         {"input", "kind", "num_frames", "fps", "width", "height", "settings",
                               "frames": [{"index", "name", "file", "score", "class_score",
-                                          "mask_score", "area", "bbox": [x0, y0, x1, y1] | null,
-                                          "query"}, ...]}  (file: the PNG name in masks/ and probs/)
-    predictions.csv          one row per frame: index, name, score, class_score, mask_score, area,
-                             bbox_x0, bbox_y0, bbox_x1, bbox_y1 (empty when no lesion), query
+                                          "mask_score", "clip_mask_score", "area",
+                                          "bbox": [x0, y0, x1, y1] | null, "query"}, ...]}
+                             (file: the PNG name in masks/ and probs/)
+    predictions.csv          one row per frame: index, name, score, class_score, mask_score,
+                             clip_mask_score, area, bbox_x0, bbox_y0, bbox_x1, bbox_y1 (empty when
+                             no lesion), query
     queries/q<NN>/<file>.png, queries.csv   only with all queries: every query's
                              probability map, and per frame and query its class_score,
-                             mask_score, score and area (also under "queries" in each JSON frame)
+                             mask_score, clip_mask_score, score and area (also under "queries" in
+                             each JSON frame)
 
-``score`` = class_score * mask_score; bbox x1/y1 are exclusive. The folder is written as
+``score`` = class_score * mask_score * clip_mask_score (:mod:`lgrnet.engine.postprocess`); bbox
+x1/y1 are exclusive. The folder is written as
 ``OUT/.<name>.partial-XXXX`` and renamed to ``OUT/<name>`` when complete; on error it is deleted.
 Per-frame rows go to a temporary JSON-lines file and are copied into predictions.json at the end,
 so memory does not grow with the number of frames. The output folder is checked to be writable
@@ -52,9 +56,9 @@ from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_pro
 PREDICTIONS = "predictions.json"
 REQUIRED_KEYS = ("num_frames", "frames")
 
-CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "area",
+CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "clip_mask_score", "area",
                "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "query"]
-QUERY_CSV_COLUMNS = ["index", "query", "class_score", "mask_score", "score", "area"]
+QUERY_CSV_COLUMNS = ["index", "query", "class_score", "mask_score", "clip_mask_score", "score", "area"]
 
 
 @dataclass
@@ -127,7 +131,7 @@ def csv_row(row: dict) -> list:
     the bounding box is split into four columns, empty when there is no lesion."""
     bbox = row.get("bbox")
     return [row.get("index"), row.get("name", ""), row.get("score"), row.get("class_score"), row.get("mask_score"),
-            row.get("area"), *(bbox if bbox else ["", "", "", ""]), row.get("query", "")]
+            row.get("clip_mask_score", ""), row.get("area"), *(bbox if bbox else ["", "", "", ""]), row.get("query", "")]
 
 
 class ResultFolderWriter:
@@ -210,7 +214,8 @@ class ResultFolderWriter:
         write_prob_png(self.tmp / "probs" / stem, fp.prob)
         area, bbox = fp.area, fp.bbox
         row = {"index": fp.index, "name": fp.name, "file": stem, "score": _r(fp.score), "class_score": _r(fp.class_score),
-               "mask_score": _r(fp.mask_score), "area": area, "bbox": bbox, "query": int(fp.query)}
+               "mask_score": _r(fp.mask_score), "clip_mask_score": _r(fp.clip_mask_score), "area": area, "bbox": bbox,
+               "query": int(fp.query)}
         if self.all_queries and fp.query_probs is not None:
             queries = []
             for q in range(fp.query_probs.shape[0]):
@@ -218,7 +223,9 @@ class ResultFolderWriter:
                 qdir.mkdir(exist_ok=True)
                 write_prob_png(qdir / stem, fp.query_probs[q])
                 cs, ms = float(fp.query_class_scores[q]), float(fp.query_mask_scores[q])
-                queries.append({"query": q, "class_score": _r(cs), "mask_score": _r(ms), "score": _r(cs * ms),
+                qc = float(fp.query_clip_mask_scores[q]) if fp.query_clip_mask_scores is not None else 1.0
+                queries.append({"query": q, "class_score": _r(cs), "mask_score": _r(ms), "clip_mask_score": _r(qc),
+                                "score": _r(cs * ms * qc),
                                 "area": int(fp.query_areas[q])})
             row["queries"] = queries
         overlay = draw_overlay(fp.frame, fp.mask, fp.score, label=f"#{fp.index}") if self.overlay else None
@@ -235,8 +242,8 @@ class ResultFolderWriter:
         row = enc.row
         self._csv.writerow(csv_row(row))
         for item in row.get("queries", ()):
-            self._qcsv.writerow([enc.index, item["query"], item["class_score"], item["mask_score"], item["score"],
-                                 item["area"]])
+            self._qcsv.writerow([enc.index, item["query"], item["class_score"], item["mask_score"],
+                                 item["clip_mask_score"], item["score"], item["area"]])
         self._rows.write(json.dumps(row) + "\n")
         if enc.overlay is not None:
             if self._video is None:

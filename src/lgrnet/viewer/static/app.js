@@ -548,7 +548,7 @@
     const f = state.pred.frames[i] || {};
     el.frameLabel.textContent = `frame ${i + 1} / ${n}`;
     const items = [["name", f.name ?? "–"], ["confidence", fmt(f.score)], ["class", fmt(f.class_score)],
-      ["mask", fmt(f.mask_score)], ["area", f.area ?? "–"], ["box", fmtBox(f.bbox)], ["query", f.query ?? "–"]];
+      ["mask", fmt(f.mask_score)], ["clip", fmt(f.clip_mask_score)], ["area", f.area ?? "–"], ["box", fmtBox(f.bbox)], ["query", f.query ?? "–"]];
     el.frameInfo.replaceChildren(...items.map(([k, v]) => {
       const d = document.createElement("div");
       const dt = document.createElement("dt"); dt.textContent = k;
