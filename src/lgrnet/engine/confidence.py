@@ -1,7 +1,8 @@
 """Per-frame mask-quality estimates from one clip's chosen-query logits: candidates for the
 per-frame confidence, measured by ``benchmarks/confidence_auroc.py`` (docs/inference.md, "The
-per-frame score"). The predictor still reports Mask2Former's score (class x mean prob inside the
-mask, :mod:`lgrnet.engine.postprocess`): no candidate here beat it on both data sets.
+per-frame score"). The predictor reports Mask2Former's score (class x mean prob inside the mask)
+times the clip's median mask score (:func:`lgrnet.engine.postprocess.clip_mask_score`, where it is
+defined); none of the frame-only candidates here beat Mask2Former's score on the Valid videos.
 
 All take the chosen query's mask logits at the model's input size, (T, h, w), and return (T,)
 float tensors in [0, 1]; the mask is ``logits > 0`` as in post-processing.

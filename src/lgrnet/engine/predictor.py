@@ -206,9 +206,26 @@ class _Entry:
     x: torch.Tensor
 
 
+@dataclass
+class ClipScores:
+    """A clip's (window's) :func:`~lgrnet.engine.postprocess.clip_mask_score`: ``chosen`` for the
+    chosen query, ``queries`` (Nq,) float32 for every query when the clip kept all queries' logits."""
+
+    chosen: float
+    queries: Optional[np.ndarray] = None
+
+    @classmethod
+    @torch.inference_mode()
+    def of(cls, out: ClipOutput) -> "ClipScores":
+        queries = None
+        if out.all_logits is not None:  # (T, Nq, h, w)
+            queries = clip_mask_score(out.all_logits).numpy().astype(np.float32)
+        return cls(chosen=float(clip_mask_score(out.logits)), queries=queries)
+
+
 @torch.inference_mode()
 def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: int,
-                     clip_scores: "ClipScores") -> FramePrediction:
+                     clip_scores: ClipScores) -> FramePrediction:
     """Frame ``j`` of the clip ``out`` (the buffer's ``entry``, reported by window ``window``) -> its
     :class:`FramePrediction` (post-processing: :func:`~lgrnet.engine.postprocess.clip_maps`);
     ``clip_scores``: the clip's, once per clip (:meth:`ClipScores.of`)."""
@@ -226,23 +243,6 @@ def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: 
         fp.query_clip_mask_scores = clip_scores.queries
         fp.query_areas = qm.flatten(1).sum(1).numpy().astype(np.int64)
     return fp
-
-
-@dataclass
-class ClipScores:
-    """A clip's (window's) :func:`~lgrnet.engine.postprocess.clip_mask_score`: ``chosen`` for the
-    chosen query, ``queries`` (Nq,) float32 for every query when the clip kept all queries' logits."""
-
-    chosen: float
-    queries: Optional[np.ndarray] = None
-
-    @classmethod
-    @torch.inference_mode()
-    def of(cls, out: ClipOutput) -> "ClipScores":
-        queries = None
-        if out.all_logits is not None:  # (T, Nq, h, w)
-            queries = clip_mask_score(out.all_logits).numpy().astype(np.float32)
-        return cls(chosen=float(clip_mask_score(out.logits)), queries=queries)
 
 
 # ---------------------------------------------------------------------------------------- predictor
