@@ -18,14 +18,9 @@ import torch
 from lgrnet.data.datasets import find_videos, read_frame, read_mask
 from lgrnet.engine import confidence as C
 from lgrnet.engine.inference import frames_to_tensor
-from lgrnet.engine.postprocess import clip_mask_score, clip_maps
+from lgrnet.engine.postprocess import clip_mask_score, clip_maps, clip_median
 from lgrnet.engine.predictor import VideoPredictor
 from lgrnet.metrics.reliability import failure_auroc, frame_dice
-
-
-def clip_median(values: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:
-    """Median of (T,) ``values`` over the frames with a mask (0 if none), as clip_mask_score does."""
-    return torch.nanquantile(torch.where(has_mask, values, float("nan")), 0.5).nan_to_num(0.0)
 
 
 def candidates(out) -> dict:

@@ -28,10 +28,11 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def mean_prob_inside(logits: torch.Tensor) -> torch.Tensor:
+    """(T, ..., h, w) -> (T, ...): also for every query's logits (T, Nq, h, w)."""
     p = logits.float().sigmoid()
     m = logits > 0
-    area = m.flatten(1).sum(1)
-    return torch.where(area > 0, (p * m).flatten(1).sum(1) / area.clamp(min=1), torch.zeros_like(area, dtype=p.dtype))
+    area = m.flatten(-2).sum(-1)
+    return torch.where(area > 0, (p * m).flatten(-2).sum(-1) / area.clamp(min=1), torch.zeros_like(area, dtype=p.dtype))
 
 
 def expected_dice(logits: torch.Tensor) -> torch.Tensor:

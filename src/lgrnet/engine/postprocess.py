@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.lgrnet import LGRNetOutput
+from .confidence import mean_prob_inside
 
 
 @dataclass
@@ -58,7 +59,7 @@ class ClipPrediction:
     mask_score: np.ndarray
     score: np.ndarray
     query: int
-    clip_mask_score: float = 1.0
+    clip_mask_score: float
     logits: Optional[torch.Tensor] = None
 
 
@@ -81,17 +82,19 @@ def maps_at_size(logits: torch.Tensor, orig_size: Tuple[int, int]) -> Tuple[torc
     return probs, masks, mask_score
 
 
+def clip_median(values: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:
+    """Per-frame ``values`` (T, ...) -> (...): their median over the frames where ``has_mask``
+    (T, ...) is True, 0 where it is True for none; the median of an even count is the mean of the
+    middle two."""
+    masked = torch.where(has_mask, values, torch.full_like(values, float("nan")))
+    return torch.nanquantile(masked, 0.5, dim=0).nan_to_num(0.0)
+
+
 def clip_mask_score(logits: torch.Tensor) -> torch.Tensor:
     """Mask logits (T, ..., h, w) of one clip at the model's input size -> (...) float32: per
-    query (or for the one chosen query, a 0-d tensor) the median over the T frames of the mean
-    probability inside the mask (``logits > 0``), counting only frames whose mask is not empty;
-    0 where no frame has a mask. The median of an even count is the mean of the middle two."""
-    logits = logits.float()
-    inside = logits > 0
-    area = inside.flatten(-2).sum(-1)                                                # (T, ...)
-    mean_inside = (logits.sigmoid() * inside).flatten(-2).sum(-1) / area.clamp(min=1)
-    mean_inside = torch.where(area > 0, mean_inside, torch.full_like(mean_inside, float("nan")))
-    return torch.nanquantile(mean_inside, 0.5, dim=0).nan_to_num(0.0)
+    query (or for the one chosen query, a 0-d tensor) the :func:`clip_median` of the mean
+    probability inside the mask (``logits > 0``) over the frames whose mask is not empty."""
+    return clip_median(mean_prob_inside(logits), (logits > 0).flatten(-2).any(-1))
 
 
 def clip_maps(logits: torch.Tensor, class_score: float, query: int, orig_size: Tuple[int, int],

@@ -223,7 +223,7 @@ class ResultFolderWriter:
                 qdir.mkdir(exist_ok=True)
                 write_prob_png(qdir / stem, fp.query_probs[q])
                 cs, ms = float(fp.query_class_scores[q]), float(fp.query_mask_scores[q])
-                qc = float(fp.query_clip_mask_scores[q]) if fp.query_clip_mask_scores is not None else 1.0
+                qc = float(fp.query_clip_mask_scores[q])
                 queries.append({"query": q, "class_score": _r(cs), "mask_score": _r(ms), "clip_mask_score": _r(qc),
                                 "score": _r(cs * ms * qc),
                                 "area": int(fp.query_areas[q])})
