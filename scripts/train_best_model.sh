@@ -6,15 +6,17 @@
 # explains every option; scripts/ablate_recipe.py measures each one's effect. The export records the
 # score threshold that flags failed Valid frames best (the review page's low-confidence default).
 #
-# usage: bash scripts/train_best_model.sh DATA_ROOT [RUN_DIR] [OUT_WEIGHTS]
+# usage: [THREADS=N] bash scripts/train_best_model.sh DATA_ROOT [RUN_DIR] [OUT_WEIGHTS] [KEY=VALUE ...]
 #   DATA_ROOT holds CVC-ClinicDB-612/{Train,Valid} and CVC-ColonDB-300/Train (MICCAI VPS layout).
-# One thread so that the run is deterministic (seed 2024); --time-limit stops it cleanly (validate,
+#   KEY=VALUE: further config overrides, after the recipe's (a variant: e.g. model.d_model=64).
+# One thread (THREADS=1, the default) so that the run is deterministic (seed 2024); --time-limit stops it cleanly (validate,
 # checkpoint) at 115 minutes should the machine be slower than planned; rerun with --resume to go on.
 set -euo pipefail
 DATA=${1:?usage: train_best_model.sh DATA_ROOT [RUN_DIR] [OUT_WEIGHTS]}
 RUN=${2:-runs/best-tiny}
 OUT=${3:-src/lgrnet/assets/demo_tiny.safetensors}
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+shift $(( $# < 3 ? $# : 3 ))
+export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
 RESUME=()
 [ -f "$RUN/last.pt" ] && RESUME=(--resume)
 lgrnet train --preset tiny "${RESUME[@]}" \
@@ -28,7 +30,7 @@ lgrnet train --preset tiny "${RESUME[@]}" \
   train.aug_brightness=0.2 train.aug_contrast=0.2 train.aug_saturation=0.2 train.aug_hue=0.02 \
   train.aug_blur_prob=0.2 train.aug_noise_std=0.02 \
   train.aug_scale=0.15 train.aug_rotate=15 train.aug_translate=0.08 train.aug_prob=0.8 \
-  train.eval_every=300 train.checkpoint_every=300
+  train.eval_every=300 train.checkpoint_every=300 "$@"
 # the low-confidence threshold the review page starts at: the one that flags failed frames best on Valid
 lgrnet evaluate --weights "$RUN/best.safetensors" --data "$DATA" --split CVC-ClinicDB-612/Valid \
   --out "$RUN/valid-eval" --device cpu
