@@ -34,5 +34,8 @@ lgrnet train --preset tiny "${RESUME[@]}" \
 # the low-confidence threshold the review page starts at: the one that flags failed frames best on Valid
 lgrnet evaluate --weights "$RUN/best.safetensors" --data "$DATA" --split CVC-ClinicDB-612/Valid \
   --out "$RUN/valid-eval" --device cpu
-python scripts/export_demo_weights.py "$RUN/best.safetensors" "$OUT" scripts/train_best_model.sh \
+# the recipe recorded in the weights names a variant's overrides too
+RECIPE="scripts/train_best_model.sh"
+[ $# -gt 0 ] && RECIPE="$RECIPE (THREADS=${THREADS:-1}; overrides: $*)"
+python scripts/export_demo_weights.py "$RUN/best.safetensors" "$OUT" "$RECIPE" \
   --confidence "$RUN/valid-eval/confidence.json"
