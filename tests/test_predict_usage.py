@@ -1,5 +1,5 @@
 """What users meet: the input size a model records is every command's default (issue: the demo
-model ran at 352 instead of 192), from_pretrained gives eval mode, unwritable outputs fail before
+model ran at 352 instead of its recorded size), from_pretrained gives eval mode, unwritable outputs fail before
 the model runs with one line, frame-folder outputs are named after the frames (predict -> score),
 inputs sharing a stem get distinct folders, and one broken result does not stop `lgrnet view`."""
 import errno
@@ -18,6 +18,17 @@ from lgrnet.engine import clip_runner
 from lgrnet.engine.predict_folder import result_names
 from lgrnet.io.results import find_results
 from media import encode_video
+
+
+def demo_recorded_size() -> int:
+    """The input size the shipped weights record (written by scripts/export_demo_weights.py), read with
+    safetensors itself rather than through the code under test; not the published 352."""
+    from safetensors import safe_open
+
+    with safe_open(str(demo_weights()), framework="pt") as f:
+        size = int(f.metadata()["input_size"])
+    assert size != 352
+    return size
 
 
 def few_frames(src, dst, n=3):
@@ -41,9 +52,11 @@ def test_predict_runs_the_demo_model_at_its_recorded_size(tmp_path, clip3, capsy
     assert main(["predict", str(clip3 / "frames"), "--weights", str(demo_weights()), "--out", str(out),
                  "--no-progress", "--no-overlay"]) == 0
     info = json.loads((out / "frames" / "predictions.json").read_text())
-    assert info["settings"]["size"] == [192, 192]
-    assert VideoPredictor.from_pretrained(demo_weights(), device="cpu").size == (192, 192)
-    assert VideoPredictor.from_pretrained(demo_weights(), device="cpu", size=224).size == (224, 224)  # --size wins
+    size = demo_recorded_size()
+    assert info["settings"]["size"] == [size, size]
+    assert VideoPredictor.from_pretrained(demo_weights(), device="cpu").size == (size, size)
+    other = size + 32
+    assert VideoPredictor.from_pretrained(demo_weights(), device="cpu", size=other).size == (other, other)  # --size wins
 
 
 def test_a_recorded_confidence_threshold_reaches_predictions_json(tmp_path, clip3):
@@ -67,7 +80,8 @@ def test_a_recorded_confidence_threshold_reaches_predictions_json(tmp_path, clip
 def test_viewer_uploads_run_the_demo_model_at_its_recorded_size():
     from lgrnet.viewer.uploads import make_model_runner
 
-    assert make_model_runner(demo_weights(), device="cpu").predictor.size == (192, 192)
+    size = demo_recorded_size()
+    assert make_model_runner(demo_weights(), device="cpu").predictor.size == (size, size)
 
 
 def test_evaluate_runs_the_demo_model_at_its_recorded_size(tmp_path, shared_dir):
@@ -78,7 +92,7 @@ def test_evaluate_runs_the_demo_model_at_its_recorded_size(tmp_path, shared_dir)
     out = tmp_path / "eval"
     assert main(["evaluate", "--weights", str(demo_weights()), "--data", str(tmp_path / "data"), "--split", "S",
                  "--out", str(out), "--device", "cpu", "--quiet"]) == 0
-    assert json.loads((out / "config.json").read_text())["size"] == 192
+    assert json.loads((out / "config.json").read_text())["size"] == demo_recorded_size()
 
 
 def test_from_pretrained_is_eval_mode(tmp_path):

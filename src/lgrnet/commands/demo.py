@@ -1,7 +1,8 @@
 """Run the shipped demo model on the shipped demo clip, on the CPU, and score it.
 
 The demo model is the `tiny` preset trained from scratch with `lgrnet train` on CVC-ClinicDB-612
-Train + CVC-ColonDB-300 Train and selected on CVC-ClinicDB-612 Valid (scripts/train_best_model.sh);
+Train + CVC-ColonDB-300 Train and selected on CVC-ClinicDB-612 Valid (scripts/train_best_model.sh, then
+scripts/continue_best_model.sh at 224);
 the clip is CVC-ClinicDB test sequence 24 (25 frames, research use only: see
 lgrnet/assets/demo_clip/README.md), which the model never saw.
 

@@ -1,9 +1,9 @@
 """Loading a model for inference: the weights, their device, and the input size they record.
 
 A checkpoint written by ``lgrnet train`` (and the shipped demo model) records the input size the
-model was trained at (``input_size`` in the safetensors metadata; the demo model: 192). Running a
-model at another size costs accuracy (the demo model on CVC-ClinicDB-612 Test: Dice 0.797 at 192,
-0.767 at 352), so every command runs a model at its recorded size unless ``--size`` says
+model was trained at (``input_size`` in the safetensors metadata; the demo model: 224). Running a
+model at another size costs accuracy (the demo model shipped until 2026-12-06 on CVC-ClinicDB-612
+Test: Dice 0.797 at its 192, 0.767 at 352), so every command runs a model at its recorded size unless ``--size`` says
 otherwise; weights that record none (the authors' .pth files) run at the published 352. A checkpoint
 can also record the threshold below which its per-frame score flags a frame for review
 (``confidence_threshold``), which predictions.json carries to the review page.

@@ -20,8 +20,8 @@ The per-frame confidence that the result files, the viewer and the API report::
 
 Why the clip factor: this model's failures are mostly whole videos whose polyp it does not know,
 where every frame's mask is a little less sure but each frame alone looks like a good one; the
-clip's median carries that evidence (docs/inference.md, "The per-frame score": with the shipped
-model, AUROC for failed frames 0.959 -> 0.981 on CVC-ClinicDB-612 Valid, where it was chosen, and
+clip's median carries that evidence (docs/inference.md, "The per-frame score": with the model
+shipped until 2026-12-06, AUROC for failed frames 0.959 -> 0.981 on CVC-ClinicDB-612 Valid, where it was chosen, and
 0.810 -> 0.924 on Test). The masks and maps are the published post-processing's; only the score
 differs from it.
 """
