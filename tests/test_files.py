@@ -72,7 +72,7 @@ def test_package_writers_use_normal_permissions(tmp_path, umask):
     mask[2:5, 3:7] = True
     with ResultFolderWriter(tmp_path / "out", "case", overlay=False) as w:
         w.start(source)
-        w.write(FramePrediction(0, "0", np.zeros((8, 10, 3), np.uint8), mask * 0.9, mask, 0.8, 0.9, 0.72, 2))
+        w.write(FramePrediction(0, "0", np.zeros((8, 10, 3), np.uint8), mask * 0.9, mask, 0.8, 0.9, 1.0, 0.72, 2))
         folder = w.finish({})
     assert mode(folder) == 0o777 & ~umask
     for p in [folder / "predictions.json", folder / "predictions.csv", folder / "masks" / "000000.png"]:

@@ -109,10 +109,10 @@ class FramePrediction:
     mask: np.ndarray
     class_score: float
     mask_score: float
+    clip_mask_score: float
     score: float
     query: int
     window: int = 0
-    clip_mask_score: float = 1.0
     query_probs: Optional[np.ndarray] = None
     query_class_scores: Optional[np.ndarray] = None
     query_mask_scores: Optional[np.ndarray] = None
