@@ -158,7 +158,7 @@ def section_fixture(args) -> Dict:
 
 def section_train(args) -> Dict:
     from lgrnet.config import get_preset
-    from lgrnet.engine.optim import build_optimizer
+    from lgrnet.training.optim import build_optimizer
     from lgrnet.losses.criterion import ClipTarget, SetCriterion
     from lgrnet.models.lgrnet import LGRNet
 

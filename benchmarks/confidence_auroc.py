@@ -4,7 +4,7 @@
         --split DATA/CVC-ClinicDB-612/Test --split DATA/CVC-ColonDB-300/Train
 
 Each video runs as one clip at the size the weights record, without and with --tta; the candidates
-(:mod:`lgrnet.engine.confidence`) are computed from the chosen query's logits, the frame Dice from
+(:mod:`lgrnet.inference.confidence`) are computed from the chosen query's logits, the frame Dice from
 the post-processed mask at the frame's size against the ground truth (> 128).
 """
 from __future__ import annotations
@@ -15,11 +15,12 @@ import json
 import numpy as np
 import torch
 
-from lgrnet.data.datasets import find_videos, read_frame, read_mask
-from lgrnet.engine import confidence as C
-from lgrnet.engine.inference import frames_to_tensor
-from lgrnet.engine.postprocess import clip_mask_score, clip_maps, clip_median
-from lgrnet.engine.predictor import VideoPredictor
+from lgrnet.data.datasets import find_videos
+from lgrnet.io.images import read_frame, read_mask
+from lgrnet.inference import confidence as C
+from lgrnet.inference.clip import frames_to_tensor
+from lgrnet.inference.postprocess import clip_mask_score, clip_maps, clip_median
+from lgrnet.inference.predictor import VideoPredictor
 from lgrnet.metrics.reliability import failure_auroc, frame_dice
 
 

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from confidence_auroc import candidates
-from lgrnet.data.datasets import find_videos, read_frame, read_mask
-from lgrnet.engine import confidence as C
-from lgrnet.engine.inference import frames_to_tensor
-from lgrnet.engine.postprocess import clip_maps
-from lgrnet.engine.predictor import VideoPredictor
+from lgrnet.data.datasets import find_videos
+from lgrnet.io.images import read_frame, read_mask
+from lgrnet.inference import confidence as C
+from lgrnet.inference.clip import frames_to_tensor
+from lgrnet.inference.postprocess import clip_maps
+from lgrnet.inference.predictor import VideoPredictor
 from lgrnet.metrics.reliability import failure_auroc, frame_dice
 
 

@@ -29,7 +29,7 @@ def main() -> int:
     from test_dicom_seg import ct_series  # the tests' DICOM writers
     from test_io_dicom import write_dicom
 
-    from lgrnet.io.dicom_seg import SEG_SERIES_NUMBER, segment_description, write_dicom_seg
+    from lgrnet.results.dicom_seg import SEG_SERIES_NUMBER, segment_description, write_dicom_seg
 
     T, H, W = args.frames, args.height, args.width
     rng = np.random.default_rng(0)

@@ -116,7 +116,7 @@ def correct_through_the_page(results: Path, tune, videos) -> None:
     """Write each frame's ground truth as the reviewer's mask through a review-page server."""
     import http.client
 
-    from lgrnet.data.datasets import read_mask
+    from lgrnet.io.images import read_mask
     from lgrnet.viewer import ViewerApp, find_results
     from lgrnet.viewer.corrections import encode_mask_png
     from lgrnet.viewer.server import serve_in_thread

@@ -21,7 +21,7 @@ What it checks (TF32 off for every float32 comparison), then prints one table:
    peak memory for T = 6, 30, 120 (whole clip) and T = 120 in windows of 6, plus float32 at T = 6;
 5. where the time goes: per-module CUDA time and the top kernels of one bf16 forward (T = 30);
 6. torch.compile (only with --compile);
-7. CUDA graphs (lgrnet.engine.cuda_graphs) for windows of 6 and 30 frames: a graph captured on one
+7. CUDA graphs (lgrnet.inference.cuda_graphs) for windows of 6 and 30 frames: a graph captured on one
    clip and replayed on another against the eager forward of that clip, eager vs replay frames/s,
    and ``VideoPredictor(cuda_graphs=True)`` on a 120-frame video against eager prediction.
 
@@ -375,13 +375,13 @@ def check_compile(dev, model, size: int, T: int, report: Dict) -> None:
 # ----------------------------------------------------------------------------- 7. CUDA graphs
 
 def check_cuda_graphs(dev, model, size: int, windows: List[int], report: Dict) -> None:
-    """lgrnet.engine.cuda_graphs for fixed window sizes: a graph captured on one clip, replayed on
+    """lgrnet.inference.cuda_graphs for fixed window sizes: a graph captured on one clip, replayed on
     another, against the eager forward of that clip (bf16 autocast); eager vs replay frames/s; and
     VideoPredictor windowed prediction with and without graphs on a 120-frame video."""
     import numpy as np
 
     from lgrnet import VideoPredictor
-    from lgrnet.engine.cuda_graphs import GraphedClipForward
+    from lgrnet.inference.cuda_graphs import GraphedClipForward
 
     print("7. CUDA graphs (bf16)", flush=True)
     res = []

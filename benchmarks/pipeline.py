@@ -68,9 +68,9 @@ def speed(args) -> None:
     import torch
 
     from lgrnet import LGRNet, VideoPredictor
-    from lgrnet.engine.inference import frames_to_tensor
-    from lgrnet.engine.predict_folder import predict_to_folder
-    from lgrnet.engine.windows import plan_windows
+    from lgrnet.inference.clip import frames_to_tensor
+    from lgrnet.runs.predict_folder import predict_to_folder
+    from lgrnet.inference.windows import plan_windows
     from lgrnet.io.video import open_source
 
     torch.manual_seed(0)

@@ -2,7 +2,7 @@
 report the held-out validation Dice (CVC-ClinicDB-612/Valid) against wall time.
 
 Target: Dice >= 0.5 within 30 minutes on a 2-core CPU. Everything goes through the product's own
-training entry point (:func:`lgrnet.engine.train.train`), with these CPU settings on top of the tiny
+training entry point (:func:`lgrnet.training.trainer.train`), with these CPU settings on top of the tiny
 preset (why: see docs/training.md, "CPU benchmark"):
 
     train.image_size=192 train.multiscale_sizes=[160,192,224] train.clip_len=4 train.batch_size=2
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from lgrnet.config import get_preset, override
-from lgrnet.engine.train import TrainOptions, train
+from lgrnet.training.trainer import TrainOptions, train
 
 CPU_SETTINGS = [
     "train.image_size=192",

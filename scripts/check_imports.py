@@ -1,4 +1,24 @@
-"""List import cycles inside the lgrnet package; exit 1 if there is one.
+"""Check the lgrnet package's imports: no import cycles, and no import against the layer order
+(:data:`LAYERS`); exit 1 on either.
+
+The layers, bottom up (a module may import its own package and the layers below it; packages that
+share a layer are peers and do not import each other)::
+
+    errors version files progress runtime config   the foundation: no lgrnet imports above it
+    precision                                      dtypes and autocast rules
+    ops                                            special ops, a reference beside each fast path
+    models losses metrics                          the network, its loss, pure metric formulas
+    io                                             inputs: video files, frame folders, DICOM, images
+    data                                           dataset layouts on disk
+    results                                        the result folder (writer, reader, corrections)
+    inference                                      the predictor and what it runs
+    runs                                           many inputs, shares, launcher environment, index
+    training evaluation export                     the phases over inference and runs
+    annotations                                    annotation files <-> results and datasets
+    viewer                                         the review page
+    commands                                       the command line
+    cli                                            the entry point
+    __main__ (and the package's __init__)         python -m lgrnet, the public API
 
 The import graph is built from the source (``ast``; nothing is imported): one node per module of
 src/lgrnet, one edge per ``import`` / ``from ... import`` of another lgrnet module. ``from pkg import
@@ -84,6 +104,52 @@ def import_graph(src: Path, package: str = "lgrnet", module_level: bool = False)
     return graph
 
 
+LAYERS: List[List[str]] = [
+    ["errors", "version", "files", "progress", "runtime", "config"],
+    ["precision"],
+    ["ops"],
+    ["models", "losses", "metrics"],
+    ["io"],
+    ["data"],
+    ["results"],
+    ["inference"],
+    ["runs"],
+    ["training", "evaluation", "export"],
+    ["annotations"],
+    ["viewer"],
+    ["commands"],
+    ["cli"],
+    ["__main__", ""],
+]
+
+
+def unit_of(module: str, package: str = "lgrnet") -> str:
+    """The layer unit of a module: its first name under the package ("" for the package itself)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == package else ""
+
+
+def layer_violations(graph: Dict[str, Set[str]], layers: List[List[str]] = LAYERS) -> List[str]:
+    """Every import that runs up the layer order or between peers of one layer, as "a -> b (why)";
+    a module whose unit is in no layer is reported too."""
+    level = {u: i for i, units in enumerate(layers) for u in units}
+    out = []
+    for mod in sorted(graph):
+        a = unit_of(mod)
+        if a not in level:
+            out.append(f"{mod}: {a!r} is in no layer of check_imports.LAYERS")
+            continue
+        for dep in sorted(graph[mod]):
+            b = unit_of(dep)
+            if a == b or b not in level:
+                continue
+            if level[b] > level[a]:
+                out.append(f"{mod} -> {dep} (up: {a} is below {b})")
+            elif level[b] == level[a]:
+                out.append(f"{mod} -> {dep} (peers: {a} and {b} share a layer)")
+    return out
+
+
 def cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
     """The strongly connected components with more than one module (Tarjan), each sorted."""
     index: Dict[str, int] = {}
@@ -142,10 +208,14 @@ def main(argv: List[str] | None = None) -> int:
         print(f"{'known ' if allowed else ''}import cycle among {len(comp)} modules: {', '.join(comp)}")
         for e in edges_within(graph, comp):
             print(f"    {e}")
+    against = layer_violations(graph)
+    for line in against:
+        print(f"import against the layers: {line}")
     n_edges = sum(len(v) for v in graph.values())
     print(f"{len(graph)} modules, {n_edges} imports between them: "
-          f"{failing} import cycle(s)" + (" (and known ones above)" if failing == 0 and args.allow else ""))
-    return 1 if failing else 0
+          f"{failing} import cycle(s)" + (" (and known ones above)" if failing == 0 and args.allow else "")
+          + f", {len(against)} against the layer order")
+    return 1 if failing or against else 0
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from media import encode_video
 
 from lgrnet import LGRNet
 from lgrnet.cli import main
-from lgrnet.engine.shard import Shard, balance, process_threads, shard_from_env
+from lgrnet.runs.shard import Shard, balance, process_threads, shard_from_env
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SIZE = "32"

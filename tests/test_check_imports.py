@@ -55,7 +55,7 @@ def test_cycles_are_the_strongly_connected_parts(ci):
 
 def test_exit_status_and_allow(ci, tmp_path, capsys):
     src = write(tmp_path, {"__init__.py": "", "ops/__init__.py": "", "ops/x.py": "from . import y\n",
-                           "ops/y.py": "def f():\n    from .x import g\n", "z.py": "from .ops import x\n"})
+                           "ops/y.py": "def f():\n    from .x import g\n", "cli.py": "from .ops import x\n"})
     assert ci.main(["--src", str(src)]) == 1
     assert "import cycle among 2 modules: lgrnet.ops.x, lgrnet.ops.y" in capsys.readouterr().out
     assert ci.main(["--src", str(src), "--module-level"]) == 0
@@ -64,9 +64,29 @@ def test_exit_status_and_allow(ci, tmp_path, capsys):
     assert ci.main(["--src", str(src), "--allow", "lgrnet.op"]) == 1  # a prefix is a whole module name
 
 
+def test_imports_against_the_layers_fail(ci, tmp_path, capsys):
+    """Up the order (io -> inference), between peers (training -> evaluation, also inside a function)
+    and from a package in no layer: each named; downward imports pass."""
+    files = {"__init__.py": "", "io/__init__.py": "", "io/video.py": "from ..errors import E\n",
+             "errors.py": "E = 1\n", "inference/__init__.py": "", "inference/p.py": "from ..io import video\n",
+             "training/__init__.py": "", "training/t.py": "from ..inference import p\n",
+             "evaluation/__init__.py": "", "evaluation/e.py": "from ..inference.p import x\n"}
+    src = write(tmp_path / "ok", files)
+    assert ci.main(["--src", str(src)]) == 0
+    assert "0 against the layer order" in capsys.readouterr().out
+    src = write(tmp_path / "bad", {**files, "io/video.py": "from ..inference import p\n",
+                                   "training/t.py": "def f():\n    from ..evaluation import e\n",
+                                   "extra/__init__.py": ""})
+    assert ci.main(["--src", str(src)]) == 1
+    out = capsys.readouterr().out
+    assert "lgrnet.io.video -> lgrnet.inference.p (up: io is below inference)" in out
+    assert "lgrnet.training.t -> lgrnet.evaluation.e (peers" in out
+    assert "lgrnet.extra: 'extra' is in no layer" in out
+
+
 def test_runs_on_the_package():
     """CI's command: no cycle outside the allowed prefix (the op registry's, being removed)."""
     r = subprocess.run([sys.executable, str(SCRIPT), "--allow", "lgrnet.ops"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "0 import cycle(s)" in r.stdout
+    assert "0 import cycle(s)" in r.stdout and "0 against the layer order" in r.stdout

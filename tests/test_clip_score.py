@@ -1,4 +1,4 @@
-"""The per-frame score's clip factor (lgrnet.engine.postprocess.clip_mask_score): against a naive
+"""The per-frame score's clip factor (lgrnet.inference.postprocess.clip_mask_score): against a naive
 loop with numpy's median, and its effect (a frame's score depends on how sure its clip is)."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lgrnet.engine.postprocess import clip_mask_score, clip_maps
+from lgrnet.inference.postprocess import clip_mask_score, clip_maps
 
 
 def naive_clip_mask_score(logits: np.ndarray) -> float:

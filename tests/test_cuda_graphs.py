@@ -1,4 +1,4 @@
-"""CUDA graphs for windowed prediction (lgrnet.engine.cuda_graphs, VideoPredictor(cuda_graphs=True)).
+"""CUDA graphs for windowed prediction (lgrnet.inference.cuda_graphs, VideoPredictor(cuda_graphs=True)).
 
 On any machine: the predictor's wiring, with a stand-in for the CUDA graph: which clips get a
 graph (windows, not a whole-clip video), one graph per clip shape kept across videos, at most
@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from lgrnet import LGRNet, VideoPredictor
-from lgrnet.engine import cuda_graphs
-from lgrnet.engine.inference import forward_clip
+from lgrnet.inference import cuda_graphs
+from lgrnet.inference.clip import forward_clip
 from lgrnet.errors import UserError
 
 from test_predict_api import video
@@ -88,7 +88,7 @@ def test_at_most_max_graphs_kept(model, monkeypatch):
     for window in (3, 4, 5):
         p.window = window
         p.predict(video(8))
-    from lgrnet.engine.clip_runner import MAX_GRAPHS
+    from lgrnet.inference.clip_runner import MAX_GRAPHS
 
     assert len(EagerStandIn.built) == 3 and len(p.runner.graphs) == MAX_GRAPHS
     assert [k[1] for k in p.runner.graphs] == [4, 5]

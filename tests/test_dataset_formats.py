@@ -19,7 +19,7 @@ from scipy.ndimage import binary_fill_holes
 from lgrnet.annotations.masks import (coco_rle_decode, coco_rle_encode, cvat_rle_decode, cvat_rle_encode,
                                       mask_to_polygons, polygons_to_mask)
 from lgrnet.cli import main
-from lgrnet.data.datasets import list_images, read_mask
+from lgrnet.io.images import list_images, read_mask
 from media import encode_video
 
 # Real videos: CVC-ColonDB-300 (574x500, binary masks) and a CVC-ClinicDB-612 video whose masks

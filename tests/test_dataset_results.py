@@ -1,6 +1,6 @@
 """`lgrnet dataset from-results / export / check` on real result folders of `lgrnet predict`
 (a tiny random model at 64 px on a real colonoscopy clip, as a frame folder and as an mp4), with
-corrections written in the layout of lgrnet.io.corrections."""
+corrections written in the layout of lgrnet.results.corrections."""
 import json
 import shutil
 
@@ -12,8 +12,8 @@ from PIL import Image
 from lgrnet import LGRNet
 from lgrnet.annotations.masks import coco_rle_decode
 from lgrnet.cli import main
-from lgrnet.data.datasets import list_images, read_frame, read_mask
-from lgrnet.io import corrections as corr
+from lgrnet.io.images import list_images, read_frame, read_mask
+from lgrnet.results import corrections as corr
 from lgrnet.io.video import open_source
 from media import encode_video
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lgrnet.data.datasets import (DatasetError, SPLIT_ALIASES, find_videos, read_mask, resolve_split,
-                                  validate_split, validate_videos)
+from lgrnet.data.datasets import DatasetError, SPLIT_ALIASES, find_videos, resolve_split, validate_split, validate_videos
+from lgrnet.io.images import read_mask
 from lgrnet.errors import UserError
 
 

@@ -12,7 +12,7 @@ pydicom = pytest.importorskip("pydicom")
 
 from test_io_dicom import write_dicom  # noqa: E402
 
-from lgrnet.io.dicom_seg import write_dicom_seg  # noqa: E402
+from lgrnet.results.dicom_seg import write_dicom_seg  # noqa: E402
 
 
 def write_study_dicom(path, frames, **kw):

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from lgrnet.cli import main
-from lgrnet.data.datasets import find_videos, read_frame
-from lgrnet.engine.inference import segment_clip
+from lgrnet.data.datasets import find_videos
+from lgrnet.io.images import read_frame
+from lgrnet.inference.clip import segment_clip
 from lgrnet.models.lgrnet import LGRNet
 
 VIDEOS = ["16", "24"]
@@ -137,8 +138,8 @@ def test_pth_with_preset_and_random_init(data_subset, tmp_path, tiny_weights):
 def test_windows_and_memory_budget(data_subset, tiny_weights, tmp_path, capsys):
     """--window/--overlap run long videos in windows (maps = the VideoPredictor's windowed output);
     a small --memory-budget picks the window itself; config.json says how each video ran."""
-    from lgrnet.engine.memory import estimate_bytes_per_frame
-    from lgrnet.engine.predictor import VideoPredictor
+    from lgrnet.inference.memory import estimate_bytes_per_frame
+    from lgrnet.inference.predictor import VideoPredictor
 
     rec = next(v for v in find_videos(data_subset, SPLIT) if v.name == "24")
     common = ["--weights", str(tiny_weights), "--data", str(data_subset), "--split", SPLIT, "--videos", "24",
@@ -172,7 +173,7 @@ def test_windows_and_memory_budget(data_subset, tiny_weights, tmp_path, capsys):
 def test_confidence_report_scores_the_written_masks(run_dir, data_subset):
     """confidence.json: one row per annotated frame, its Dice that of the written mask against the
     ground truth, the AUROC and reliability table those rows give."""
-    from lgrnet.data.datasets import read_mask
+    from lgrnet.io.images import read_mask
     from lgrnet.metrics.reliability import failure_auroc, flag_threshold, frame_dice, reliability_table
 
     conf = json.loads((run_dir / "confidence.json").read_text())

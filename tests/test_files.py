@@ -53,10 +53,10 @@ def test_package_writers_use_normal_permissions(tmp_path, umask):
     """A training checkpoint, a score table and a prediction result folder with its files."""
     import torch
 
-    from lgrnet.engine.predictor import FramePrediction
-    from lgrnet.engine.train_state import save_checkpoint
-    from lgrnet.io.results import ResultFolderWriter
-    from lgrnet.metrics.scoring import ScoreResult, write_csv
+    from lgrnet.inference.predictor import FramePrediction
+    from lgrnet.training.state import save_checkpoint
+    from lgrnet.results.folder import ResultFolderWriter
+    from lgrnet.evaluation.scoring import ScoreResult, write_csv
 
     save_checkpoint(str(tmp_path / "last.pt"), {"step": 1, "w": torch.zeros(2)})
     assert mode(tmp_path / "last.pt") == 0o666 & ~umask

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lgrnet.data.datasets import natural_sorted
+from lgrnet.io.images import natural_sorted
 from lgrnet.errors import InputError
 from lgrnet.io.video import DEFAULT_FPS, FrameFolderSource, open_source
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from lgrnet.errors import UserError
-from lgrnet.io.results import ResultFolderWriter
-from lgrnet.io.writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
+from lgrnet.results.folder import ResultFolderWriter
+from lgrnet.results.writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
 
 
 def test_mask_and_prob_png(tmp_path):

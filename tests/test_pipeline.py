@@ -1,4 +1,4 @@
-"""The pipeline's stages (lgrnet.engine.pipeline): bounded read-ahead, ordered commits from a pool,
+"""The pipeline's stages (lgrnet.inference.pipeline): bounded read-ahead, ordered commits from a pool,
 errors from any stage raised in the caller, and the pipelined predictor equal to the serial one."""
 import os
 import sys
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lgrnet import LGRNet, VideoPredictor
-from lgrnet.engine.pipeline import OrderedWriter, Prefetcher, StageClock
+from lgrnet.inference.pipeline import OrderedWriter, Prefetcher, StageClock
 
 
 def test_prefetcher_yields_all_in_order_and_stays_bounded():
@@ -100,7 +100,7 @@ def test_pipelined_predictor_matches_serial(monkeypatch):
 
 
 def test_reader_thread_only_where_cores_are_spare(monkeypatch):
-    from lgrnet.engine import pipeline
+    from lgrnet.inference import pipeline
 
     monkeypatch.delenv("LGRNET_READ_AHEAD", raising=False)
     monkeypatch.setattr(pipeline, "available_cores", lambda: 2)

@@ -11,7 +11,7 @@ import torch
 
 from lgrnet import precision as prec
 from lgrnet.cli import main
-from lgrnet.engine.train import training_autocast_dtype
+from lgrnet.training.trainer import training_autocast_dtype
 
 
 @pytest.fixture

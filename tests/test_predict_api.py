@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from lgrnet import LGRNet, VideoPredictor
-from lgrnet.engine.inference import segment_clip
-from lgrnet.engine.memory import estimate_bytes_per_frame, parse_bytes
-from lgrnet.engine.predictor import mask_bbox, prefetch_depth
-from lgrnet.engine.windows import default_overlap, plan_windows
+from lgrnet.inference.clip import segment_clip
+from lgrnet.inference.memory import estimate_bytes_per_frame, parse_bytes
+from lgrnet.inference.predictor import mask_bbox, prefetch_depth
+from lgrnet.inference.windows import default_overlap, plan_windows
 from lgrnet.errors import InputError, UserError
 
 SIZE = 64
@@ -168,7 +168,7 @@ def test_frames_to_tensor_resizes_as_pil_does(size):
     published evaluation's), and within one level (rounding) of resizing in float."""
     from PIL import Image
 
-    from lgrnet.engine.inference import frames_to_tensor
+    from lgrnet.inference.clip import frames_to_tensor
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:500, 0:574]

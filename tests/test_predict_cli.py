@@ -13,7 +13,7 @@ from PIL import Image
 
 from lgrnet import LGRNet, VideoPredictor
 from lgrnet.cli import main
-from lgrnet.data.datasets import natural_sorted
+from lgrnet.io.images import natural_sorted
 from media import encode_video
 
 SIZE = "64"

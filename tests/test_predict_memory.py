@@ -19,8 +19,8 @@ SCRIPT = textwrap.dedent(r"""
     import torch
     torch.set_num_threads(1)
     from lgrnet import LGRNet
-    from lgrnet.engine.predict_folder import predict_to_folder
-    from lgrnet.engine.predictor import VideoPredictor
+    from lgrnet.runs.predict_folder import predict_to_folder
+    from lgrnet.inference.predictor import VideoPredictor
 
     video, warm, out = sys.argv[1:4]
 

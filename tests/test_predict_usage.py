@@ -14,9 +14,9 @@ from PIL import Image
 from lgrnet import LGRNet, VideoPredictor
 from lgrnet.cli import main
 from lgrnet.commands.demo import demo_clip, demo_weights
-from lgrnet.engine import clip_runner
-from lgrnet.engine.predict_folder import result_names
-from lgrnet.io.results import find_results
+from lgrnet.inference import clip_runner
+from lgrnet.runs.predict_folder import result_names
+from lgrnet.results.folder import find_results
 from media import encode_video
 
 
@@ -141,7 +141,7 @@ def test_unwritable_output_fails_before_the_model_runs(tmp_path, clip3, capsys, 
 
 
 def test_read_only_output_simulated(tmp_path, clip3, capsys, monkeypatch):
-    from lgrnet.io import results
+    from lgrnet.results import folder as results
 
     def read_only(*a, dir=None, **k):
         raise OSError(errno.EROFS, "Read-only file system", dir)
@@ -155,7 +155,7 @@ def test_read_only_output_simulated(tmp_path, clip3, capsys, monkeypatch):
 
 
 def test_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, clip3, capsys, monkeypatch):
-    from lgrnet.io import results
+    from lgrnet.results import folder as results
 
     def full(path, mask):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

@@ -72,7 +72,7 @@ def test_unscored_predictions_are_named(tmp_path, capsys):
 
 def test_training_data_check_counts_frames_without_mask(tmp_path, caplog):
     from lgrnet.data.datasets import find_videos
-    from lgrnet.data.train_dataset import check_videos
+    from lgrnet.training.dataset import check_videos
 
     rng = np.random.default_rng(0)
     for v, masked in (("v1", (0, 2)), ("v2", (0, 1, 2))):

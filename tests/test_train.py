@@ -19,12 +19,12 @@ from PIL import Image
 from torch import nn
 
 from lgrnet.config import get_preset, override
-from lgrnet.data.clip_sampler import sample_clip
+from lgrnet.training.clip_sampler import sample_clip
 from lgrnet.data.datasets import DatasetError, find_videos
-from lgrnet.data.train_dataset import StreamSampler, TrainClipDataset
-from lgrnet.data.transforms import ClipAugParams, augment_clip, draw_params
-from lgrnet.engine.optim import build_optimizer, build_scheduler, clip_full_model_grad_norm, param_settings
-from lgrnet.engine.train import Trainer, TrainOptions
+from lgrnet.training.dataset import StreamSampler, TrainClipDataset
+from lgrnet.training.transforms import ClipAugParams, augment_clip, draw_params
+from lgrnet.training.optim import build_optimizer, build_scheduler, clip_full_model_grad_norm, param_settings
+from lgrnet.training.trainer import Trainer, TrainOptions
 from lgrnet.models.lgrnet import LGRNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def test_frames_without_masks(tmp_path):
 def test_validation_is_the_authors_dice(tmp_path, monkeypatch):
     """Validation scores each annotated frame with the authors' Dice ((2I + 1) / (|P| + |G| + 1), GT
     pixels > 0) and pools all frames; the model's masks are stubbed to known ones."""
-    import lgrnet.engine.validation as validation
+    import lgrnet.training.validation as validation
     from types import SimpleNamespace
 
     root = make_dataset(tmp_path / "d", videos=2, frames=3)
@@ -369,7 +369,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     from lgrnet.config import get_preset, override
-    from lgrnet.engine.train import Trainer, TrainOptions
+    from lgrnet.training.trainer import Trainer, TrainOptions
 
     overrides, data, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
     tr = Trainer(override(get_preset("tiny"), overrides),
@@ -438,7 +438,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
 def test_cli_accepts_options_after_overrides_and_checks_keys(tmp_path):
     from lgrnet.cli import build_parser
     from lgrnet.commands.train import _merge_trailing_options
-    from lgrnet.engine.train import resolve_config
+    from lgrnet.training.trainer import resolve_config
     from lgrnet.errors import UserError
 
     args = build_parser().parse_args(["train", "--preset", "tiny", "--data", "a", "train.lr=1e-4", "--val", "v",

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from lgrnet.cli import main
 from lgrnet.config import get_preset
-from lgrnet.engine.finetune import FINETUNE_LR_SCALE, FINETUNE_MILESTONES, FINETUNE_STEPS, init_config
-from lgrnet.engine.train import Trainer, TrainOptions
+from lgrnet.training.finetune import FINETUNE_LR_SCALE, FINETUNE_MILESTONES, FINETUNE_STEPS, init_config
+from lgrnet.training.trainer import Trainer, TrainOptions
 from lgrnet.errors import InputError
 from lgrnet.models.lgrnet import LGRNet
 from test_train import FAST, make_dataset

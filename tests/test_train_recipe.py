@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from lgrnet.config import get_preset, override
-from lgrnet.data.transforms import ClipRecipeParams, apply_recipe, draw_recipe_params
-from lgrnet.engine.optim import build_optimizer, build_scheduler, lr_factor
-from lgrnet.engine.train import Trainer, TrainOptions, build_ema
+from lgrnet.training.transforms import ClipRecipeParams, apply_recipe, draw_recipe_params
+from lgrnet.training.optim import build_optimizer, build_scheduler, lr_factor
+from lgrnet.training.trainer import Trainer, TrainOptions, build_ema
 
 from test_train import FAST, make_dataset
 
@@ -140,7 +140,7 @@ def test_recipe_flags_become_config_fields_that_key_value_overrides_beat():
     import argparse
 
     from lgrnet.commands import train as cmd
-    from lgrnet.engine.train import resolve_config
+    from lgrnet.training.trainer import resolve_config
 
     p = argparse.ArgumentParser()
     cmd.add_arguments(p)

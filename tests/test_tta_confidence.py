@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from lgrnet import LGRNet, VideoPredictor
-from lgrnet.engine.clip_runner import TTA_FLIPS, ClipRunner
-from lgrnet.engine.inference import forward_clip, frames_to_tensor
-from lgrnet.engine.postprocess import choose_query
+from lgrnet.inference.clip_runner import TTA_FLIPS, ClipRunner
+from lgrnet.inference.clip import forward_clip, frames_to_tensor
+from lgrnet.inference.postprocess import choose_query
 from lgrnet.metrics.reliability import auroc, failure_auroc, flag_threshold, frame_dice, reliability_table
 from test_predict_api import video as smooth_video
 

@@ -371,7 +371,8 @@ def test_cli_serves_until_stopped(tmp_path):
 def _real_clip(data_dir: Path, path: Path, n: int = 6, size=(96, 72)) -> list:
     """An H.264 mp4 of the first ``n`` frames of a CVC-ClinicDB test video, shrunk to ``size``;
     returns the frames as decoded."""
-    from lgrnet.data.datasets import find_videos, read_frame
+    from lgrnet.data.datasets import find_videos
+    from lgrnet.io.images import read_frame
 
     rec = find_videos(data_dir, "CVC-ClinicDB-612/Test")[0]
     encode_video(path, (np.asarray(Image.fromarray(read_frame(f)).resize(size, Image.BILINEAR)) for f in rec.frames[:n]),

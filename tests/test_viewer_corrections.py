@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from lgrnet.errors import InputError
-from lgrnet.io.corrections import FrameStatus, frame_key, mask_path, read_status, status_path, write_status
+from lgrnet.results.corrections import FrameStatus, frame_key, mask_path, read_status, status_path, write_status
 from lgrnet.viewer import ViewerApp, find_results
 from lgrnet.viewer.corrections import corrected_mask_path
 from viewer_results import H, N, SCORES, W, Server, disc_mask, make_result
@@ -56,7 +56,7 @@ def post_state(server, i: int, state: str, version: int, headers=None):
     return status, json.loads(out)
 
 
-# ---- the schema (lgrnet.io.corrections, shared with `lgrnet dataset`) -------------------------
+# ---- the schema (lgrnet.results.corrections, shared with `lgrnet dataset`) -------------------------
 
 def test_status_json_round_trip_and_schema(tmp_path):
     frames = {frame_key(12): FrameStatus("checked", "2026-12-01T21:47:14Z", 1),

@@ -1,4 +1,4 @@
-"""Window planning (lgrnet.engine.windows): explicit plans, the documented properties, and the
+"""Window planning (lgrnet.inference.windows): explicit plans, the documented properties, and the
 stream planner giving the same windows as the pure function."""
 import itertools
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lgrnet.engine.windows import Window, WindowPlanner, check_window, default_overlap, plan_windows
+from lgrnet.inference.windows import Window, WindowPlanner, check_window, default_overlap, plan_windows
 from lgrnet.errors import UserError
 
 

@@ -8,7 +8,7 @@ from .version import __version__
 
 def __getattr__(name):  # lazy: the predictor pulls in video I/O
     if name == "VideoPredictor":
-        from .engine.predictor import VideoPredictor
+        from .inference.predictor import VideoPredictor
 
         return VideoPredictor
     raise AttributeError(f"module 'lgrnet' has no attribute {name!r}")

@@ -32,7 +32,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = argparse.ArgumentParser(prog="lgrnet", description="LGRNet video lesion segmentation")
     parser.add_argument("--version", action="version", version=f"lgrnet {__version__}")

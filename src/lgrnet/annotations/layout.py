@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import make_temp_dir
-from ..io.writers import encode_png, mask_to_uint8
+from ..results.writers import encode_png, mask_to_uint8
 
 PathLike = Union[str, os.PathLike]
 

@@ -1,7 +1,7 @@
 """Masks of result folders (``lgrnet predict``) and their corrections, for datasets and exports.
 
 A result folder records its input in predictions.json (``input``); its frames are re-read from
-there. Corrections follow :mod:`lgrnet.io.corrections`: a frame's corrected mask is
+there. Corrections follow :mod:`lgrnet.results.corrections`: a frame's corrected mask is
 ``corrections/masks/<frame>.png`` and its review state is in ``corrections/status.json``.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from ..data.datasets import read_mask
+from ..io.images import read_mask
 from ..errors import InputError
-from ..io import corrections as corr
-from ..viewer.results import Result, load_result
+from ..results import corrections as corr
+from ..results.folder import Result, load_result
 from .frames import VideoMasks
 
 PathLike = Union[str, os.PathLike]
@@ -144,8 +144,8 @@ def result_video_masks(result: Result, name: Optional[str] = None, corrected: bo
 def dataset_video_masks(root: PathLike) -> List[VideoMasks]:
     """Every video of a dataset split (``Frame/`` + ``GT/``) with its GT masks (grey > 0, as
     training reads them); frames without a mask get None."""
-    from ..data.datasets import find_videos, image_header
-    from ..data.train_dataset import TRAIN_MASK_THRESHOLD
+    from ..data.datasets import TRAIN_MASK_THRESHOLD, find_videos
+    from ..io.images import image_header
 
     out = []
     for v in find_videos(root, require_masks=True):

@@ -23,7 +23,7 @@ def add_weights_arguments(p: argparse.ArgumentParser, required: bool = True, wha
 
 
 def add_device_argument(p: argparse.ArgumentParser, default: str = "auto", what: str = "") -> None:
-    """``--device`` in the form :func:`lgrnet.engine.device.resolve_device` parses."""
+    """``--device`` in the form :func:`lgrnet.inference.device.resolve_device` parses."""
     prefix = f"{what}: " if what else ""
     p.add_argument("--device", default=default,
                    help=f"{prefix}auto (CUDA when available, else the CPU), cpu, cuda or cuda:N (default: {default})")

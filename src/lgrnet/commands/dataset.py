@@ -83,7 +83,7 @@ def _say(text: str) -> None:
 def _from_results(args) -> int:
     from ..annotations.layout import check_video_name, video_exists, write_video
     from ..annotations.results import open_result_source, reviewed_frames, selected_masks
-    from ..viewer.results import load_result, safe_filename
+    from ..results.folder import load_result, safe_filename
 
     results = [load_result(r) for r in args.results]
     names = [check_video_name(safe_filename(Path(r.root).resolve().name, "video")) for r in results]
@@ -156,7 +156,7 @@ def _one_video(items, name: str, src: Path):
 
 def _export(args) -> int:
     from ..annotations.results import dataset_video_masks, is_result, result_video_masks
-    from ..viewer.results import load_result
+    from ..results.folder import load_result
 
     out = Path(args.out)
     if (out.exists() or out.is_symlink()) and not args.overwrite:
@@ -194,7 +194,7 @@ def _export(args) -> int:
 
 def _check(args) -> int:
     from ..data.datasets import find_videos, validate_videos
-    from ..data.train_dataset import check_videos
+    from ..training.dataset import check_videos
 
     videos = find_videos(args.dataset, require_masks=True)
     usable = check_videos(videos, str(args.dataset), need_masks=True)  # what `lgrnet train` runs before step 1

@@ -61,9 +61,9 @@ def free_folder(base: str) -> Path:
 
 def score_result(result: Path, clip: Path) -> Dict[str, object]:
     """Score the result folder's masks and probability maps against the clip's GT masks."""
-    from ..data.datasets import natural_sorted
-    from ..io.results import load_result
-    from ..metrics.scoring import FramePair, VideoPairs, score
+    from ..io.images import natural_sorted
+    from ..results.folder import load_result
+    from ..evaluation.scoring import FramePair, VideoPairs, score
 
     res = load_result(result)
     gts = {p.stem: p for p in (clip / "masks").iterdir() if p.suffix == ".png"}
@@ -80,8 +80,8 @@ def score_result(result: Path, clip: Path) -> Dict[str, object]:
 
 
 def run(args) -> int:
-    from ..engine.predict_folder import predict_to_folder
-    from ..engine.predictor import VideoPredictor
+    from ..runs.predict_folder import predict_to_folder
+    from ..inference.predictor import VideoPredictor
     from ..files import write_text_atomic
 
     t0 = time.perf_counter()

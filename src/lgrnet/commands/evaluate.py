@@ -60,13 +60,13 @@ def add_arguments(p) -> None:
 
 def load_predictor(args, device):
     """The predictor the arguments name: --weights [--preset] (through
-    :meth:`~lgrnet.engine.predictor.VideoPredictor.from_pretrained`, at the size the weights record
+    :meth:`~lgrnet.inference.predictor.VideoPredictor.from_pretrained`, at the size the weights record
     unless --size), or --preset with --random-init (at --size, else 352)."""
     import torch
 
     from ..config import get_preset
-    from ..engine.loading import inference_size
-    from ..engine.predictor import VideoPredictor
+    from ..inference.loading import inference_size
+    from ..inference.predictor import VideoPredictor
     from ..models.lgrnet import LGRNet
 
     settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget,
@@ -96,7 +96,7 @@ def choose_protocols(asked, split, split_path, preset: str = ""):
     """The protocols to score: those ``asked`` (in the order of ``PROTOCOL_INPUTS``), else sunseg and
     authors, plus fibroid for a UFUV split (:func:`lgrnet.data.ufuv.ufuv_folder`) or a fibroid_pvt model."""
     from ..data.ufuv import ufuv_folder
-    from ..engine.evaluate import DEFAULT_PROTOCOLS, PROTOCOL_INPUTS
+    from ..evaluation.evaluate import DEFAULT_PROTOCOLS, PROTOCOL_INPUTS
 
     if asked:
         return [p for p in PROTOCOL_INPUTS if p in set(asked)]
@@ -108,12 +108,12 @@ def run(args) -> int:
     from ..config import to_dict
     from ..data.datasets import resolve_split, validate_split
     from ..data.ufuv import count_note, ufuv_folder
-    from ..engine.device import resolve_device
-    from ..engine.evaluate import evaluate_split
-    from ..engine.inference import check_input_size
-    from ..engine.memory import parse_bytes
-    from ..engine.shard import process_device, process_threads, shard_from_env
-    from ..engine.windows import check_window
+    from ..inference.device import resolve_device
+    from ..evaluation.evaluate import evaluate_split
+    from ..inference.clip import check_input_size
+    from ..inference.memory import parse_bytes
+    from ..runs.shard import process_device, process_threads, shard_from_env
+    from ..inference.windows import check_window
 
     if args.size is not None:
         check_input_size(args.size, "--size")

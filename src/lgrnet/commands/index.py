@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..engine.run_index import build_index, write_index
+    from ..runs.run_index import build_index, write_index
 
     rows = build_index(args.out)
     path = write_index(args.out, rows)

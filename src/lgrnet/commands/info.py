@@ -66,7 +66,7 @@ def chosen_implementations(device, dtype) -> Dict[str, str]:
 def collect() -> Dict[str, object]:
     import torch
 
-    from .. import __version__
+    from ..version import __version__
     from ..precision import resolve_precision
     from ..runtime import tune_cpu_allocator
 

@@ -81,14 +81,14 @@ def add_arguments(p) -> None:
 
 
 def add_tta_argument(p) -> None:
-    """--tta of :class:`~lgrnet.engine.predictor.VideoPredictor` (``lgrnet predict`` and ``lgrnet evaluate``)."""
+    """--tta of :class:`~lgrnet.inference.predictor.VideoPredictor` (``lgrnet predict`` and ``lgrnet evaluate``)."""
     p.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average the logits of the four flips (none, horizontal, vertical, "
                         "both) of each clip; 4x the forward time (docs/inference.md)")
 
 
 def add_window_arguments(p) -> None:
-    """--window, --overlap and --memory-budget of :class:`~lgrnet.engine.predictor.VideoPredictor`
+    """--window, --overlap and --memory-budget of :class:`~lgrnet.inference.predictor.VideoPredictor`
     (shared by ``lgrnet predict`` and ``lgrnet evaluate``)."""
     p.add_argument("--window", type=int, default=None,
                    help="frames per forward pass (default: the whole video if it fits --memory-budget, else the "
@@ -106,12 +106,12 @@ def run(args) -> int:
 
     import torch
 
-    from ..engine.batch import expand_inputs, finish_run, run_share
-    from ..engine.run_index import write_manifest
-    from ..engine.predict_folder import predict_to_folder, result_names
-    from ..engine.predictor import VideoPredictor
-    from ..engine.shard import process_device, process_threads, shard_from_env
-    from ..io.results import check_writable
+    from ..runs.batch import expand_inputs, finish_run, run_share
+    from ..runs.run_index import write_manifest
+    from ..runs.predict_folder import predict_to_folder, result_names
+    from ..inference.predictor import VideoPredictor
+    from ..runs.shard import process_device, process_threads, shard_from_env
+    from ..results.folder import check_writable
     from ..progress import ProgressBar
 
     if args.fps is not None and args.fps <= 0:

@@ -61,7 +61,7 @@ def check_outputs(paths, overwrite: bool) -> None:
 
 
 def run(args) -> int:
-    from ..metrics.scoring import format_table, pair_folders, score, unscored_predictions, write_csv, write_json
+    from ..evaluation.scoring import format_table, pair_folders, score, unscored_predictions, write_csv, write_json
 
     check_outputs((args.json, args.csv), args.overwrite)
     videos = pair_folders(args.pred_dir, args.gt_dir, videos=args.videos)

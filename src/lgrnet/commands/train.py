@@ -127,7 +127,7 @@ def _resolve_splits(roots, split, flag: str, root_flag: str):
 
 
 def run(args) -> int:
-    from ..engine.train import TrainOptions, resolve_config, train
+    from ..training.trainer import TrainOptions, resolve_config, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     _merge_trailing_options(args)
@@ -146,7 +146,7 @@ def run(args) -> int:
     # run has no checkpoint yet (the Trainer ignores it otherwise)
     resuming = args.resume and args.out and os.path.isfile(os.path.join(args.out, "config.json"))
     if args.init and not resuming:
-        from ..engine.finetune import init_config
+        from ..training.finetune import init_config
 
         cfg, _ = init_config(args.init, args.preset, recipe_overrides(args) + list(args.overrides), args.schedule or "finetune")
     else:

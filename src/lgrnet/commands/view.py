@@ -68,7 +68,7 @@ def _stop_on_sigterm():
 
 
 def run(args) -> int:
-    from ..viewer.results import find_results
+    from ..results.folder import find_results
     from ..viewer.server import LOOPBACK_HOSTS, ViewerApp, make_server
 
     if not 0 <= args.port <= 65535:

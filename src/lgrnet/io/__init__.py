@@ -1,4 +1,5 @@
-"""Reading frames from videos, frame folders and DICOM cine loops; writing prediction outputs.
+"""Inputs: reading frames from videos, frame folders and DICOM cine loops (one reader per source
+kind), and the image helpers they share. Outputs are :mod:`lgrnet.results`.
 
 >>> from lgrnet.io import open_source
 >>> src = open_source("exam.mp4")          # or a folder of frames, or a DICOM multi-frame file
@@ -8,6 +9,5 @@
 ...     ...
 """
 from .video import FrameSource, open_source
-from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
 
-__all__ = ["FrameSource", "OverlayVideoWriter", "draw_overlay", "open_source", "write_mask_png", "write_prob_png"]
+__all__ = ["FrameSource", "open_source"]

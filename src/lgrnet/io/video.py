@@ -35,8 +35,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.datasets import (IMAGE_EXTENSIONS, image_header, list_images, list_subdirs, read_frame,
-                             unsupported_frame_error)
+from ..io.images import IMAGE_EXTENSIONS, image_header, list_images, list_subdirs, read_frame, unsupported_frame_error
 from ..errors import InputError, InputWarning
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",

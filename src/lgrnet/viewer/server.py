@@ -36,13 +36,13 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError
 from ..io.video import VIDEO_EXTENSIONS, FrameSource  # uploads: the names `lgrnet predict` takes
 from . import served_files
 from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
-from .results import Result, find_results, load_result, safe_filename
+from ..results.folder import Result, find_results, load_result, safe_filename
 from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -220,7 +220,7 @@ class ViewerApp:
         return data
 
     def outline(self, rid: str, index: int) -> Dict[str, Any]:
-        from ..data.datasets import read_mask
+        from ..io.images import read_mask
 
         r = self.result(rid)
         if not 0 <= index < r.num_frames:

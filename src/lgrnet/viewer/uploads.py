@@ -10,7 +10,7 @@ through a *job runner*::
 which must write a result folder (``predictions.json``, ``masks/``, ...) at ``out_dir`` (a path
 that does not exist yet) and may call ``progress(frames_done, total_or_None)``. The model's
 runner (:func:`make_model_runner`) calls
-``lgrnet.engine.predict_folder.predict_to_folder(predictor, input_path, out_dir.parent, progress, name=out_dir.name)``.
+``lgrnet.runs.predict_folder.predict_to_folder(predictor, input_path, out_dir.parent, progress, name=out_dir.name)``.
 """
 from __future__ import annotations
 
@@ -189,16 +189,16 @@ def make_model_runner(weights: Path, preset: Optional[str] = None, device: str =
                       window: Optional[int] = None, overlap: Optional[int] = None,
                       memory_budget: Optional[str] = None, precision: Optional[str] = None) -> JobRunner:
     """The job runner for ``lgrnet view --weights``: load the model once
-    (:meth:`~lgrnet.engine.predictor.VideoPredictor.from_pretrained`), then segment each upload with
-    :func:`lgrnet.engine.predict_folder.predict_to_folder` (whole video as one clip when it fits the
-    memory budget, else overlapping windows; see :class:`~lgrnet.engine.predictor.VideoPredictor`).
+    (:meth:`~lgrnet.inference.predictor.VideoPredictor.from_pretrained`), then segment each upload with
+    :func:`lgrnet.runs.predict_folder.predict_to_folder` (whole video as one clip when it fits the
+    memory budget, else overlapping windows; see :class:`~lgrnet.inference.predictor.VideoPredictor`).
 
     ``size``: the model's input size (multiple of 32; None: the size the weights record, else 352);
     ``window``, ``overlap``, ``memory_budget``, ``precision``: as for ``lgrnet predict``. Loading errors propagate
     (``lgrnet view`` reports them naming the file).
     """
-    from ..engine.predict_folder import predict_to_folder
-    from ..engine.predictor import VideoPredictor
+    from ..runs.predict_folder import predict_to_folder
+    from ..inference.predictor import VideoPredictor
 
     predictor = VideoPredictor.from_pretrained(weights, preset=preset, device=device, size=size, window=window,
                                                overlap=overlap, memory_budget=memory_budget, precision=precision)

@@ -19,11 +19,12 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from ..data.datasets import DatasetError, VideoRecord, find_image, list_images, list_subdirs, read_mask_gray
+from ..data.datasets import DatasetError, VideoRecord
+from ..io.images import find_image, list_images, list_subdirs, read_mask_gray
 from ..errors import InputError, UserError
-from . import authors as authors_protocol
-from . import fibroid as fibroid_protocol
-from . import sunseg as sunseg_protocol
+from ..metrics import authors as authors_protocol
+from ..metrics import fibroid as fibroid_protocol
+from ..metrics import sunseg as sunseg_protocol
 
 PROTOCOLS = ("sunseg", "authors", "fibroid")
 _MAX_NAMED = 5

@@ -1,7 +1,7 @@
 """Training with the published recipe on CPU, one GPU, or several through ``torchrun``.
 
 >>> from lgrnet.config import get_preset
->>> from lgrnet.engine.train import TrainOptions, train
+>>> from lgrnet.training.trainer import TrainOptions, train
 >>> summary = train(get_preset("tiny"), TrainOptions(data=["data/CVC-ClinicDB-612/Train"],
 ...                 val=["data/CVC-ClinicDB-612/Valid"], out_dir="runs/tiny"))
 
@@ -38,16 +38,16 @@ import torch.nn.functional as F
 
 from ..config import LGRNetConfig, config_from_dict, to_dict
 from ..data.datasets import DatasetError, VideoRecord, find_videos
-from ..data.train_dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
+from .dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
 from ..errors import InputError, UserError
 from ..losses.criterion import SetCriterion
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
 from ..precision import resolve_precision
-from .device import resolve_device
+from ..inference.device import resolve_device
 from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
-from .train_log import RunLogger
-from .train_state import LAST, capture_rng, diff_dicts, load_checkpoint, restore_rng, save_checkpoint
+from .log import RunLogger
+from .state import LAST, capture_rng, diff_dicts, load_checkpoint, restore_rng, save_checkpoint
 from .validation import validate
 
 log = logging.getLogger("lgrnet.train")
@@ -67,7 +67,7 @@ class TrainOptions:
     progress: progress bar (None: only on a terminal); time_limit_s: stop (checkpoint, validate)
     after this much wall time, 0 = no limit; max_steps: stop after this step (0 = ``max_iters``)
     without changing the schedule; init_weights: a trained model to start from (fine-tuning, see
-    :mod:`lgrnet.engine.finetune`; its architecture must be ``cfg.model``).
+    :mod:`lgrnet.training.finetune`; its architecture must be ``cfg.model``).
     """
 
     data: Sequence[str] = ()
@@ -126,7 +126,7 @@ def distributed_env() -> tuple:
 
 
 def pick_device(name: str, local_rank: int) -> torch.device:
-    """The training device (:func:`lgrnet.engine.device.resolve_device`); a CUDA device becomes current."""
+    """The training device (:func:`lgrnet.inference.device.resolve_device`); a CUDA device becomes current."""
     dev = resolve_device(name, local_rank=local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

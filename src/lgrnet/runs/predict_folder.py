@@ -1,6 +1,6 @@
 """One input -> one result folder: :func:`predict_to_folder` streams a
-:class:`~lgrnet.engine.predictor.VideoPredictor`'s results into a
-:class:`~lgrnet.io.results.ResultFolderWriter` and returns a :class:`PredictionSummary`;
+:class:`~lgrnet.inference.predictor.VideoPredictor`'s results into a
+:class:`~lgrnet.results.folder.ResultFolderWriter` and returns a :class:`PredictionSummary`;
 :func:`result_names` gives several inputs distinct folder names."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Union
 
 from ..errors import UserError
-from .pipeline import OrderedWriter, available_cores
+from ..inference.pipeline import OrderedWriter, available_cores
 
 if TYPE_CHECKING:
-    from .predictor import VideoPredictor
+    from ..inference.predictor import VideoPredictor
 
 ProgressFn = Callable[[int, Optional[int]], None]
 MAX_PENDING = 32  # frames handed to the writer and not yet written, at most
@@ -79,19 +79,19 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
                       dicom_seg_fractional: bool = False) -> PredictionSummary:
     """Segment one input and write ``out_dir/<name>/`` (name: :func:`result_name` of the input).
 
-    The folder's layout is :mod:`lgrnet.io.results`'s (masks/, probs/, overlay.mp4,
+    The folder's layout is :mod:`lgrnet.results.folder`'s (masks/, probs/, overlay.mp4,
     predictions.json/.csv; see docs/inference.md). It is written under a hidden temporary name in
     ``out_dir`` and renamed when complete; on any error the temporary folder is removed. An
     existing result folder is an error unless ``overwrite``. Before the model runs, the input is
     opened and ``out_dir`` is checked to be writable; an OS error while writing (a full disk, a
     read-only folder) is a :class:`~lgrnet.errors.UserError` naming the path and the cause.
     progress: called as ``progress(frames_done, total_or_None)``.
-    dicom_seg: for a DICOM input also write ``segmentation.dcm`` (:mod:`lgrnet.io.dicom_seg`) into the
+    dicom_seg: for a DICOM input also write ``segmentation.dcm`` (:mod:`lgrnet.results.dicom_seg`) into the
     folder before it is published; None: when the source allows it (else a one-line note on
     stderr), True: required (checked before any work), False: never. ``dicom_seg_fractional``: the
     probability (FRACTIONAL) instead of the mask (BINARY).
     """
-    from ..io.results import ResultFolderWriter
+    from ..results.folder import ResultFolderWriter
     from ..io.video import open_source, warn_frame_size
 
     out_dir = Path(os.fspath(out_dir))
@@ -126,8 +126,8 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
         settings["requested_overlap"] = settings.pop("overlap")
         settings.update({k: stream.info.get(k) for k in RUN_KEYS})
         if write_seg:
-            from ..io.dicom_seg import write_dicom_seg_for_results
-            from ..io.results import writing
+            from ..results.dicom_seg import write_dicom_seg_for_results
+            from ..results.folder import writing
 
             with writing(writer.tmp):  # a full disk: one line, as for the other files
                 write_dicom_seg_for_results(source.path, writer.tmp, fractional=dicom_seg_fractional)
@@ -142,7 +142,7 @@ def _want_dicom_seg(source, dicom_seg: Optional[bool]) -> bool:
     """Whether to write segmentation.dcm for ``source`` (see :func:`predict_to_folder`)."""
     if source.kind != "dicom" or dicom_seg is False:
         return False
-    from ..io.dicom_seg import why_no_dicom_seg
+    from ..results.dicom_seg import why_no_dicom_seg
 
     reason = why_no_dicom_seg(source.path)
     if reason is None:
@@ -165,7 +165,7 @@ def writer_threads() -> int:
 def _with_stages(settings: Dict[str, object], clock, wall: float) -> Dict[str, object]:
     """``settings`` plus ``stage_seconds`` (busy seconds per stage, reading to writing) and
     ``stage_shares`` (each as a share of the run's wall time)."""
-    from .pipeline import shares
+    from ..inference.pipeline import shares
 
     stages = clock.seconds()
     settings["stage_seconds"] = stages

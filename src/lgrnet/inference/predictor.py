@@ -6,11 +6,11 @@
 >>> result = predictor.predict("exam.mp4")           # everything stacked in memory (short videos)
 >>> predict_to_folder(predictor, "exam.mp4", "out/")  # out/exam/{masks,probs}/, overlay.mp4, predictions.json/csv
 
-The parts, one module each: window planning (:mod:`lgrnet.engine.windows`), the memory budget
-(:mod:`lgrnet.engine.memory`), one clip through the model (:mod:`lgrnet.engine.clip_runner`),
-post-processing (:mod:`lgrnet.engine.postprocess`), loading (:mod:`lgrnet.engine.loading`),
-devices (:mod:`lgrnet.engine.device`) and the result folder (:mod:`lgrnet.engine.predict_folder`,
-:mod:`lgrnet.io.results`). This module reads frames, runs windows and stitches the results.
+The parts, one module each: window planning (:mod:`lgrnet.inference.windows`), the memory budget
+(:mod:`lgrnet.inference.memory`), one clip through the model (:mod:`lgrnet.inference.clip_runner`),
+post-processing (:mod:`lgrnet.inference.postprocess`), loading (:mod:`lgrnet.inference.loading`),
+devices (:mod:`lgrnet.inference.device`) and the result folder (:mod:`lgrnet.runs.predict_folder`,
+:mod:`lgrnet.results.folder`). This module reads frames, runs windows and stitches the results.
 
 Whole clip or windows
 ---------------------
@@ -23,13 +23,13 @@ clip.
 
 The predictor keeps that published behaviour whenever the video fits the memory budget: it reads
 frames as a stream into a buffer of at most ``window`` frames, and if the stream ends before the
-buffer is full the whole video is one clip (identical to :func:`~lgrnet.engine.inference.segment_clip`).
+buffer is full the whole video is one clip (identical to :func:`~lgrnet.inference.clip.segment_clip`).
 ``window`` is ``--window`` when given, else the largest clip the memory budget allows
-(:func:`~lgrnet.engine.memory.estimate_bytes_per_frame`; the budget defaults to half the available RAM capped at 8 GiB,
+(:func:`~lgrnet.inference.memory.estimate_bytes_per_frame`; the budget defaults to half the available RAM capped at 8 GiB,
 or 80 % of the free GPU memory).
 
 Longer videos run as overlapping windows of ``window`` frames
-(:func:`~lgrnet.engine.windows.plan_windows`), stride ``window - overlap``; the
+(:func:`~lgrnet.inference.windows.plan_windows`), stride ``window - overlap``; the
 last window is shifted back to end at the last frame, so no window is short. In an overlap each
 frame is taken from ONE window (no blending): from the earlier window up to the middle of the
 overlap, from the later one after it. Why pick rather than blend:
@@ -71,7 +71,7 @@ from ..precision import resolve_precision
 from ..runtime import tune_cpu_allocator
 from .clip_runner import ClipOutput, ClipRunner
 from .device import resolve_device
-from .inference import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
+from .clip import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
 from .loading import inference_size, load_model, recorded_confidence_threshold, resolve_weights
 from .memory import WindowPlan, parse_bytes, plan_window
 from .pipeline import Prefetcher, StageClock, reader_thread_helps
@@ -95,7 +95,7 @@ class FramePrediction:
     the chosen query; mask: (H, W) bool (logit > 0); class_score: the chosen query's foreground
     class probability (one per clip/window); mask_score: mean prob inside the mask (0 if empty);
     clip_mask_score: the median mask score of the frames of its clip/window that have a mask (one
-    per clip/window, :func:`~lgrnet.engine.postprocess.clip_mask_score`); score: class_score *
+    per clip/window, :func:`~lgrnet.inference.postprocess.clip_mask_score`); score: class_score *
     mask_score * clip_mask_score, the frame's confidence; query: the chosen query's index; window:
     which window it came from (0 when the whole video is one clip); query_probs (Nq, H, W) float32,
     query_class_scores (Nq,), query_mask_scores (Nq,), query_clip_mask_scores (Nq,), query_areas
@@ -208,7 +208,7 @@ class _Entry:
 
 @dataclass
 class ClipScores:
-    """A clip's (window's) :func:`~lgrnet.engine.postprocess.clip_mask_score`: ``chosen`` for the
+    """A clip's (window's) :func:`~lgrnet.inference.postprocess.clip_mask_score`: ``chosen`` for the
     chosen query, ``queries`` (Nq,) float32 for every query when the clip kept all queries' logits."""
 
     chosen: float
@@ -227,7 +227,7 @@ class ClipScores:
 def frame_prediction(entry: _Entry, name: str, out: ClipOutput, j: int, window: int,
                      clip_scores: ClipScores) -> FramePrediction:
     """Frame ``j`` of the clip ``out`` (the buffer's ``entry``, reported by window ``window``) -> its
-    :class:`FramePrediction` (post-processing: :func:`~lgrnet.engine.postprocess.clip_maps`);
+    :class:`FramePrediction` (post-processing: :func:`~lgrnet.inference.postprocess.clip_maps`);
     ``clip_scores``: the clip's, once per clip (:meth:`ClipScores.of`)."""
     size = entry.frame.shape[:2]
     maps = clip_maps(out.logits[j:j + 1], out.class_score, out.query, size, clip_score=clip_scores.chosen)
@@ -253,12 +253,12 @@ class PredictionStream:
     (filled in as it runs: ``mode`` "whole-clip" or "windowed", ``window``, ``overlap``,
     ``num_windows``, ``num_frames``, ``cuda_graph_windows`` (windows run by a CUDA graph),
     ``seconds``, ``frames_per_second``, ``stage_seconds``: busy seconds per stage, see
-    :mod:`lgrnet.engine.pipeline`).
+    :mod:`lgrnet.inference.pipeline`).
 
     Reads -> runs -> stitches: frames are read into a buffer of at most ``window`` frames plus one
     read-ahead frame (which tells whether the stream has ended), the
-    :class:`~lgrnet.engine.windows.WindowPlanner` says which window to run and which of its frames
-    to report, the predictor's :class:`~lgrnet.engine.clip_runner.ClipRunner` runs it, and the
+    :class:`~lgrnet.inference.windows.WindowPlanner` says which window to run and which of its frames
+    to report, the predictor's :class:`~lgrnet.inference.clip_runner.ClipRunner` runs it, and the
     reported frames are post-processed and yielded in order."""
 
     def __init__(self, predictor: "VideoPredictor", frames, progress: Optional[ProgressFn] = None):
@@ -359,28 +359,28 @@ class VideoPredictor:
     size: model input size, int or (h, w), multiples of 32 (default: the published 352;
         :meth:`from_pretrained` defaults to the size the weights record);
     window / overlap: frames per forward pass and frames shared by consecutive windows; None:
-        window from ``memory_budget``, overlap from :func:`~lgrnet.engine.windows.default_overlap`;
-    memory_budget: bytes (or '6G'); None: :func:`~lgrnet.engine.memory.default_memory_budget`;
+        window from ``memory_budget``, overlap from :func:`~lgrnet.inference.windows.default_overlap`;
+    memory_budget: bytes (or '6G'); None: :func:`~lgrnet.inference.memory.default_memory_budget`;
     precision: "auto" (bf16 on CUDA and on CPUs with native bfloat16, else fp32), "fp32" or "bf16"
         (:mod:`lgrnet.precision`; bf16 on a CPU without native bfloat16 is a
         :class:`~lgrnet.precision.PrecisionError`); None: as ``autocast`` says;
     autocast: bf16 autocast on CUDA (when ``precision`` is None); all_queries: also return every
         query's maps and scores;
     cuda_graphs: on CUDA, run windowed videos by replaying a CUDA graph of the window's forward
-        (:mod:`lgrnet.engine.cuda_graphs`; a whole-clip video runs eagerly: one forward gains
+        (:mod:`lgrnet.inference.cuda_graphs`; a whole-clip video runs eagerly: one forward gains
         nothing). A graph whose first replay differs from the eager forward is dropped with a
         warning and the video runs eagerly;
     compile: run windowed videos through ``torch.compile(model, dynamic=False)`` (compiled once
         per window shape on first use, which takes minutes: 2-5 on a 2-core CPU; whole-clip videos run
         eagerly: each video length would compile again). Combines with ``cuda_graphs``;
     pipeline: decode and resize frames in a reader thread ahead of the model where that helps
-        (:func:`~lgrnet.engine.pipeline.reader_thread_helps`: not on a CPU whose every core runs
-        the model's threads), and write in a pool behind it (:mod:`lgrnet.engine.pipeline`;
+        (:func:`~lgrnet.inference.pipeline.reader_thread_helps`: not on a CPU whose every core runs
+        the model's threads), and write in a pool behind it (:mod:`lgrnet.inference.pipeline`;
         False: everything in turn, in the caller's thread).
     tta: test-time augmentation, the clip run under the four flips of its (h, w) axes with the
-        logits flipped back and averaged (:meth:`~lgrnet.engine.clip_runner.ClipRunner._run_tta`;
+        logits flipped back and averaged (:meth:`~lgrnet.inference.clip_runner.ClipRunner._run_tta`;
         4x the forward time, the same memory per forward).
-    The forward passes are :attr:`runner`'s (:class:`~lgrnet.engine.clip_runner.ClipRunner`).
+    The forward passes are :attr:`runner`'s (:class:`~lgrnet.inference.clip_runner.ClipRunner`).
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
     """

@@ -21,13 +21,12 @@ import torch
 from ..config import TrainConfig
 from ..losses.criterion import ClipTarget
 from .clip_sampler import sample_clip
-from .datasets import DatasetError, VideoRecord, read_frame, read_mask, validate_videos
+from ..data.datasets import DatasetError, VideoRecord, validate_videos
+from ..data.datasets import TRAIN_MASK_THRESHOLD
+from ..io.images import read_frame, read_mask
 from .transforms import apply_recipe, augment_clip, draw_params, draw_recipe_params
 
 log = logging.getLogger(__name__)
-
-# The authors binarise training masks with "> 0" (polyp_utils.get_frames_mask).
-TRAIN_MASK_THRESHOLD = 0
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Per-frame mask-quality estimates from one clip's chosen-query logits: candidates for the
 per-frame confidence, measured by ``benchmarks/confidence_auroc.py`` (docs/inference.md, "The
 per-frame score"). The predictor reports Mask2Former's score (class x mean prob inside the mask)
-times the clip's median mask score (:func:`lgrnet.engine.postprocess.clip_mask_score`, where it is
+times the clip's median mask score (:func:`lgrnet.inference.postprocess.clip_mask_score`, where it is
 defined); none of the frame-only candidates here beat Mask2Former's score on the Valid videos.
 
 All take the chosen query's mask logits at the model's input size, (T, h, w), and return (T,)

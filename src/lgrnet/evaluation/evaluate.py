@@ -16,7 +16,7 @@ Output folder::
 ``probs/`` and ``masks/`` are each a ``<pred_root>/<method>/<dataset>`` folder of the SUN-SEG toolbox
 (``<video>/<frame>.png``), so ``lgrnet score`` or the toolbox itself can re-score them.
 
-Each video is segmented by :class:`~lgrnet.engine.predictor.VideoPredictor` with frames resized to
+Each video is segmented by :class:`~lgrnet.inference.predictor.VideoPredictor` with frames resized to
 ``size``: as one clip (the published evaluation) whenever it fits the memory budget, else in
 overlapping windows (or in the windows asked for). Frames are read as a stream, so memory does not
 grow with a video's length. How each video ran is recorded under ``inference`` in ``config.json``.
@@ -35,12 +35,12 @@ import cv2
 import numpy as np
 
 from ..data.datasets import VideoRecord
-from ..metrics.scoring import ScoreResult, format_table, pairs_from_records, score, write_csv, write_json
+from .scoring import ScoreResult, format_table, pairs_from_records, score, write_csv, write_json
 from ..files import write_bytes_atomic, write_text_atomic
-from ..io.writers import encode_png, mask_to_uint8, prob_to_uint8
+from ..results.writers import encode_png, mask_to_uint8, prob_to_uint8
 
 if TYPE_CHECKING:
-    from .predictor import VideoPredictor
+    from ..inference.predictor import VideoPredictor
 
 PROTOCOL_INPUTS = {"sunseg": "probs", "authors": "masks", "fibroid": "masks"}
 DEFAULT_PROTOCOLS = ("sunseg", "authors")
@@ -52,9 +52,9 @@ def write_png(path: Union[str, Path], image: np.ndarray) -> None:
 
 
 def as_predictor(model, size: int = 352) -> "VideoPredictor":
-    """``model`` as a :class:`~lgrnet.engine.predictor.VideoPredictor` (a predictor is returned as is;
+    """``model`` as a :class:`~lgrnet.inference.predictor.VideoPredictor` (a predictor is returned as is;
     an LGRNet is wrapped with the default window rule: whole video when it fits)."""
-    from .predictor import VideoPredictor
+    from ..inference.predictor import VideoPredictor
 
     return model if isinstance(model, VideoPredictor) else VideoPredictor(model, size=size)
 
@@ -65,13 +65,13 @@ def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     """Segment every video and write ``probs/`` and ``masks/`` under ``out_dir``.
 
     ``model``: an LGRNet (run at ``size``, whole video when it fits the memory budget) or a
-    :class:`~lgrnet.engine.predictor.VideoPredictor` (its size and window settings).
+    :class:`~lgrnet.inference.predictor.VideoPredictor` (its size and window settings).
     Returns, per video, how it ran: {"frames", "mode" ("whole-clip" | "windowed"), "window",
     "overlap", "num_windows"}. ``on_video(name, run)``: called when a video's PNGs are all written.
     ``frames_out``: a list that gets one ``{"video", "frame", "score",
     "dice"}`` per frame with a mask (the frame Dice of the binary mask against the ground truth > 128).
     """
-    from ..data.datasets import read_mask
+    from ..io.images import read_mask
     from ..metrics.reliability import frame_dice
 
     from ..io.video import FrameFolderSource
@@ -100,13 +100,13 @@ def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
 
 def predict_share(predictor, videos: Sequence[VideoRecord], out_dir: Path, shard, progress: bool = True,
                   timeout: Optional[float] = None) -> Optional[Dict[str, Dict[str, object]]]:
-    """Several processes (:mod:`lgrnet.engine.shard`): predict this process's share of ``videos``
+    """Several processes (:mod:`lgrnet.runs.shard`): predict this process's share of ``videos``
     (balanced by frame count), skipping videos a killed run finished, each recorded in
     ``out_dir/.lgrnet-run/videos/<video>.json`` once its PNGs are written. Rank 0 then waits for
     every video's record and returns the runs of all videos (to be scored once); the other ranks
     return None."""
-    from .batch import POLL_SECONDS, run_dir
-    from .shard import balance
+    from ..runs.batch import POLL_SECONDS, run_dir
+    from ..runs.shard import balance
 
     records = run_dir(out_dir) / "videos"
     share = balance([len(v) for v in videos], shard.world_size)[shard.rank]
@@ -160,7 +160,7 @@ class EvaluationResult:
 def write_config(out_dir: Union[str, Path], config: dict) -> None:
     import torch
 
-    from .. import __version__
+    from ..version import __version__
 
     data = dict(config)
     data.setdefault("versions", {"lgrnet": __version__, "torch": torch.__version__, "numpy": np.__version__,
@@ -193,8 +193,8 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     ``protocols`` (of :data:`PROTOCOL_INPUTS`), then ``config.json`` again with how each video ran
     (``inference``).
 
-    ``model``: an LGRNet (run at ``size``) or a :class:`~lgrnet.engine.predictor.VideoPredictor`
-    (its size, window, overlap and memory budget). ``shard``: a :class:`~lgrnet.engine.shard.Shard`
+    ``model``: an LGRNet (run at ``size``) or a :class:`~lgrnet.inference.predictor.VideoPredictor`
+    (its size, window, overlap and memory budget). ``shard``: a :class:`~lgrnet.runs.shard.Shard`
     of several processes: each predicts its share (:func:`predict_share`) and rank 0 scores them
     all once; the other ranks return None."""
     sharded = shard is not None and shard.world_size > 1

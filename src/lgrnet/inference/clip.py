@@ -2,7 +2,7 @@
 (:func:`forward_clip`) and both with post-processing (:func:`segment_clip`).
 
 The published evaluation resizes every frame to 352 x 352 and runs the whole video as one clip;
-post-processing (the chosen query, masks, maps, scores) is :mod:`lgrnet.engine.postprocess`.
+post-processing (the chosen query, masks, maps, scores) is :mod:`lgrnet.inference.postprocess`.
 """
 from __future__ import annotations
 

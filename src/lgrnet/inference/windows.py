@@ -4,7 +4,7 @@ A video of ``num_frames`` frames runs as windows of ``window`` frames, stride ``
 The last window is shifted back to end at the last frame, so no window is short (a video of at
 most ``window`` frames is ONE window: the whole clip). In an overlap each frame is reported by ONE
 window (no blending): by the earlier window up to the middle of the overlap, by the later one
-from there on. Why pick rather than blend, and why the middle: see :mod:`lgrnet.engine.predictor`.
+from there on. Why pick rather than blend, and why the middle: see :mod:`lgrnet.inference.predictor`.
 
 :func:`plan_windows` gives the whole plan when the number of frames is known; a stream that does
 not know it in advance asks a :class:`WindowPlanner` for one window at a time, telling it the

@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..models.hub import WEIGHTS_NAME
 from ..models.lgrnet import LGRNet
 from .device import resolve_device
-from .inference import DEFAULT_INPUT_SIZE, check_input_size
+from .clip import DEFAULT_INPUT_SIZE, check_input_size
 
 INPUT_SIZE_KEY = "input_size"  # safetensors metadata key written by training
 # the score below which the review page lists a frame as low-confidence, calibrated on the model's

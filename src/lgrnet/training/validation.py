@@ -1,6 +1,6 @@
 """Validation during training: the authors' per-frame Dice on held-out videos.
 
-Each video is segmented by the same :class:`~lgrnet.engine.predictor.VideoPredictor` as ``lgrnet
+Each video is segmented by the same :class:`~lgrnet.inference.predictor.VideoPredictor` as ``lgrnet
 evaluate`` at ``size``: as one clip (the published evaluation) when it fits the memory budget,
 else, or with ``clip_len``, in overlapping windows of ``clip_len`` frames. Every annotated frame
 is scored with the authors' Dice, (2 |P & G| + 1) / (|P| + |G| + 1) at the frame's original size
@@ -15,9 +15,10 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from ..data.datasets import VideoRecord, read_mask
+from ..data.datasets import VideoRecord
+from ..io.images import read_mask
 from ..metrics.authors import GT_THRESHOLD, dice_iou
-from .predictor import VideoPredictor
+from ..inference.predictor import VideoPredictor
 
 
 @torch.no_grad()

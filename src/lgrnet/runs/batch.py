@@ -9,11 +9,11 @@ Run state lives in ``OUT/.lgrnet-run/``:
     errors/<name>.json       why an input failed (removed when a later run completes it)
     done-<rank>-of-<N>.json  process <rank>'s share is finished (with the launcher's run id)
 
-A result folder is published by one rename once complete (:mod:`lgrnet.io.results`), so "the
+A result folder is published by one rename once complete (:mod:`lgrnet.results.folder`), so "the
 folder exists" means "complete": a run killed at any moment and started again with the same
 command redoes only the inputs without one, after removing the killed run's temporary folders
 (``.<name>.partial-*``) of its share. The index (``index.csv``, ``index.json``,
-:mod:`lgrnet.engine.run_index`) is rebuilt from these files, so ``lgrnet index OUT`` can write
+:mod:`lgrnet.runs.run_index`) is rebuilt from these files, so ``lgrnet index OUT`` can write
 it after a run died.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ class InputStatus:
 
 
 def my_share(inputs: Sequence[str], shard: Shard) -> List[int]:
-    """Positions of this process's inputs (:func:`~lgrnet.engine.shard.balance` by size)."""
+    """Positions of this process's inputs (:func:`~lgrnet.runs.shard.balance` by size)."""
     return balance([input_size(os.fspath(i)) for i in inputs], shard.world_size)[shard.rank]
 
 
@@ -148,7 +148,7 @@ def expand_inputs(inputs: Sequence[str], lists: Sequence[str] = ()) -> List[str]
     images) stands for those files in natural order, plus the lines of each ``--inputs`` list
     (one path a line; blank lines and lines starting with # ignored; relative paths are taken
     from the current folder). Other folders are frame folders, as for one input."""
-    from ..data.datasets import natural_key
+    from ..io.images import natural_key
     from ..io.video import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
     paths: List[str] = list(inputs)

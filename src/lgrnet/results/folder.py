@@ -24,7 +24,7 @@ Layout of ``OUT/<name>/``::
                              mask_score, clip_mask_score, score and area (also under "queries" in
                              each JSON frame)
 
-``score`` = class_score * mask_score * clip_mask_score (:mod:`lgrnet.engine.postprocess`); bbox
+``score`` = class_score * mask_score * clip_mask_score (:mod:`lgrnet.inference.postprocess`); bbox
 x1/y1 are exclusive. The folder is written as
 ``OUT/.<name>.partial-XXXX`` and renamed to ``OUT/<name>`` when complete; on error it is deleted.
 Per-frame rows go to a temporary JSON-lines file and are copied into predictions.json at the end,
@@ -196,11 +196,11 @@ class ResultFolderWriter:
             self._qcsv.writerow(QUERY_CSV_COLUMNS)
 
     def write(self, fp) -> None:
-        """Write one :class:`~lgrnet.engine.predictor.FramePrediction` (frames in order)."""
+        """Write one :class:`~lgrnet.inference.predictor.FramePrediction` (frames in order)."""
         self.commit(self.encode(fp))
 
     # write = encode (thread-safe: PNG files, the overlay frame drawn) + commit (in frame order: the
-    # table rows and the overlay video); lgrnet.engine.pipeline runs encode in a pool of threads
+    # table rows and the overlay video); lgrnet.inference.pipeline runs encode in a pool of threads
 
     def encode(self, fp) -> "EncodedFrame":
         """Write frame ``fp``'s PNG files and draw its overlay frame; safe to call from several
@@ -319,7 +319,7 @@ class ResultFolderWriter:
 
 
 def _default_fps() -> float:
-    from .video import DEFAULT_FPS  # lazy: the video readers pull in the decoders
+    from ..io.video import DEFAULT_FPS  # lazy: the video readers pull in the decoders
 
     return DEFAULT_FPS
 
@@ -435,7 +435,7 @@ def find_results(root: Union[str, Path], max_depth: int = 2,
     listed there as (its relative name, the problem), so that one broken result does not hide the
     others; :class:`InputError` then only when no result is usable. Without it, the first
     problem is raised."""
-    from ..data.datasets import natural_key
+    from ..io.images import natural_key
 
     root = Path(root)
     if not root.is_dir():

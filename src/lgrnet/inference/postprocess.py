@@ -1,6 +1,6 @@
 """Post-processing: one clip's model output -> per-frame masks, probability maps and scores at the
-frames' original size. The one path used by :func:`~lgrnet.engine.inference.segment_clip`, the
-:class:`~lgrnet.engine.predictor.VideoPredictor` (and so ``lgrnet predict``, ``lgrnet evaluate``,
+frames' original size. The one path used by :func:`~lgrnet.inference.clip.segment_clip`, the
+:class:`~lgrnet.inference.predictor.VideoPredictor` (and so ``lgrnet predict``, ``lgrnet evaluate``,
 the viewer and validation in training).
 
 As published: take the query with the highest foreground class probability, threshold its logits

@@ -4,7 +4,7 @@ Columns: input, name (the result folder), status ("done", "error" or "missing": 
 no recorded error, e.g. a process was killed), error, frames, frames_with_lesion (frames whose
 mask is not empty), max_score, mean_score (of the per-frame scores), seconds (read to written,
 as predictions.json records it). :func:`build_index` reads it back from the result folders and
-the run state (:mod:`lgrnet.engine.batch`), so it can be rebuilt any time (``lgrnet index OUT``);
+the run state (:mod:`lgrnet.runs.batch`), so it can be rebuilt any time (``lgrnet index OUT``);
 :func:`write_index` writes both files atomically.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ INDEX_COLUMNS = ["input", "name", "status", "error", "frames", "frames_with_lesi
 
 def result_row(folder: Path, name: str, input_path: Optional[str] = None) -> Dict[str, object]:
     """The index row of one complete result folder."""
-    from ..io.results import load_result
+    from ..results.folder import load_result
 
     res = load_result(folder, name=name)
     frames = res.meta["frames"]
@@ -66,7 +66,7 @@ def _empty_row(input_path: str, name: str, status: str, error: Optional[str]) ->
 def build_index(out_dir: Union[str, os.PathLike]) -> List[Dict[str, object]]:
     """Rows for the inputs of the last run into ``out_dir`` (its ``.lgrnet-run/inputs.json``), in
     the run's order; without a recorded run, one row per result folder found there."""
-    from ..io.results import find_results
+    from ..results.folder import find_results
 
     out_dir = Path(os.fspath(out_dir))
     if not out_dir.is_dir():

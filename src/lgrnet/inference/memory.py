@@ -98,7 +98,7 @@ def plan_window(model: LGRNet, size: Tuple[int, int], frame_size: Tuple[int, int
     """The window and overlap for frames of ``frame_size`` (H, W) at model input ``size``:
     ``window`` when given, else the largest clip that fits ``budget`` bytes (None:
     :func:`default_memory_budget` of the model's device); ``overlap`` when given, else
-    :func:`~lgrnet.engine.windows.default_overlap`."""
+    :func:`~lgrnet.inference.windows.default_overlap`."""
     bpf = estimate_bytes_per_frame(model, size, frame_size, all_queries)
     budget = budget if budget is not None else default_memory_budget(model.device)
     if window is not None:

@@ -5,7 +5,7 @@ process its own GPU or its share of the CPU cores.
 
 No process group is created: every process computes the same split from the same input list,
 so they need not talk to each other (the run's index is written by rank 0 once the others'
-completion markers are there, see :mod:`lgrnet.engine.batch`).
+completion markers are there, see :mod:`lgrnet.runs.batch`).
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..models.bf16 import bfloat16_copy
 from ..models.lgrnet import LGRNet
 from ..precision import Precision, resolve_precision
-from .inference import forward_clip
+from .clip import forward_clip
 from .postprocess import choose_query
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class ClipRunner:
     device): bf16 is autocast on CUDA and a bfloat16 copy of the model on a CPU
     (:mod:`lgrnet.models.bf16`; ``model`` itself is untouched); None: as ``autocast`` says
     (bf16 autocast on CUDA when true, float32 otherwise); all_queries: keep every query's logits;
-    cuda_graphs: replay a CUDA graph for repeated shapes (:mod:`lgrnet.engine.cuda_graphs`; at most
+    cuda_graphs: replay a CUDA graph for repeated shapes (:mod:`lgrnet.inference.cuda_graphs`; at most
     :data:`MAX_GRAPHS` kept; a graph whose first replay differs from the eager forward is dropped
     with a warning and that shape runs eagerly); compile: ``torch.compile(model, dynamic=False)``
     for repeated shapes (combines with ``cuda_graphs``); tta: test-time augmentation by flips
