@@ -71,7 +71,7 @@ def speed(args) -> None:
     from lgrnet.inference.clip import frames_to_tensor
     from lgrnet.runs.predict_folder import predict_to_folder
     from lgrnet.inference.windows import plan_windows
-    from lgrnet.io.video import open_source
+    from lgrnet.io import open_source
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)

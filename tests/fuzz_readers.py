@@ -148,7 +148,7 @@ def _named(msg: str, path: Path, one_line: bool = True) -> Optional[str]:
 
 def check_media(path: Path) -> Tuple[str, Optional[str]]:
     from lgrnet.errors import InputError
-    from lgrnet.io.video import open_source
+    from lgrnet.io import open_source
 
     try:
         src = open_source(path)

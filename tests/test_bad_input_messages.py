@@ -14,7 +14,7 @@ import torch
 
 from lgrnet.cli import main
 from lgrnet.errors import InputError
-from lgrnet.io.video import open_source
+from lgrnet.io import open_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from media import encode_video  # noqa: E402

@@ -247,7 +247,7 @@ def test_coco_polygons_rle_union_and_frames_of_a_video(tmp_path, capsys):
     assert not got["2"].any() and not got["4"].any()  # listed images without a polyp: empty masks
     frames = list_images(tmp_path / "ds" / "Frame" / "exam")
     assert [f.name for f in frames] == [f"{i}.png" for i in range(5)]  # every frame is written, decoded
-    from lgrnet.io.video import open_source
+    from lgrnet.io import open_source
 
     src = open_source(mp4)
     for i, f in enumerate(frames):

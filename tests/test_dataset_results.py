@@ -14,7 +14,7 @@ from lgrnet.annotations.masks import coco_rle_decode
 from lgrnet.cli import main
 from lgrnet.io.images import list_images, read_frame, read_mask
 from lgrnet.results import corrections as corr
-from lgrnet.io.video import open_source
+from lgrnet.io import open_source
 from media import encode_video
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lgrnet.errors import InputError
-from lgrnet.io.video import open_source
+from lgrnet.io import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = (".py", ".md", ".toml", ".sh", ".txt", ".html", ".js", ".css", ".cfg")

@@ -47,7 +47,7 @@ def test_cli_on_corrupted_video(seeds, tmp_path):
 def test_video_with_invalid_utf8_metadata(seeds, tmp_path):
     """PyAV raised UnicodeDecodeError opening a video whose metadata tags are not UTF-8."""
     from lgrnet.errors import InputError
-    from lgrnet.io.video import open_source
+    from lgrnet.io import open_source
 
     for seed in seeds["video"][:3]:
         data = seed.read_bytes()
@@ -65,7 +65,7 @@ def test_dicom_with_corrupt_header_elements(tmp_path):
     import numpy as np
 
     from lgrnet.errors import InputError
-    from lgrnet.io.video import open_source
+    from lgrnet.io import open_source
     from test_io_dicom import write_dicom
 
     data = write_dicom(tmp_path / "x.dcm", np.zeros((2, 8, 8), np.uint8)).read_bytes()

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from lgrnet.errors import InputError
-from lgrnet.io.video import DicomSource, open_source
+from lgrnet.io import open_source
+from lgrnet.io.dicom import DicomSource
 
 pydicom = pytest.importorskip("pydicom")
 

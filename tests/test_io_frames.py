@@ -5,7 +5,9 @@ from PIL import Image
 
 from lgrnet.io.images import natural_sorted
 from lgrnet.errors import InputError
-from lgrnet.io.video import DEFAULT_FPS, FrameFolderSource, open_source
+from lgrnet.io import open_source
+from lgrnet.io.frame_folder import FrameFolderSource
+from lgrnet.io.source import DEFAULT_FPS
 
 
 def write_frames(folder, frames, names=None, ext="png"):

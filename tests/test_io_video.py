@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lgrnet.errors import InputError
-from lgrnet.io.video import VideoFileSource, open_source
+from lgrnet.io import open_source
+from lgrnet.io.video_file import VideoFileSource
 from media import encode_video
 
 
@@ -57,7 +58,7 @@ def test_read_matches_iteration(tmp_path):
 def test_read_in_any_order_is_exact_and_playing_decodes_once(tmp_path, monkeypatch):
     """Reads in any order return the streamed frames; consecutive reads keep one decoder open
     (playing costs one decode a frame); a jump back seeks to a key frame, not to the start."""
-    import lgrnet.io.video as video
+    import lgrnet.io.video_file as video
 
     path = encode_mp4(tmp_path / "g.mp4", ramp_frames(30), fps=25, gop=4)
     src = open_source(path)

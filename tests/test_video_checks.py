@@ -9,7 +9,8 @@ import pytest
 
 from lgrnet.cli import main
 from lgrnet.errors import InputError, InputWarning
-from lgrnet.io.video import frame_size_warning, open_source
+from lgrnet.io import open_source
+from lgrnet.io.source import frame_size_warning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from media import decode_video, encode_video  # noqa: E402

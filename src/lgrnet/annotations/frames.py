@@ -45,7 +45,7 @@ def _number(name: str) -> Optional[int]:
 def match_to_source(items: Sequence[AnnotatedFrame], source, what: Union[str, Path]) -> Dict[int, np.ndarray]:
     """{source frame index: mask} for ``items`` of the annotation file ``what``.
 
-    ``source``: a :class:`lgrnet.io.video.FrameSource`. A frame folder is matched by file name
+    ``source``: a :class:`lgrnet.io.source.FrameSource`. A frame folder is matched by file name
     (then by stem, so ``12.jpg`` in the file matches ``12.png`` on disk); a video or DICOM file by
     the frame number (int references, or the last number of a name, as CVAT names a video's frames
     ``frame_000012.png``). Raises :class:`AnnotationError` for a frame that is not in the source, a

@@ -51,7 +51,7 @@ def video_exists(out_root: PathLike, name: str) -> bool:
 
 def write_video(out_root: PathLike, name: str, source, masks: Dict[int, np.ndarray], overwrite: bool = False,
                 progress=None) -> WrittenVideo:
-    """Write every frame of ``source`` (a :class:`lgrnet.io.video.FrameSource`) and the ``masks``
+    """Write every frame of ``source`` (a :class:`lgrnet.io.source.FrameSource`) and the ``masks``
     (bool (H, W) by frame index) as video ``name`` of the dataset ``out_root``."""
     out_root = Path(out_root)
     check_video_name(name)

@@ -85,7 +85,7 @@ def _correction_file(result: Result, key: str, index: int) -> Optional[Path]:
 
 def open_result_source(result: Result):
     """The result's input (predictions.json ``input``) as a FrameSource, checked against the result."""
-    from ..io.video import open_source
+    from ..io import open_source
 
     src = result.source_path()
     if src is None:

@@ -111,7 +111,7 @@ def _from_results(args) -> int:
 def _import(args) -> int:
     from ..annotations.frames import match_to_source
     from ..annotations.layout import source_video_name, video_exists, write_video
-    from ..io.video import open_source
+    from ..io import open_source
 
     name = source_video_name(args.frames, args.video)
     if video_exists(args.out, name) and not args.overwrite:

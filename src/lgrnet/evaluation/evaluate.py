@@ -74,7 +74,7 @@ def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
     from ..io.images import read_mask
     from ..metrics.reliability import frame_dice
 
-    from ..io.video import FrameFolderSource
+    from ..io.frame_folder import FrameFolderSource
     from ..progress import ProgressBar
 
     predictor = as_predictor(model, size)

@@ -167,7 +167,7 @@ class VideoPrediction:
 
 def _as_frames(frames) -> Tuple[Iterable[np.ndarray], Callable[[int], str], Optional[int], Optional[object]]:
     """Normalise what :meth:`VideoPredictor.stream` accepts -> (frames, name_of, total, source)."""
-    from ..io.video import FrameSource, open_source
+    from ..io import FrameSource, open_source
 
     if isinstance(frames, (str, os.PathLike)):
         frames = open_source(frames)

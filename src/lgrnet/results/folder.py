@@ -319,7 +319,7 @@ class ResultFolderWriter:
 
 
 def _default_fps() -> float:
-    from ..io.video import DEFAULT_FPS  # lazy: the video readers pull in the decoders
+    from ..io.source import DEFAULT_FPS  # lazy: io below results, kept out of import time
 
     return DEFAULT_FPS
 

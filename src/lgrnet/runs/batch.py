@@ -149,7 +149,9 @@ def expand_inputs(inputs: Sequence[str], lists: Sequence[str] = ()) -> List[str]
     (one path a line; blank lines and lines starting with # ignored; relative paths are taken
     from the current folder). Other folders are frame folders, as for one input."""
     from ..io.images import natural_key
-    from ..io.video import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from ..io.dicom import DICOM_EXTENSIONS
+    from ..io.images import IMAGE_EXTENSIONS
+    from ..io.video_file import VIDEO_EXTENSIONS
 
     paths: List[str] = list(inputs)
     for lst in lists:

@@ -92,7 +92,8 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     probability (FRACTIONAL) instead of the mask (BINARY).
     """
     from ..results.folder import ResultFolderWriter
-    from ..io.video import open_source, warn_frame_size
+    from ..io import open_source
+    from ..io.source import warn_frame_size
 
     out_dir = Path(os.fspath(out_dir))
     if out_dir.exists() and not out_dir.is_dir():

@@ -25,7 +25,7 @@ from ..inference.predictor import VideoPredictor
 def validate(model, videos: Sequence[VideoRecord], size: int, clip_len: int = 0) -> Dict[str, float]:
     """{"dice": mean over annotated frames, "frames": how many} for ``videos``; ``clip_len`` > 1:
     windows of that many frames (0: whole videos when they fit the memory budget)."""
-    from ..io.video import FrameFolderSource
+    from ..io.frame_folder import FrameFolderSource
 
     was_training = model.training
     scores: List[float] = []

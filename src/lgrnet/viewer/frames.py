@@ -1,7 +1,7 @@
 """Frames for the review page: a result's source, and its frames as JPEGs in a memory-bounded cache.
 
 Sources (video files, frame folders, DICOM cine loops) are read with the package's reader,
-:func:`lgrnet.io.video.open_source`, which keeps a decoder open between reads so that playing a
+:func:`lgrnet.io.dispatch.open_source`, which keeps a decoder open between reads so that playing a
 video decodes each frame once.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..io.video import FrameSource, open_source
+from ..io import FrameSource, open_source
 
 
 def open_frames(path: Union[str, Path]) -> FrameSource:

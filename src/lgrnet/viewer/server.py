@@ -38,7 +38,8 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import InputError
-from ..io.video import VIDEO_EXTENSIONS, FrameSource  # uploads: the names `lgrnet predict` takes
+from ..io.source import FrameSource
+from ..io.video_file import VIDEO_EXTENSIONS  # uploads: the names `lgrnet predict` takes
 from . import served_files
 from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
