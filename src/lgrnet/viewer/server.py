@@ -1,10 +1,13 @@
 """The review page's HTTP server (standard library only: ``http.server.ThreadingHTTPServer``).
 
-Routes (every name in a URL is looked up, never joined to a path; anything else is 400/404)::
+Every request goes through one route table (:data:`ROUTES`, method + path pattern -> handler; see
+:mod:`lgrnet.viewer.routing`), and every refusal is one error type,
+:class:`~lgrnet.viewer.routing.HttpError` (status and a one-line message, sent as JSON
+``{"error": ...}``). Names in a URL are looked up, never joined to a path::
 
     GET  /                                   the page (static/index.html)
     GET  /static/<file>                      the page's scripts and styles
-    GET  /api/info                           results, upload status
+    GET  /api/info                           results, upload status, who the reviewer is
     GET  /api/results/<rid>                  predictions.json of a result, plus viewer fields
     GET  /api/results/<rid>/frames/<i>.jpg   frame i of the result's source, as JPEG
     GET  /api/results/<rid>/outlines/<i>.json  mask i's outline: {"contours": [[[x, y], ...], ...]}
@@ -14,16 +17,15 @@ Routes (every name in a URL is looked up, never joined to a path; anything else 
     POST /api/upload                         body: the video's bytes; header X-Filename
     GET  /api/jobs/<jid>                     an upload's progress
     .../api/results/<rid>/corrections...     a reviewer's masks and frame states (GET, PUT, POST):
-                                             :mod:`lgrnet.viewer.corrections`, through :data:`ROUTES`
+                                             :data:`lgrnet.viewer.corrections.ROUTES`
 
 Bound to 127.0.0.1 by default; then requests whose Host header is not a loopback name are refused
-(DNS rebinding), and a POST or PUT must come from the page's own origin.
+(DNS rebinding). A POST or PUT must come from the page's own origin. With an access token
+(:mod:`lgrnet.viewer.auth`; always when listening beyond loopback) every request must carry it.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -38,12 +40,13 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import InputError
-from ..io.source import FrameSource
+from ..io import FrameSource
 from ..io.video_file import VIDEO_EXTENSIONS  # uploads: the names `lgrnet predict` takes
-from . import served_files
-from .corrections import ROUTES as CORRECTION_ROUTES
-from .frames import JpegCache, encode_jpeg, open_frames
 from ..results.folder import Result, find_results, load_result, safe_filename
+from . import served_files
+from .corrections import ROUTES as _OLD_CORRECTION_ROUTES
+from .frames import JpegCache, encode_jpeg, open_frames
+from .routing import HttpError, Reply, Request, Route, Router, parse_path
 from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -53,11 +56,7 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-_INDEX_RE = re.compile(r"^(\d{1,9})\.(jpg|json)$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-#: Route table hook: routes of other modules, tried before the built-in ones. Each is
-#: ``route(app, method, segments, headers, body) -> Reply | None`` (None: not its path).
-ROUTES = list(CORRECTION_ROUTES)
+_STATIC_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 def result_file(root: Path, name: str) -> Optional[Path]:
@@ -83,13 +82,6 @@ def _is_result_file(root: Path, name: str) -> bool:
         return False
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class _Source:
     """A result's frame source, opened on first use; ``lock`` serialises decoding."""
 
@@ -110,17 +102,19 @@ def mask_outline(mask: np.ndarray) -> List[List[List[int]]]:
 
 
 class ViewerApp:
-    """The server's state: result folders, frame cache, upload jobs.
+    """The server's state: result folders, frame cache, upload jobs, access control.
 
     ``runner``: the upload job runner (see :mod:`lgrnet.viewer.uploads`); None disables uploads,
     with ``upload_disabled_reason`` shown on the page. ``work_dir`` holds uploads and their results
-    (a temporary folder, removed by :meth:`close`, when not given).
+    (a temporary folder, removed by :meth:`close`, when not given). ``auth``: an
+    :class:`lgrnet.viewer.auth.Auth` that every request must pass (None: no token, today's loopback page).
     """
 
     def __init__(self, results: Iterable[Result], *, runner: Optional[JobRunner] = None,
                  upload_disabled_reason: str = "uploads need a model: start with `lgrnet view RESULT_DIR --weights W.safetensors`",
                  work_dir: Optional[Path] = None, max_upload_bytes: int = 500 << 20, cache_bytes: int = 256 << 20,
-                 allowed_hosts: Optional[Iterable[str]] = LOOPBACK_HOSTS, verbose: bool = False) -> None:
+                 allowed_hosts: Optional[Iterable[str]] = LOOPBACK_HOSTS, verbose: bool = False,
+                 auth: Any = None) -> None:
         self.results: Dict[str, Result] = {}
         for r in results:
             self.results[r.id] = r
@@ -131,6 +125,7 @@ class ViewerApp:
         self.max_upload_bytes = int(max_upload_bytes)
         self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
         self.verbose = verbose
+        self.auth = auth
         self._own_work_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="lgrnet-view-")) if work_dir is None else Path(work_dir)
         self.upload_disabled_reason = "" if runner else upload_disabled_reason
@@ -155,10 +150,12 @@ class ViewerApp:
             self.results[rid] = result
         return rid
 
-    def info(self) -> Dict[str, Any]:
+    def info(self, reviewer: str = "") -> Dict[str, Any]:
+        named = bool(reviewer) and self.auth is not None
         return {"version": __version__, "results": [r.summary() for r in self.results.values()],
                 "upload": {"enabled": self.jobs is not None, "reason": self.upload_disabled_reason,
-                           "max_bytes": self.max_upload_bytes, "extensions": list(VIDEO_EXTENSIONS)}}
+                           "max_bytes": self.max_upload_bytes, "extensions": list(VIDEO_EXTENSIONS)},
+                "auth": {"required": self.auth is not None, "reviewer": reviewer if named else None}}
 
     def _source(self, r: Result) -> _Source:
         with self._lock:
@@ -296,24 +293,119 @@ class ViewerApp:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
-def _parse_path(raw: str) -> List[str]:
-    """URL path -> decoded segments. Rejects (400) dot segments, encoded slashes, backslashes, NULs."""
-    path = urlsplit(raw).path
-    if not path.startswith("/"):
-        raise HttpError(400, "bad path")
-    parts = path.split("/")[1:]
-    out = []
-    for seg in parts:
-        try:
-            dec = unquote(seg, errors="strict") if "%" in seg else seg
-        except UnicodeDecodeError:
-            raise HttpError(400, "bad path") from None
-        if dec in (".", "..") or any(c in dec for c in ("/", "\\", "\x00")):
-            raise HttpError(400, "bad path")
-        out.append(dec)
-    if len(out) > 1 and out[-1] == "":
-        out.pop()  # trailing slash
-    return out
+# -- the routes ------------------------------------------------------------------------------
+
+def _static_reply(name: str) -> Reply:
+    stem, ext = os.path.splitext(name)
+    if not stem or len(stem) > 64 or not set(stem) <= _STATIC_NAME_CHARS or ext not in STATIC_TYPES:
+        raise HttpError(404, "not found")
+    path = (STATIC_DIR / name).resolve()
+    if path.parent != STATIC_DIR or not path.is_file():
+        raise HttpError(404, "not found")
+    return Reply(200, path.read_bytes(), STATIC_TYPES[ext], {"Cache-Control": "no-cache"})
+
+
+def _page(req: Request) -> Reply:
+    return _static_reply("index.html")
+
+
+def _static(req: Request) -> Reply:
+    return _static_reply(req.params["name"])
+
+
+def _info(req: Request) -> Reply:
+    return Reply.json(req.app.info(req.reviewer))
+
+
+def _job(req: Request) -> Reply:
+    jid = req.params["jid"]
+    job = req.app.jobs.get(jid) if req.app.jobs is not None else None
+    if job is None:
+        raise HttpError(404, f"no job {jid!r}")
+    return Reply.json(job.to_dict())
+
+
+def _meta(req: Request) -> Reply:
+    return Reply.json(req.app.meta(req.params["rid"]))
+
+
+_CACHED = {"Cache-Control": "private, max-age=3600"}
+
+
+def _frame(req: Request) -> Reply:
+    return Reply(200, req.app.frame_jpeg(req.params["rid"], req.params["index"]), "image/jpeg", dict(_CACHED))
+
+
+def _outline(req: Request) -> Reply:
+    return Reply.json(req.app.outline(req.params["rid"], req.params["index"]), headers=dict(_CACHED))
+
+
+def _masks_zip(req: Request) -> Reply:
+    r = req.app.result(req.params["rid"])
+    return Reply.attachment(req.app.masks_zip(r.id), "application/zip", f"{safe_filename(r.name)}_masks.zip")
+
+
+def _csv(req: Request) -> Reply:
+    r = req.app.result(req.params["rid"])
+    csv_path = result_file(r.root, "predictions.csv")  # None: rebuilt from predictions.json
+    if csv_path is not None:
+        with open_result_file(csv_path) as f:
+            body = f.read()
+    else:
+        body = r.csv_bytes()
+    return Reply.attachment(body, "text/csv; charset=utf-8", f"{safe_filename(r.name)}_predictions.csv")
+
+
+def _overlay(req: Request) -> Reply:
+    r = req.app.result(req.params["rid"])
+    p = result_file(r.root, "overlay.mp4")
+    if p is None:
+        raise HttpError(404, "this result has no overlay.mp4")
+    return Reply.attachment(open_result_file(p), "video/mp4", f"{safe_filename(r.name)}_overlay.mp4")
+
+
+def _upload(req: Request) -> Reply:
+    length_header = req.headers.get("Content-Length")
+    if length_header is None or not length_header.isdigit():
+        raise HttpError(411, "the upload needs a Content-Length")
+    filename = os.path.basename(unquote(req.headers.get("X-Filename") or "upload.mp4").replace("\\", "/"))
+    filename = safe_filename(filename, default="upload.mp4")
+    job = req.app.accept_upload(filename, req.body, int(length_header))
+    return Reply.json(job.to_dict(), status=202)
+
+
+def _corrections(req: Request) -> Reply:  # the corrections module's own route function, until it takes Requests
+    seg = ["api", "results", req.params["rid"], "corrections"]
+    seg += [req.params[k] for k in ("frame", "index") if k in req.params] + (["status"] if "index" in req.params else [])
+    for route in _OLD_CORRECTION_ROUTES:
+        old = route(req.app, req.method, seg, req.headers, req.body)
+        if old is not None:
+            return Reply(old.status, old.body, old.ctype, dict(old.headers), close=old.close)
+    raise HttpError(404, "not found")
+
+
+CORRECTION_ROUTES = [Route("GET", "/api/results/<rid>/corrections", _corrections),
+                     Route("GET", "/api/results/<rid>/corrections/<frame>", _corrections),
+                     Route("PUT", "/api/results/<rid>/corrections/<frame>", _corrections),
+                     Route("POST", "/api/results/<rid>/corrections/<index>/status", _corrections)]
+
+#: The route table: every request the page answers.
+ROUTES: List[Route] = [
+    Route("GET", "/", _page),
+    Route("GET", "/index.html", _page),
+    Route("GET", "/static/<name>", _static),
+    Route("GET", "/api/info", _info),
+    Route("GET", "/api/jobs/<jid>", _job),
+    Route("POST", "/api/upload", _upload),
+    Route("GET", "/api/results/<rid>", _meta),
+    Route("GET", "/api/results/<rid>/frames/<index:int>.jpg", _frame),
+    Route("GET", "/api/results/<rid>/outlines/<index:int>.json", _outline),
+    Route("GET", "/api/results/<rid>/masks.zip", _masks_zip),
+    Route("GET", "/api/results/<rid>/predictions.csv", _csv),
+    Route("GET", "/api/results/<rid>/overlay.mp4", _overlay),
+    *CORRECTION_ROUTES,
+]
+ROUTER = Router(ROUTES)
 
 
 class ViewerHandler(BaseHTTPRequestHandler):
@@ -321,43 +413,51 @@ class ViewerHandler(BaseHTTPRequestHandler):
     app: ViewerApp  # set on the subclass made by make_server
 
     # -- plumbing --------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        auth = self.app.auth
+        return auth.redact(text) if auth is not None else text
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
         if self.app.verbose:
-            super().log_message(format, *args)
+            sys.stderr.write(self._redact(f"{self.address_string()} - - [{self.log_date_time_string()}] "
+                                          f"{format % args}") + "\n")
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+        sys.stderr.write(self._redact(f"lgrnet view: {format % args}")[:300] + "\n")
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        if self.app.verbose or (isinstance(code, int) and code >= 400) or (hasattr(code, "value") and code.value >= 400):
-            sys.stderr.write(f"lgrnet view: {self.command} {self.path[:200]} -> {int(code)}\n")
+        status = code.value if hasattr(code, "value") else code
+        if self.app.verbose or (isinstance(status, int) and status >= 400):
+            path = urlsplit(self.path).path[:200]  # never the query: it may hold the access token
+            sys.stderr.write(self._redact(f"lgrnet view: {self.command} {path} -> {int(status)}") + "\n")
 
-    def _headers(self, status: int, ctype: str, length: int, extra: Optional[Dict[str, str]] = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(length))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-
-    def _send(self, status: int, body: bytes, ctype: str, extra: Optional[Dict[str, str]] = None) -> None:
-        self._headers(status, ctype, len(body), extra)
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, obj: Any, status: int = 200, extra: Optional[Dict[str, str]] = None) -> None:
-        extra = {"Cache-Control": "no-store", **(extra or {})}
-        self._send(status, json.dumps(obj, allow_nan=False).encode("utf-8"), "application/json", extra)
-
-    def _send_file(self, f, ctype: str, filename: str) -> None:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(0)
-        self._headers(200, ctype, size, {"Content-Disposition": f'attachment; filename="{filename}"',
-                                         "Cache-Control": "no-store"})
-        if self.command != "HEAD":
-            shutil.copyfileobj(f, self.wfile, 1 << 20)
+    def _send(self, reply: Reply) -> None:
+        body = reply.body
+        try:
+            if isinstance(body, (bytes, bytearray)):
+                length = len(body)
+            else:
+                body.seek(0, os.SEEK_END)
+                length = body.tell()
+                body.seek(0)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.ctype)
+            self.send_header("Content-Length", str(length))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Content-Security-Policy", CSP)
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+            for k, v in reply.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                if isinstance(body, (bytes, bytearray)):
+                    self.wfile.write(body)
+                else:
+                    shutil.copyfileobj(body, self.wfile, 1 << 20)
+        finally:
+            if not isinstance(body, (bytes, bytearray)):
+                body.close()
 
     def _check_host(self) -> None:
         allowed = self.app.allowed_hosts
@@ -375,161 +475,104 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if urlsplit(origin).netloc.lower() != (self.headers.get("Host") or "").strip().lower():
             raise HttpError(403, "cross-origin request refused")
 
-    def _handle(self, fn) -> None:
+    def _answer(self) -> Reply:
+        """The reply to this request: host, access, origin checks, then the route table."""
+        self._check_host()
+        reviewer = ""
+        if self.app.auth is not None:
+            decision = self.app.auth.check(self.command, self.path, self.headers)
+            if decision.reply is not None:  # refused, or the token moves into a cookie (redirect)
+                return Reply(decision.reply.status, decision.reply.body, decision.reply.ctype,
+                             dict(decision.reply.headers), close=self.command not in ("GET", "HEAD"))
+            reviewer = decision.reviewer
+        path = parse_path(self.path)
+        if self.command in ("PUT", "POST"):
+            self._check_origin()
+        handler, params = ROUTER.match(self.command, path)
+        name = unquote(self.headers.get("X-Reviewer") or "") if not reviewer else reviewer
+        return handler(Request(self.app, "GET" if self.command == "HEAD" else self.command, params, self.headers,
+                               self.rfile, reviewer=clean_reviewer(name)))
+
+    def _handle(self) -> None:
         try:
-            self._check_host()
-            fn(_parse_path(self.path))
-        except HttpError as exc:
-            self._json({"error": exc.message}, status=exc.status)
+            try:
+                reply = self._answer()
+            except HttpError as exc:
+                reply = exc.reply()
+            except PermissionError as exc:  # a result folder we may not write to
+                reply = Reply.json({"error": f"cannot write {exc.filename or 'the file'}: {exc.strerror}"}, 403)
+            if self.command in ("PUT", "POST") and (reply.status >= 400 or reply.close):
+                self.close_connection = True  # the request body may be partly unread
+            self._send(reply)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:  # a bug: keep serving, tell the page and the terminal
             import traceback
 
             traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
             try:
-                self._json({"error": f"internal error: {type(exc).__name__}: {exc}"}, status=500)
+                self._send(Reply.json({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500))
             except OSError:
                 pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        self._handle(self._get)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._handle(self._get)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle(self._post)
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._handle(self._put)
-
-    def _routed(self, seg: List[str]) -> bool:
-        """Answer from :data:`ROUTES`; False when no route there takes this path."""
-        method = "GET" if self.command == "HEAD" else self.command
-        for route in ROUTES:
-            try:
-                reply = route(self.app, method, seg, self.headers, self.rfile)
-            except BaseException:
-                self.close_connection = method != "GET"  # the body may be partly unread
-                raise
-            if reply is not None:
-                self.close_connection = self.close_connection or reply.close
-                self._send(reply.status, reply.body, reply.ctype, reply.headers)
-                return True
-        return False
-
-    def _put(self, seg: List[str]) -> None:
-        try:
-            self._check_origin()
-        except HttpError:
-            self.close_connection = True  # the body is unread
-            raise
-        if not self._routed(seg):
-            self.close_connection = True
-            raise HttpError(404, "not found")
-
-    # -- routes ----------------------------------------------------------------------------
-    def _get(self, seg: List[str]) -> None:
-        app = self.app
-        if self._routed(seg):
-            return
-        if seg in ([""], ["index.html"]):
-            return self._static("index.html")
-        if len(seg) == 2 and seg[0] == "static":
-            return self._static(seg[1])
-        if seg[:1] != ["api"] or len(seg) < 2:
-            raise HttpError(404, "not found")
-        if seg[1:] == ["info"]:
-            return self._json(app.info())
-        if len(seg) == 3 and seg[1] == "jobs":
-            job = app.jobs.get(seg[2]) if app.jobs is not None else None
-            if job is None:
-                raise HttpError(404, f"no job {seg[2]!r}")
-            return self._json(job.to_dict())
-        if seg[1] != "results" or len(seg) < 3:
-            raise HttpError(404, "not found")
-        rid = seg[2]
-        if len(seg) == 3:
-            return self._json(app.meta(rid))
-        r = app.result(rid)
-        if len(seg) == 5 and seg[3] in ("frames", "outlines"):
-            m = _INDEX_RE.match(seg[4])
-            if not m or (seg[3] == "frames") != (m.group(2) == "jpg"):
-                raise HttpError(404, "not found")
-            index = int(m.group(1))
-            if seg[3] == "frames":
-                return self._send(200, app.frame_jpeg(rid, index), "image/jpeg", {"Cache-Control": "private, max-age=3600"})
-            return self._json(app.outline(rid, index), extra={"Cache-Control": "private, max-age=3600"})
-        if len(seg) == 4 and seg[3] == "masks.zip":
-            with app.masks_zip(rid) as f:
-                return self._send_file(f, "application/zip", f"{safe_filename(r.name)}_masks.zip")
-        if len(seg) == 4 and seg[3] == "predictions.csv":
-            csv_path = result_file(r.root, "predictions.csv")  # None: rebuilt from predictions.json
-            if csv_path is not None:
-                with open_result_file(csv_path) as f:
-                    body = f.read()
-            else:
-                body = r.csv_bytes()
-            return self._send(200, body, "text/csv; charset=utf-8",
-                              {"Content-Disposition": f'attachment; filename="{safe_filename(r.name)}_predictions.csv"',
-                               "Cache-Control": "no-store"})
-        if len(seg) == 4 and seg[3] == "overlay.mp4":
-            p = result_file(r.root, "overlay.mp4")
-            if p is None:
-                raise HttpError(404, "this result has no overlay.mp4")
-            with open_result_file(p) as f:
-                return self._send_file(f, "video/mp4", f"{safe_filename(r.name)}_overlay.mp4")
-        raise HttpError(404, "not found")
-
-    def _static(self, name: str) -> None:
-        stem, ext = os.path.splitext(name)
-        if not _NAME_RE.match(stem) or ext not in STATIC_TYPES:
-            raise HttpError(404, "not found")
-        path = (STATIC_DIR / name).resolve()
-        if path.parent != STATIC_DIR or not path.is_file():
-            raise HttpError(404, "not found")
-        self._send(200, path.read_bytes(), STATIC_TYPES[ext], {"Cache-Control": "no-cache"})
-
-    def _post(self, seg: List[str]) -> None:
-        self._check_origin()
-        if self._routed(seg):
-            return
-        if seg != ["api", "upload"]:
-            raise HttpError(404, "not found")
-        length_header = self.headers.get("Content-Length")
-        if length_header is None or not length_header.isdigit():
-            raise HttpError(411, "the upload needs a Content-Length")
-        length = int(length_header)
-        filename = os.path.basename(unquote(self.headers.get("X-Filename") or "upload.mp4").replace("\\", "/"))
-        filename = safe_filename(filename, default="upload.mp4")
-        try:
-            job = self.app.accept_upload(filename, self.rfile, length)
-        except HttpError:
-            self.close_connection = True  # the body may be partly unread
-            raise
-        self._json(job.to_dict(), status=202)
+    do_GET = do_HEAD = do_POST = do_PUT = _handle  # noqa: N815 - http.server naming
 
 
-def make_server(app: ViewerApp, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A threaded HTTP server for ``app`` (port 0: any free port; see ``server.server_address``)."""
+def clean_reviewer(name: str) -> str:
+    """A reviewer's name as the page sends it: printable, one line, at most 64 characters ("" if none)."""
+    name = " ".join("".join(c for c in name if c.isprintable()).split())
+    return name[:64]
+
+
+def make_server(app: ViewerApp, host: str = "127.0.0.1", port: int = 0, ssl_context=None) -> ThreadingHTTPServer:
+    """A threaded HTTP server for ``app`` (port 0: any free port; see ``server.server_address``).
+    ``ssl_context``: serve HTTPS (the TLS handshake runs in each connection's thread)."""
     handler = type("BoundViewerHandler", (ViewerHandler,), {"app": app})
     import socket
 
     cls = ThreadingHTTPServer
+    attrs: Dict[str, Any] = {}
     if ":" in host:
-        cls = type("ThreadingHTTPServerV6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        attrs["address_family"] = socket.AF_INET6
+    if ssl_context is not None:
+        attrs["finish_request"] = _tls_finish_request(ssl_context)
+    if attrs:
+        cls = type("ViewerHTTPServer", (ThreadingHTTPServer,), attrs)
     server = cls((host, port), handler)
     server.daemon_threads = True
     return server
 
 
-def serve_in_thread(app: ViewerApp, host: str = "127.0.0.1", port: int = 0) -> Tuple[ThreadingHTTPServer, threading.Thread]:
+def _tls_finish_request(ctx):
+    def finish_request(self, request, client_address):
+        import ssl
+
+        request.settimeout(30)  # a client that never finishes the handshake does not hold a thread for long
+        try:
+            tls = ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # not TLS (plain HTTP to the https port), or the client gave up
+        tls.settimeout(None)
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    return finish_request
+
+
+def serve_in_thread(app: ViewerApp, host: str = "127.0.0.1", port: int = 0,
+                    ssl_context=None) -> Tuple[ThreadingHTTPServer, threading.Thread]:
     """Start a server in a daemon thread (tests, notebooks). Stop with ``server.shutdown()``."""
-    server = make_server(app, host, port)
+    server = make_server(app, host, port, ssl_context=ssl_context)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     return server, thread
 
 
-__all__ = ["ViewerApp", "make_server", "serve_in_thread", "mask_outline", "find_results", "load_result", "HttpError"]
+__all__ = ["ROUTES", "ViewerApp", "make_server", "serve_in_thread", "mask_outline", "find_results", "load_result",
+           "HttpError", "clean_reviewer"]
