@@ -166,3 +166,25 @@ class LGRNet(nn.Module):
                 "frame_queries": [q.view(b, T, *q.shape[1:]) for q in frame_queries],  # (b, T, Nf, C)
             }
         return out
+
+    # ------------------------------------------------------------------ forward in two parts (causal streaming)
+
+    def frame_features(self, frames: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The first part of :meth:`forward`, which is per frame: frames (N, 3, H, W) in [0, 1] ->
+        the backbone's multi-scale features {level: (N, C, h, w)}. A frame's features do not depend
+        on the other frames, so a stream can compute them once per frame and keep them
+        (:mod:`lgrnet.inference.stream`)."""
+        x = ((frames[None] - self.pixel_mean) / self.pixel_std)[0].to(self.backbone.dtype)
+        with force("reference") if self.published_numerics else contextlib.nullcontext():
+            return self.backbone(x, frames_per_call=0 if self.training or x.device.type != "cpu" else
+                                 self.backbone.eval_frames_per_call)
+
+    def forward_features(self, feats: Dict[str, torch.Tensor], b: int, T: int,
+                         return_aux: bool = False) -> LGRNetOutput:
+        """The rest of :meth:`forward`: the clip's backbone features {level: (b*T, C, h, w)} (frames
+        in order, from :meth:`frame_features`) -> encoder -> decoder. ``model.forward_features(
+        model.frame_features(video[0]), 1, T)`` equals ``model(video)`` up to float rounding."""
+        with force("reference") if self.published_numerics else contextlib.nullcontext():
+            encoded, _ = self.encoder(feats, T)
+            heads = self.decoder(encoded, b, T, keep_all_heads=return_aux)
+        return LGRNetOutput(mask_logits=heads[-1].mask_logits, class_logits=heads[-1].class_logits, aux=heads)
