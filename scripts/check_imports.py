@@ -13,7 +13,7 @@ share a layer are peers and do not import each other)::
     results                                        the result folder (writer, reader, corrections)
     inference                                      the predictor and what it runs
     runs                                           many inputs, shares, launcher environment, index
-    training evaluation export                     the phases over inference and runs
+    training evaluation export pacs                the phases over inference and runs; a PACS (DICOMweb)
     annotations                                    annotation files <-> results and datasets
     viewer                                         the review page
     commands                                       the command line
@@ -114,7 +114,7 @@ LAYERS: List[List[str]] = [
     ["results"],
     ["inference"],
     ["runs"],
-    ["training", "evaluation", "export"],
+    ["training", "evaluation", "export", "pacs"],
     ["annotations"],
     ["viewer"],
     ["commands"],

@@ -24,6 +24,8 @@ examples:
   lgrnet predict long.mkv --weights w.safetensors --out results/ --window 64 --overlap 8
   lgrnet predict cine.dcm --weights org/lgrnet-sunseg-pvt --out results/    # a hub id; writes segmentation.dcm too
   lgrnet predict --inputs exams.txt --weights w.safetensors --out results/
+  lgrnet predict dicomweb:http://pacs:8042/dicom-web --study 1.2.3 --store --weights w.safetensors --out results/
+                                         # cines of a study in a PACS, SEGs stored back (docs/pacs.md)
   torchrun --nproc_per_node 4 -m lgrnet predict videos/ --weights w.safetensors --out results/
 """
 from __future__ import annotations
@@ -32,13 +34,14 @@ import argparse
 import sys
 
 from ..errors import UserError
+from ..pacs.options import add_dicomweb_arguments
 from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
 
 
 def add_arguments(p) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="video file (mp4, avi, mov, mkv, ...), folder of frames, DICOM (multi-frame) file, or a folder "
-                        "of video / DICOM files (each one an input)")
+                        "of video / DICOM files (each one an input); or dicomweb:URL, a PACS (with --study)")
     p.add_argument("--inputs", dest="input_lists", action="append", metavar="LIST.txt",
                    help="a text file of inputs, one path a line (may be given several times)")
     add_weights_arguments(p)
@@ -78,6 +81,7 @@ def add_arguments(p) -> None:
     p.add_argument("--index-timeout", type=float, default=None, metavar="SECONDS",
                    help="with several processes: how long process 0 waits for the others before writing index.csv "
                         "(default: until they are done)")
+    add_dicomweb_arguments(p)  # a dicomweb:URL input: lgrnet.pacs
 
 
 def add_tta_argument(p) -> None:
@@ -114,6 +118,11 @@ def run(args) -> int:
     from ..results.folder import check_writable
     from ..progress import ProgressBar
 
+    from ..pacs.predict import predict_from_pacs
+
+    status = predict_from_pacs(args)  # a dicomweb:URL input (lgrnet.pacs); None: not one
+    if status is not None:
+        return status
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps {args.fps}: must be positive")
     if not args.inputs and not args.input_lists:

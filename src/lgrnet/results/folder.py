@@ -51,6 +51,7 @@ import numpy as np
 
 from ..errors import InputError, UserError
 from ..files import make_temp_dir
+from .sizes import SizeTracker
 from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
 
 PREDICTIONS = "predictions.json"
@@ -187,7 +188,8 @@ class ResultFolderWriter:
         self.source = source
         self._csv_file = open(self.tmp / "predictions.csv", "w", newline="")
         self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(CSV_COLUMNS)
+        self.sizes = SizeTracker.for_source(source)  # lesion sizes in mm when the source is calibrated
+        self._csv.writerow(CSV_COLUMNS + self.sizes.columns)
         self._rows = open(self.tmp / ".frames.jsonl", "w")
         if self.all_queries:
             (self.tmp / "queries").mkdir()
@@ -216,6 +218,7 @@ class ResultFolderWriter:
         row = {"index": fp.index, "name": fp.name, "file": stem, "score": _r(fp.score), "class_score": _r(fp.class_score),
                "mask_score": _r(fp.mask_score), "clip_mask_score": _r(fp.clip_mask_score), "area": area, "bbox": bbox,
                "query": int(fp.query)}
+        row.update(self.sizes.row(fp.mask))
         if self.all_queries and fp.query_probs is not None:
             queries = []
             for q in range(fp.query_probs.shape[0]):
@@ -240,7 +243,8 @@ class ResultFolderWriter:
 
     def _commit(self, enc: "EncodedFrame") -> None:
         row = enc.row
-        self._csv.writerow(csv_row(row))
+        self._csv.writerow(csv_row(row) + self.sizes.csv_values(row))
+        self.sizes.add(enc.index, row)
         for item in row.get("queries", ()):
             self._qcsv.writerow([enc.index, item["query"], item["class_score"], item["mask_score"],
                                  item["clip_mask_score"], item["score"], item["area"]])
@@ -270,7 +274,7 @@ class ResultFolderWriter:
         src = self.source
         H, W = src.frame_size
         header = {"input": os.path.abspath(os.fspath(src.path)), "kind": src.kind, "num_frames": self.count,
-                  "fps": _r(src.fps), "width": W, "height": H, "settings": settings}
+                  "fps": _r(src.fps), "width": W, "height": H, **self.sizes.header(), "settings": settings}
         rows_path = self.tmp / ".frames.jsonl"
         with open(self.tmp / "predictions.json", "w") as out, open(rows_path) as rows:
             out.write("{\n")

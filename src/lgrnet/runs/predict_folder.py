@@ -132,6 +132,10 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
 
             with writing(writer.tmp):  # a full disk: one line, as for the other files
                 write_dicom_seg_for_results(source.path, writer.tmp, fractional=dicom_seg_fractional)
+                from ..results.dicom_sr import write_measurement_report_for_results
+
+                if write_measurement_report_for_results(source.path, writer.tmp):  # calibrated: sizes in a DICOM SR
+                    settings["dicom_sr"] = "measurements.dcm"
             settings["dicom_seg"] = "FRACTIONAL" if dicom_seg_fractional else "BINARY"
         wall = time.perf_counter() - t0  # read to written: the stream's time plus draining the writer
         settings.update(seconds=round(wall, 3), frames_per_second=round(writer.count / wall, 3) if wall > 0 else None)
