@@ -1,6 +1,6 @@
 """`lgrnet dataset from-results / export / check` on real result folders of `lgrnet predict`
 (a tiny random model at 64 px on a real colonoscopy clip, as a frame folder and as an mp4), with
-corrections written in the layout of lgrnet.results.corrections."""
+corrections written by lgrnet.results.corrections' one writer (the one the review page uses)."""
 import json
 import shutil
 
@@ -58,9 +58,9 @@ def test_from_results_only_checked_edited_all(tmp_path, capsys, predicted):
     names = [f["name"] for f in meta["frames"]]
     fixes = {1: blob(shape, 10, 20, 200, 300), 3: blob(shape, 300, 100, 500, 400)}
     for res in (folder_res, video_res):
-        corr.write_correction(res, 0, None, state="checked")
+        corr.set_state(res, 0, "checked", expected_version=0)
         for i, m in fixes.items():
-            corr.write_correction(res, i, m, state="edited")
+            corr.save_mask(res, i, m, expected_version=0)
     # frame-folder results name their masks after the frames (predictions.json's "file")
     model = {i: read_mask(folder_res / "masks" / f["file"], 127) for i, f in enumerate(meta["frames"])}
     model_v0 = read_mask(video_res / "masks" / "000000.png", 127)  # the mp4 is not lossless: its own masks
@@ -112,7 +112,7 @@ def test_from_results_errors(tmp_path, capsys, predicted):
     folder_res, video_res = fresh_results(predicted, tmp_path)
     rc, err = run(capsys, "from-results", folder_res, "--out", tmp_path / "ds")
     assert rc == 2 and "no frame is marked checked or edited (states found: none; nothing reviewed yet)" in err
-    corr.write_correction(folder_res, 1, blob((500, 574), 1, 1, 9, 9))
+    corr.save_mask(folder_res, 1, blob((500, 574), 1, 1, 9, 9), expected_version=0)
     (folder_res / "corrections" / "masks" / "000001.png").unlink()
     rc, err = run(capsys, "from-results", folder_res, "--out", tmp_path / "ds")
     assert rc == 2 and "frame '000001' is marked edited, but" in err and "000001.png does not exist" in err
@@ -138,7 +138,7 @@ def test_export_result_uses_corrections(tmp_path, capsys, predicted):
     folder_res, video_res = fresh_results(predicted, tmp_path)
     meta = json.loads((video_res / "predictions.json").read_text())
     fixed = blob((meta["height"], meta["width"]), 40, 50, 90, 120)
-    corr.write_correction(video_res, 2, fixed)
+    corr.save_mask(video_res, 2, fixed, expected_version=0)
     for model_masks in (False, True):
         out = tmp_path / f"pre-{model_masks}.json"
         rc, err = run(capsys, "export", "--format", "coco", video_res, "--out", out, "--label", "polyp",

@@ -16,7 +16,7 @@ import numpy as np
 from ..io.images import read_mask
 from ..errors import InputError
 from ..results import corrections as corr
-from ..results.folder import Result, load_result
+from ..results.folder import PREDICTIONS, Result, frame_key
 from .frames import VideoMasks
 
 PathLike = Union[str, os.PathLike]
@@ -38,7 +38,7 @@ def frame_index_by_key(result: Result) -> Dict[str, int]:
     out: Dict[str, int] = {}
     for f in result.meta["frames"]:
         i = int(f["index"])
-        out[corr.frame_key(i)] = i
+        out[frame_key(i)] = i
         name = f.get("name")
         if isinstance(name, str) and name:
             out.setdefault(name, i)
@@ -62,7 +62,7 @@ def reviewed_frames(result: Result) -> ReviewedFrames:
         i = keys[key]
         fixed = _correction_file(result, key, i)
         if st.state == "edited" and fixed is None:
-            raise InputError(f"{where}: frame {key!r} is marked edited, but {corr.mask_path(result.root, corr.frame_key(i))} "
+            raise InputError(f"{where}: frame {key!r} is marked edited, but {corr.corrected_mask_path(result.root, i)} "
                              f"does not exist")
         model = result.mask_path(i)
         if fixed is None and not model.is_file():
@@ -73,7 +73,7 @@ def reviewed_frames(result: Result) -> ReviewedFrames:
 
 
 def _correction_file(result: Result, key: str, index: int) -> Optional[Path]:
-    for k in dict.fromkeys([corr.frame_key(index), key]):
+    for k in dict.fromkeys([frame_key(index), key]):
         try:
             p = corr.mask_path(result.root, k)
         except ValueError:
@@ -89,9 +89,9 @@ def open_result_source(result: Result):
 
     src = result.source_path()
     if src is None:
-        raise InputError(f"{result.root / 'predictions.json'}: records no input path; the frames cannot be re-read")
+        raise InputError(f"{result.root / PREDICTIONS}: records no input path; the frames cannot be re-read")
     if not src.exists():
-        raise InputError(f"{src}: the input of {result.root} (predictions.json 'input') is missing; "
+        raise InputError(f"{src}: the input of {result.root} ({PREDICTIONS} 'input') is missing; "
                          f"the frames are read from it")
     source = open_source(src)
     n = source.count_frames()
@@ -159,10 +159,3 @@ def dataset_video_masks(root: PathLike) -> List[VideoMasks]:
         out.append(VideoMasks(v.name, frames))
     return out
 
-
-def is_result(path: PathLike) -> bool:
-    return (Path(path) / "predictions.json").is_file()
-
-
-def load_results(paths: List[str]) -> List[Result]:
-    return [load_result(p) for p in paths]

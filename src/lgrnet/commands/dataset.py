@@ -155,8 +155,8 @@ def _one_video(items, name: str, src: Path):
 
 
 def _export(args) -> int:
-    from ..annotations.results import dataset_video_masks, is_result, result_video_masks
-    from ..results.folder import load_result
+    from ..annotations.results import dataset_video_masks, result_video_masks
+    from ..results.folder import is_result_folder, load_result
 
     out = Path(args.out)
     if (out.exists() or out.is_symlink()) and not args.overwrite:
@@ -165,7 +165,7 @@ def _export(args) -> int:
         raise UserError(f"{out}: is a folder; --out names the file to write")
     videos = []
     for p in args.inputs:
-        if is_result(p):
+        if is_result_folder(p):
             videos.append(result_video_masks(load_result(p), corrected=not args.model_masks))
         elif Path(p).is_dir():
             found = dataset_video_masks(p)

@@ -5,7 +5,7 @@ Beside the model's own ``masks/`` (never modified), a result folder may hold::
     corrections/masks/<frame>.png   uint8 0/255 mask at the frame's original size, the corrected mask
     corrections/status.json         per-frame review state, schema below
 
-``<frame>`` is the stem of the model's mask file for that frame, ``f"{index:06d}"`` (``000012`` for
+``<frame>`` is :func:`lgrnet.results.folder.frame_key` of the frame's index (``000012`` for
 frame 12), so ``corrections/masks/000012.png`` replaces ``masks/000012.png``. Readers also accept the
 frame's ``name`` from predictions.json (``"504.png"`` or its stem ``"504"``) as a key, so a writer
 that names frames that way is read the same.
@@ -22,8 +22,16 @@ that names frames that way is read the same.
 - ``edited``: the frame's corrected mask is ``corrections/masks/<frame>.png`` (it must exist);
 - frames missing from ``frames`` have not been reviewed.
 
-``version`` lets concurrent editors refuse stale writes (a write must name the version it read).
-Every file here is written atomically (:mod:`lgrnet.files`).
+``version`` lets concurrent editors refuse stale writes: every write names the version it read.
+
+The one writer is :func:`save_mask` (a reviewer's mask: state ``edited``) and :func:`set_state`
+(``checked``, ``edited`` or ``unchecked``); the review page and scripts alike go through them. Each
+checks the version and writes while holding the folder's lock (``corrections/.lock``, ``flock``
+where the system has it, plus a lock per folder in this process), so two servers or scripts on one
+folder are serialised as well as two threads of one. A stale version raises :class:`StaleWrite`, a
+state that contradicts the files (``checked`` with a corrected mask, ``edited`` without one)
+:class:`BadCorrection`; the review page answers them with 409 and 400. Every file here is written
+atomically (:mod:`lgrnet.files`).
 """
 from __future__ import annotations
 
@@ -31,18 +39,32 @@ import datetime
 import json
 import os
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, Iterator, Mapping, Optional, Union
+
+import numpy as np
 
 from ..errors import InputError
-from ..files import write_text_atomic
+from ..files import write_bytes_atomic, write_text_atomic
+from .folder import frame_key
+from .writers import encode_png, mask_to_uint8
+
+try:  # POSIX: a lock that other processes on the same folder see too
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the in-process lock only
+    fcntl = None
 
 CORRECTIONS_DIR = "corrections"
 MASKS_DIR = "masks"
 STATUS_FILE = "status.json"
+LOCK_FILE = ".lock"
 SCHEMA_VERSION = 1
 STATES = ("checked", "edited")
+#: what :func:`set_state` accepts: the stored states, and ``unchecked`` to forget a frame's review
+SET_STATES = STATES + ("unchecked",)
 
 PathLike = Union[str, os.PathLike]
 
@@ -59,9 +81,22 @@ class FrameStatus:
         return {"state": self.state, "time": self.time, "version": self.version}
 
 
-def frame_key(index: int) -> str:
-    """The key and mask-file stem of frame ``index``: ``000012``."""
-    return f"{int(index):06d}"
+class CorrectionError(Exception):
+    """A correction this module refuses to write (nothing was written)."""
+
+
+class StaleWrite(CorrectionError):
+    """The write named version ``expected`` of frame ``index``, but ``stored`` is the frame's version
+    now (someone else changed it since it was read); ``current``: its status now (None: unreviewed)."""
+
+    def __init__(self, index: int, expected: int, current: Optional[FrameStatus]) -> None:
+        self.index, self.expected, self.current = index, expected, current
+        self.stored = current.version if current else 0
+        super().__init__(f"frame {frame_key(index)}: version {expected} is stale (stored version {self.stored})")
+
+
+class BadCorrection(CorrectionError):
+    """A state that contradicts the frame's files, or is not one of :data:`SET_STATES`."""
 
 
 def now_iso() -> str:
@@ -78,6 +113,11 @@ def mask_path(result: PathLike, key: str) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9._-]+", key) or key in (".", ".."):
         raise ValueError(f"{key!r}: not a valid frame key")
     return Path(result) / CORRECTIONS_DIR / MASKS_DIR / f"{key}.png"
+
+
+def corrected_mask_path(result: PathLike, index: int) -> Path:
+    """Where the writer puts frame ``index``'s corrected mask: ``<result>/corrections/masks/<index:06d>.png``."""
+    return mask_path(result, frame_key(index))
 
 
 def read_status(result: PathLike) -> Dict[str, FrameStatus]:
@@ -108,40 +148,95 @@ def read_status(result: PathLike) -> Dict[str, FrameStatus]:
     return out
 
 
+def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, object]:
+    """status.json's object for ``frames`` (frames in key order)."""
+    return {"version": SCHEMA_VERSION, "frames": {k: frames[k].to_json() for k in sorted(frames)}}
+
+
 def write_status(result: PathLike, frames: Mapping[str, FrameStatus]) -> Path:
-    """Write ``<result>/corrections/status.json`` atomically (frames in key order)."""
+    """Write ``<result>/corrections/status.json`` atomically. Unlocked and unchecked: a low-level
+    step of :func:`save_mask` / :func:`set_state` (and of tests that build a file as given)."""
     path = status_path(result)
-    data = {"version": SCHEMA_VERSION, "frames": {k: frames[k].to_json() for k in sorted(frames)}}
-    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(status_json(frames), indent=1) + "\n")
     return path
 
 
-def write_correction(result: PathLike, index: int, mask, state: str = "edited",
-                     expected_version: Optional[int] = None) -> FrameStatus:
-    """Store a corrected mask (bool (H, W); None for ``checked`` without a mask) for frame ``index``
-    and its state, atomically, the mask first. ``expected_version``: refuse the write with
-    :class:`ValueError` when the frame's stored version differs (a stale editor). Returns the new status.
+_thread_locks: Dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
 
-    One process at a time: this reads, then writes, status.json without a lock (the review page
-    serialises its writes; scripts should not write while it runs).
-    """
-    from .writers import encode_png, mask_to_uint8
-    from ..files import write_bytes_atomic
 
-    if state not in STATES:
-        raise ValueError(f"state must be one of {STATES}, got {state!r}")
-    frames = read_status(result)
+@contextmanager
+def folder_lock(result: PathLike) -> Iterator[None]:
+    """Hold the corrections lock of ``result`` (creates ``corrections/``): this process's lock for
+    the folder, then ``flock`` on ``corrections/.lock`` where the system has it."""
+    cdir = status_path(result).parent
+    cdir.mkdir(parents=True, exist_ok=True)
+    key = str(cdir.resolve())
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(key, threading.Lock())
+    with lock:
+        if fcntl is None:
+            yield
+            return
+        fd = os.open(cdir / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+
+def _check_version(frames: Mapping[str, FrameStatus], index: int, expected: int) -> Optional[FrameStatus]:
+    cur = frames.get(frame_key(index))
+    if expected != (cur.version if cur else 0):
+        raise StaleWrite(index, expected, cur)
+    return cur
+
+
+def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: int) -> FrameStatus:
+    """Store a corrected mask (bool (H, W), the frame's original size) for frame ``index`` and mark
+    it ``edited``, if the frame's stored version is ``expected_version`` (0: not yet reviewed), under
+    the folder's lock, the mask first. Returns the new status.
+
+    Raises :class:`StaleWrite` (nothing written) when the version differs; :class:`InputError`
+    when status.json cannot be read (it is never overwritten then)."""
+    data = encode_png(mask_to_uint8(np.asarray(mask, bool)), "corrected mask")
+    with folder_lock(result):
+        frames = read_status(result)
+        cur = _check_version(frames, index, expected_version)
+        write_bytes_atomic(corrected_mask_path(result, index), data)
+        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1)
+        frames[frame_key(index)] = new
+        write_status(result, frames)
+    return new
+
+
+def set_state(result: PathLike, index: int, state: str, expected_version: int) -> Optional[FrameStatus]:
+    """Mark frame ``index`` ``checked`` (the model's mask is right: no corrected mask may exist),
+    ``edited`` (its corrected mask must exist) or ``unchecked`` (forget the review and remove the
+    corrected mask: back to the model's), if its stored version is ``expected_version``, under the
+    folder's lock. Returns the new status (None for ``unchecked``).
+
+    Raises :class:`BadCorrection` for a state that contradicts the files or is not in
+    :data:`SET_STATES`, :class:`StaleWrite` for a stale version (nothing written either way)."""
+    if state not in SET_STATES:
+        raise BadCorrection(f"state {state!r}: expected checked, edited or unchecked")
+    path = corrected_mask_path(result, index)
     key = frame_key(index)
-    old = frames.get(key)
-    current = old.version if old else 0
-    if expected_version is not None and expected_version != current:
-        raise ValueError(f"frame {key}: version {expected_version} is stale (stored version {current})")
-    if mask is not None:
-        p = mask_path(result, key)
-        write_bytes_atomic(p, encode_png(mask_to_uint8(mask), p))
-    elif state == "edited":
-        raise ValueError("an edited frame needs its mask")
-    status = FrameStatus(state, now_iso(), current + 1)
-    frames[key] = status
-    write_status(result, frames)
-    return status
+    with folder_lock(result):
+        frames = read_status(result)
+        cur = _check_version(frames, index, expected_version)
+        if state == "checked" and path.is_file():
+            raise BadCorrection(f"frame {key} has a corrected mask, so it is 'edited'; revert it to the "
+                                "model's mask (state 'unchecked') before marking it checked")
+        if state == "edited" and not path.is_file():
+            raise BadCorrection(f"frame {key} has no corrected mask to mark as edited")
+        new: Optional[FrameStatus] = None
+        if state == "unchecked":
+            frames.pop(key, None)
+            path.unlink(missing_ok=True)  # asked for: the reviewer's mask of this frame goes
+        else:
+            new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1)
+            frames[key] = new
+        write_status(result, frames)
+    return new

@@ -75,9 +75,31 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
+def frame_key(index: int) -> str:
+    """The stem frame ``index`` is named by: ``000012``; the key of its corrections
+    (:mod:`.corrections`) and its PNG name when outputs are named by index."""
+    return f"{int(index):06d}"
+
+
 def index_file(index: int) -> str:
-    """The PNG name of frame ``index`` when outputs are named by index."""
-    return f"{index:06d}.png"
+    """The PNG name of frame ``index`` when outputs are named by index: ``000012.png``."""
+    return f"{frame_key(index)}.png"
+
+
+def frame_file(meta: Dict[str, Any], index: int) -> str:
+    """The PNG name of frame ``index`` in masks/ and probs/: the ``file`` predictions.json records
+    for it (frame-folder inputs keep their frames' names) when that is a plain file name, else
+    :func:`index_file` (older results, or an entry that does not say)."""
+    rows = meta.get("frames")
+    row = rows[index] if isinstance(rows, list) and 0 <= index < len(rows) and isinstance(rows[index], dict) else {}
+    name = row.get("file")
+    return name if isinstance(name, str) and _plain_file(name) else index_file(index)
+
+
+def is_result_folder(path: Union[str, os.PathLike]) -> bool:
+    """Whether ``path`` is a (complete) result folder: it holds predictions.json, which the writer
+    adds last, just before the folder is renamed into place."""
+    return (Path(path) / PREDICTIONS).is_file()
 
 
 def output_files(names: Sequence[str]) -> Optional[List[str]]:
@@ -276,7 +298,7 @@ class ResultFolderWriter:
         header = {"input": os.path.abspath(os.fspath(src.path)), "kind": src.kind, "num_frames": self.count,
                   "fps": _r(src.fps), "width": W, "height": H, **self.sizes.header(), "settings": settings}
         rows_path = self.tmp / ".frames.jsonl"
-        with open(self.tmp / "predictions.json", "w") as out, open(rows_path) as rows:
+        with open(self.tmp / PREDICTIONS, "w") as out, open(rows_path) as rows:
             out.write("{\n")
             for key, value in header.items():
                 out.write(f"  {json.dumps(key)}: {json.dumps(value)},\n")
@@ -358,7 +380,7 @@ class Result:
     def file(self, index: int) -> str:
         """The PNG name of frame ``index`` in masks/ and probs/ (``file`` in predictions.json; older
         results: by index)."""
-        return self.meta["frames"][index].get("file") or index_file(index)
+        return frame_file(self.meta, index)
 
     def mask_path(self, index: int) -> Path:
         return self.root / "masks" / self.file(index)
@@ -424,7 +446,7 @@ def load_result(root: Union[str, Path], rid: str = "0", name: Optional[str] = No
     if not masks_dir.is_dir():
         warnings.append("no masks/ folder: no outlines to show")
     else:
-        have = sum(1 for i, f in enumerate(frames) if (masks_dir / (f.get("file") or index_file(i))).is_file())
+        have = sum(1 for i in range(n) if (masks_dir / frame_file(meta, i)).is_file())
         if have < n:
             warnings.append(f"masks/ has {have} of {n} masks")
     return Result(id=rid, name=name or root.resolve().name, root=root, meta=meta, warnings=warnings)
@@ -444,7 +466,7 @@ def find_results(root: Union[str, Path], max_depth: int = 2,
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
-    if (root / PREDICTIONS).is_file():
+    if is_result_folder(root):
         return [load_result(root, rid="0")]
     found: List[Path] = []
 
@@ -457,7 +479,7 @@ def find_results(root: Union[str, Path], max_depth: int = 2,
             if e.name.startswith(".") or not e.is_dir():
                 continue
             p = Path(e.path)
-            if (p / PREDICTIONS).is_file():
+            if is_result_folder(p):
                 found.append(p)
             elif depth < max_depth:
                 walk(p, depth + 1)

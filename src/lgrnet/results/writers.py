@@ -60,7 +60,9 @@ def _write_png(path: Union[str, os.PathLike], image: np.ndarray, params: List[in
 
 def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
     """(H, W) bool (or 0/1) -> uint8 with values 0 and 255."""
-    return np.asarray(mask, dtype=bool).view(np.uint8) * np.uint8(255)  # bool is one byte: 0 or 1
+    # ``!= 0`` makes canonical bools (a byte 0 or 1) before the view: arrays of PIL's 1-bit images
+    # hold True as 255, which the view would multiply to 1
+    return (np.asarray(mask) != 0).view(np.uint8) * np.uint8(255)
 
 
 def write_mask_png(path: Union[str, os.PathLike], mask: np.ndarray) -> None:

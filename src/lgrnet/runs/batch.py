@@ -55,7 +55,9 @@ def my_share(inputs: Sequence[str], shard: Shard) -> List[int]:
 
 def is_complete(out_dir: Path, name: str) -> bool:
     """A result folder is complete when it exists: it is renamed into place only when written."""
-    return (Path(out_dir) / name / "predictions.json").is_file()
+    from ..results.folder import is_result_folder  # lazy: the result writer pulls in OpenCV
+
+    return is_result_folder(Path(out_dir) / name)
 
 
 def remove_partials(out_dir: Path, name: str) -> None:

@@ -66,7 +66,7 @@ def _empty_row(input_path: str, name: str, status: str, error: Optional[str]) ->
 def build_index(out_dir: Union[str, os.PathLike]) -> List[Dict[str, object]]:
     """Rows for the inputs of the last run into ``out_dir`` (its ``.lgrnet-run/inputs.json``), in
     the run's order; without a recorded run, one row per result folder found there."""
-    from ..results.folder import find_results
+    from ..results.folder import find_results, is_result_folder
 
     out_dir = Path(os.fspath(out_dir))
     if not out_dir.is_dir():
@@ -80,7 +80,7 @@ def build_index(out_dir: Union[str, os.PathLike]) -> List[Dict[str, object]]:
     for entry in manifest:
         name, inp = entry["name"], entry["input"]
         folder = out_dir / name
-        if (folder / "predictions.json").is_file():
+        if is_result_folder(folder):
             try:
                 rows.append(result_row(folder, name, inp))
             except InputError as exc:

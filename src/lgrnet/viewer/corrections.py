@@ -14,10 +14,11 @@ Routes (``rid`` a result id, ``i`` a frame index; answered through the server's 
     POST /api/results/<rid>/corrections/<i>/status   body: {"state": "checked" | "edited" | "unchecked",
                                                             "version": N}
 
-A write whose expected version is not the frame's current one is refused with 409 (another tab or
-session changed the frame since this one read it). The check and the write hold a lock on the
-folder (``corrections/.lock``, ``flock`` where the system has it), so two servers on one folder
-are serialised as well as two threads of one.
+The writing (version check, lock, files) is the result folder's one corrections writer,
+:func:`lgrnet.results.corrections.save_mask` / :func:`~lgrnet.results.corrections.set_state`; this
+module is its HTTP face: a stale write (another tab or session changed the frame since this one
+read it, :class:`~lgrnet.results.corrections.StaleWrite`) is answered with 409, a state that
+contradicts the files (:class:`~lgrnet.results.corrections.BadCorrection`) with 400.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import io
 import json
 import os
 import re
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,14 +35,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..files import atomic_write
+from ..results import corrections
+from ..results.corrections import BadCorrection, FrameStatus, StaleWrite, corrected_mask_path, read_status, status_json
+from ..results.folder import Result, frame_key
 from .served_files import NotServed, read_result_file
-from ..results.corrections import SCHEMA_VERSION, FrameStatus, frame_key, mask_path, now_iso, read_status, status_path, write_status
-
-try:  # POSIX: a lock that other processes on the same folder see too
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: the in-process lock only
-    fcntl = None
 
 MAX_STATUS_BYTES = 4096
 MAX_MASK_BYTES = 64 << 20  # whatever the frame size
@@ -74,24 +70,7 @@ class Reply:
         return cls(status, json.dumps(obj, allow_nan=False).encode("utf-8"), close=close)
 
 
-# -- the store: version-checked reads and writes of one result folder -------------------------
-
-def corrected_mask_path(result_dir: Path, index: int) -> Path:
-    """``<result>/corrections/masks/<index:06d>.png``."""
-    return mask_path(result_dir, frame_key(index))
-
-
-def model_mask_path(result_dir: Path, index: int, meta: Optional[Mapping[str, Any]] = None) -> Path:
-    """The model's mask of frame ``index`` (never written here): ``<result>/masks/<file>``, where
-    ``file`` is the name predictions.json records for the frame (frame-folder inputs keep their
-    frames' names), else ``<index:06d>.png``. Corrections are keyed by index either way."""
-    rows = (meta or {}).get("frames")
-    row = rows[index] if isinstance(rows, list) and 0 <= index < len(rows) and isinstance(rows[index], Mapping) else {}
-    name = row.get("file")
-    if not (isinstance(name, str) and re.fullmatch(r"[^/\\]+\.png", name) and name not in (".png", "..png")):
-        name = f"{frame_key(index)}.png"
-    return Path(result_dir) / "masks" / name
-
+# -- the store: the result folder's one locked writer, its errors as HTTP statuses --------------
 
 def _read_inside(root: Path, path: Path) -> Optional[bytes]:
     """The bytes of ``path`` if it is a regular file inside ``root`` (no symlink, as the rest of the
@@ -102,45 +81,17 @@ def _read_inside(root: Path, path: Path) -> Optional[bytes]:
         raise Refused(403, str(exc)) from None
 
 
-def status_json(frames: Mapping[str, FrameStatus]) -> Dict[str, Any]:
-    """status.json's object for ``frames`` (what ``GET .../corrections`` answers)."""
-    return {"version": SCHEMA_VERSION, "frames": {k: frames[k].to_json() for k in sorted(frames)}}
-
-
-_thread_locks: Dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-
-
-@contextmanager
-def folder_lock(result_dir: Path) -> Iterator[None]:
-    """Hold the corrections lock of ``result_dir`` (creates ``corrections/``)."""
-    cdir = status_path(result_dir).parent
-    cdir.mkdir(parents=True, exist_ok=True)
-    key = str(cdir.resolve())
-    with _thread_locks_guard:
-        lock = _thread_locks.setdefault(key, threading.Lock())
-    with lock:
-        if fcntl is None:
-            yield
-            return
-        fd = os.open(cdir / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
-
-
-def frame_size(result_dir: Path, index: int, meta: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
-    """(width, height) of frame ``index``: its model mask's, else predictions.json's; None if unknown."""
-    p = model_mask_path(result_dir, index, meta)
+def frame_size(r: Result, index: int) -> Optional[Tuple[int, int]]:
+    """(width, height) of frame ``index`` of result ``r``: its model mask's, else predictions.json's;
+    None if unknown."""
+    p = r.mask_path(index)
     if p.is_file() and not p.is_symlink():
         try:
             with Image.open(p) as im:
                 return im.size
         except (OSError, ValueError):
             pass
-    w, h = meta.get("width"), meta.get("height")
+    w, h = r.meta.get("width"), r.meta.get("height")
     if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
         return (w, h)
     return None
@@ -186,21 +137,14 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+_UNREADABLE = "; corrections are read-only until this file is fixed or moved away"
+
+
 def _statuses(root: Path) -> Dict[str, FrameStatus]:
     try:
         return read_status(root)
     except InputError as exc:  # never overwrite a file we cannot read: refuse until it is fixed
-        raise Refused(500, f"{exc}; corrections are read-only until this file is fixed or moved away") from None
-
-
-def _check_version(frames: Mapping[str, FrameStatus], index: int, expected: int) -> Optional[FrameStatus]:
-    cur = frames.get(frame_key(index))
-    have = cur.version if cur else 0
-    if expected != have:
-        raise Refused(409, f"{_label(index)} was changed elsewhere (another tab or session) since this page read it: "
-                           f"version {have} now, {expected} expected; reload the frame to see the saved mask",
-                      current=_frame_json(index, cur))
-    return cur
+        raise Refused(500, f"{exc}{_UNREADABLE}") from None
 
 
 def _label(index: int) -> str:
@@ -212,43 +156,32 @@ def _frame_json(index: int, st: Optional[FrameStatus]) -> Dict[str, Any]:
             "version": st.version if st else 0, "time": st.time if st else None}
 
 
+@contextmanager
+def _as_refusals() -> Iterator[None]:
+    """The writer's errors as the statuses the page expects: stale 409, contradictory 400,
+    unreadable status.json 500."""
+    try:
+        yield
+    except StaleWrite as exc:
+        raise Refused(409, f"{_label(exc.index)} was changed elsewhere (another tab or session) since this page read "
+                           f"it: version {exc.stored} now, {exc.expected} expected; reload the frame to see the saved mask",
+                      current=_frame_json(exc.index, exc.current)) from None
+    except BadCorrection as exc:
+        raise Refused(400, str(exc)) from None
+    except InputError as exc:
+        raise Refused(500, f"{exc}{_UNREADABLE}") from None
+
+
 def save_mask(root: Path, index: int, mask: np.ndarray, expected: int) -> Dict[str, Any]:
-    """Write a reviewer's mask for frame ``index`` if its version is ``expected``; state -> edited."""
-    data = encode_mask_png(mask)
-    with folder_lock(root):
-        frames = _statuses(root)
-        cur = _check_version(frames, index, expected)
-        atomic_write(corrected_mask_path(root, index), lambda tmp: Path(tmp).write_bytes(data))
-        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1)
-        frames[frame_key(index)] = new
-        write_status(root, frames)
-    return _frame_json(index, new)
+    """:func:`lgrnet.results.corrections.save_mask`, answered as the frame's JSON."""
+    with _as_refusals():
+        return _frame_json(index, corrections.save_mask(root, index, mask, expected))
 
 
-def set_state(root: Path, index: int, state: str, expected: int) -> Dict[str, Any]:
-    """Mark frame ``index`` ``checked`` (no mask of the reviewer's may exist), ``edited`` (one must) or
-    ``unchecked`` (forget the review and remove the reviewer's mask: back to the model's)."""
-    if state not in ("checked", "edited", "unchecked"):
-        raise Refused(400, f"state {state!r}: expected checked, edited or unchecked")
-    path = corrected_mask_path(root, index)
-    with folder_lock(root):
-        frames = _statuses(root)
-        cur = _check_version(frames, index, expected)
-        if state == "checked" and path.is_file():
-            raise Refused(400, f"{_label(index)} has a corrected mask, so it is 'edited'; revert it to the "
-                               "model's mask (state 'unchecked') before marking it checked")
-        if state == "edited" and not path.is_file():
-            raise Refused(400, f"{_label(index)} has no corrected mask to mark as edited")
-        key = frame_key(index)
-        if state == "unchecked":
-            new = None
-            frames.pop(key, None)
-            path.unlink(missing_ok=True)  # asked for: the reviewer's mask of this frame goes
-        else:
-            new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1)
-            frames[key] = new
-        write_status(root, frames)
-    return _frame_json(index, new)
+def set_state(root: Path, index: int, state: Any, expected: int) -> Dict[str, Any]:
+    """:func:`lgrnet.results.corrections.set_state`, answered as the frame's JSON."""
+    with _as_refusals():
+        return _frame_json(index, corrections.set_state(root, index, state, expected))
 
 
 # -- HTTP routes ------------------------------------------------------------------------------
@@ -294,11 +227,11 @@ def _get_mask(r, index: int) -> Reply:
     st = frames.get(frame_key(index))
     extra = {"Cache-Control": "no-store", "X-Mask-Version": str(st.version if st else 0),
              "X-Mask-State": st.state if st else "unchecked"}
-    for source, path in (("corrected", corrected_mask_path(r.root, index)), ("model", model_mask_path(r.root, index, r.meta))):
+    for source, path in (("corrected", corrected_mask_path(r.root, index)), ("model", r.mask_path(index))):
         data = _read_inside(r.root, path)
         if data is not None:
             return Reply(200, data, "image/png", {**extra, "X-Mask-Source": source})
-    size = frame_size(r.root, index, r.meta)
+    size = frame_size(r, index)
     if size is None:
         raise Refused(404, f"{_label(index)} has no mask and its size is unknown")
     return Reply(200, encode_mask_png(np.zeros(size[::-1], bool)), "image/png", {**extra, "X-Mask-Source": "empty"})
@@ -321,7 +254,7 @@ def corrections_route(app, method: str, seg: List[str], headers: Mapping[str, st
             if method == "GET":
                 return _get_mask(r, index)
             expected = _expected_version(headers)
-            size = frame_size(r.root, index, r.meta)
+            size = frame_size(r, index)
             if size is None:
                 raise Refused(409, f"{_label(index)}: its size is unknown (no model mask, no width/height)")
             data = _read_body(headers, body, min(MAX_MASK_BYTES, 5 * size[0] * size[1] + (1 << 20)), "the mask")
@@ -349,5 +282,5 @@ def corrections_route(app, method: str, seg: List[str], headers: Mapping[str, st
 #: The route table the server consults before its own routes (see ``server.ViewerHandler``).
 ROUTES: List[Route] = [corrections_route]
 
-__all__ = ["ROUTES", "Reply", "Refused", "corrected_mask_path", "corrections_route", "decode_mask_png", "encode_mask_png",
-           "folder_lock", "frame_size", "model_mask_path", "save_mask", "set_state", "status_json"]
+__all__ = ["ROUTES", "Reply", "Refused", "corrections_route", "decode_mask_png", "encode_mask_png", "frame_size",
+           "save_mask", "set_state"]
