@@ -185,7 +185,7 @@ def test_path_traversal_is_rejected(server, result_dir, path):
 
 
 def test_static_files_are_served(server):
-    for name, ctype in (("/", "text/html"), ("/static/app.js", "text/javascript"), ("/static/style.css", "text/css")):
+    for name, ctype in (("/", "text/html"), ("/static/main.js", "text/javascript"), ("/static/style.css", "text/css")):
         status, headers, body = server.get(name)
         assert status == 200 and headers["Content-Type"].startswith(ctype), name
         assert "script-src 'self'" in headers["Content-Security-Policy"]
