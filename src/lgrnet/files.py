@@ -6,6 +6,8 @@ renamed onto it, so a reader (or a crash) never sees a half-written file. Unlike
 ``tempfile.mkstemp``, whose files are private (0600), the temporary file is created with mode
 0666 and the process's umask applied, as ``open(path, "w")`` would create it; temporary folders
 from :func:`make_temp_dir` likewise get 0777 minus the umask, not ``mkdtemp``'s 0700.
+:func:`probe_writable` proves, before any work, that an output can be created where the user asked
+(a commands' first check: a read-only folder is refused in one line, not after minutes of compute).
 :func:`sha256_file` is the digest that run records and conversions print.
 """
 from __future__ import annotations
@@ -86,6 +88,38 @@ def make_temp_dir(parent: PathLike, prefix: str) -> Path:
             continue
         return Path(path)
     raise FileExistsError(f"{parent}: cannot create a temporary folder {prefix}...")
+
+
+def probe_writable(folder: PathLike) -> Path:
+    """Prove that files can be created in ``folder`` (created later if missing): create and remove a
+    probe file in the nearest folder that exists at or above it, and return that folder.
+
+    Raises the :class:`OSError` the creation raised (``PermissionError`` for a read-only folder, EROFS
+    for a read-only file system, ...), :class:`NotADirectoryError` when the nearest existing path is a
+    file, and :class:`FileNotFoundError` for a broken symbolic link on the way (creating the folder
+    would fail). ``filename`` of the error is the path that failed, for the caller's message.
+    ``os.access`` is not enough: it does not see read-only bind mounts and ACLs the same way."""
+    path = Path(os.path.abspath(os.fspath(folder)))
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise FileNotFoundError(2, "a broken symbolic link", str(existing))
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(20, "a file, not a folder", str(existing))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_ATTEMPTS):
+        probe = _unique_name(str(existing), ".lgrnet-write-check-")
+        try:
+            fd = os.open(probe, flags, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(existing)) from None
+        os.close(fd)
+        os.unlink(probe)
+        return existing
+    raise FileExistsError(17, "cannot create a probe file", str(existing))
 
 
 def sha256_file(path: PathLike) -> str:

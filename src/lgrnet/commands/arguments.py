@@ -1,12 +1,15 @@
 """The arguments several commands share, worded once: which model (``--weights``, ``--preset``), where
-it runs (``--device``) and in what precision (``--precision``); and the check of a one-file output
-(``OUTPUT`` with ``--force``)."""
+it runs (``--device``) and in what precision (``--precision``); and the checks of the outputs, which
+every command that writes runs first, before any compute: a one-file output (``OUTPUT`` with
+``--force``), and any output folder or file must be writable (:func:`check_output_folder`,
+:func:`check_writable_file`: a read-only place is one line naming the user's path, exit 2)."""
 from __future__ import annotations
 
 import argparse
 import os
 
 from ..errors import UserError
+from ..files import probe_writable
 from ..precision import CHOICES
 
 WEIGHTS_HELP = ("our .safetensors checkpoint, a model folder (model.safetensors, config.json), a hub id org/name, "
@@ -46,3 +49,31 @@ def check_output_file(path: str, suffix: str, force: bool) -> None:
         raise UserError(f"{path}: output must end with {suffix}")
     if os.path.exists(path) and not force:
         raise UserError(f"{path}: exists; pass --force to overwrite it")
+    check_writable_file(path)
+
+
+def check_output_folder(path: "str | os.PathLike", what: str = "the results") -> None:
+    """Refuse, before any work, an output folder (written into, or created) where no file can be
+    created: read-only, on a read-only file system, under a file. The message names ``path`` as the
+    user gave it (and the folder that refused, when that is a parent). Raises :class:`UserError`."""
+    try:
+        probe_writable(path)
+    except NotADirectoryError as exc:
+        raise UserError(f"{path}: cannot write {what} there ({exc.filename} is a file, not a folder)") from None
+    except OSError as exc:
+        cause = exc.strerror or str(exc)
+        if exc.filename and os.path.abspath(exc.filename) != os.path.abspath(path):
+            cause += f": {exc.filename}"
+        raise UserError(f"{path}: cannot write {what} ({cause})") from None
+
+
+def check_writable_file(path: "str | os.PathLike", what: str = "") -> None:
+    """Refuse, before any work, an output file that cannot be created (or replaced) at ``path``: its
+    folder must take a new file (outputs are written beside the target and renamed onto it)."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        probe_writable(folder)
+    except NotADirectoryError as exc:
+        raise UserError(f"{path}: cannot write {what or 'the file'} there ({exc.filename} is a file, not a folder)") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write {what or 'the file'} ({exc.strerror or exc}: {exc.filename})") from None

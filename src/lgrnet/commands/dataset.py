@@ -73,7 +73,18 @@ def run(args) -> int:
     if cmd is None:
         args._parser.print_help()
         return 2
+    _check_out(args)
     return {"from-results": _from_results, "import": _import, "export": _export, "check": _check}[cmd](args)
+
+
+def _check_out(args) -> None:
+    """A writing subcommand's --out must be writable: checked first, before any frame is read."""
+    from .arguments import check_output_folder, check_writable_file
+
+    if args.dataset_command == "export":
+        check_writable_file(args.out, "the pre-annotations")
+    elif args.dataset_command in ("from-results", "import"):
+        check_output_folder(args.out, "the dataset")
 
 
 def _say(text: str) -> None:

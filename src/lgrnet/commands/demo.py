@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict
 
 from ..errors import UserError
-from .arguments import add_precision_argument
+from .arguments import add_precision_argument, check_output_folder
 
 DEFAULT_OUT = "lgrnet-demo"
 
@@ -94,6 +94,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else free_folder(DEFAULT_OUT)
     if args.out and (out / "demo_clip").exists():
         raise UserError(f"{out / 'demo_clip'}: exists; choose another --out (a demo never overwrites results)")
+    check_output_folder(out)  # before the model loads
 
     predictor = VideoPredictor.from_pretrained(weights, device=args.device, precision=args.precision)  # at the size the weights record
     model = predictor.model

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..files import sha256_file
-from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
+from .arguments import add_device_argument, add_precision_argument, add_weights_arguments, check_output_folder
 from .predict import add_tta_argument, add_window_arguments
 
 
@@ -44,6 +44,7 @@ def add_arguments(p) -> None:
                    help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
                         "model; else 352, as published)")
     add_window_arguments(p)
+    add_causal_arguments(p)
     add_tta_argument(p)
     p.add_argument("--videos", nargs="+", metavar="NAME", help="evaluate only these videos")
     add_device_argument(p)
@@ -56,6 +57,26 @@ def add_arguments(p) -> None:
     p.add_argument("--skip-mask-check", action="store_true", help="check masks from file headers only (faster)")
     p.add_argument("--force", action="store_true", help="write into an OUT that already holds files")
     p.add_argument("--quiet", action="store_true", help="no progress bars and no tables")
+
+
+def add_causal_arguments(p) -> None:
+    """--causal and --stride: segment each video as a live stream would (lgrnet.inference.stream)."""
+    p.add_argument("--causal", action="store_true",
+                   help="causal, as `lgrnet live` runs: each frame from a window of the last --window frames "
+                        "(default 4), the newest --stride (default 1) reported per window; no future frames")
+    p.add_argument("--stride", type=int, default=None, help="with --causal: frames reported per window (default 1)")
+
+
+def _causal_settings(args, settings: dict) -> dict:
+    """--causal: the settings of a CausalPredictor (window, stride); the offline ones refused."""
+    from ..inference.stream import DEFAULT_STRIDE, DEFAULT_WINDOW, check_causal
+
+    if args.overlap is not None or args.memory_budget is not None or settings.get("tta"):
+        raise UserError("--causal runs a window of the last --window frames: --overlap, --memory-budget and --tta do not apply")
+    window = DEFAULT_WINDOW if args.window is None else args.window
+    stride = DEFAULT_STRIDE if args.stride is None else args.stride
+    check_causal(window, stride)
+    return {"window": window, "stride": stride, "precision": settings["precision"]}
 
 
 def load_predictor(args, device):
@@ -71,11 +92,18 @@ def load_predictor(args, device):
 
     settings = {"window": args.window, "overlap": args.overlap, "memory_budget": args.memory_budget,
                 "precision": args.precision, "tta": bool(getattr(args, "tta", False))}
+    predictor_class = VideoPredictor
+    if getattr(args, "causal", False):
+        from ..inference.stream import CausalPredictor
+
+        predictor_class, settings = CausalPredictor, _causal_settings(args, settings)
+    elif getattr(args, "stride", None) is not None:
+        raise UserError("--stride needs --causal")
     if args.weights and args.random_init:
         raise UserError("--random-init and --weights exclude each other")
     if args.weights:
-        return VideoPredictor.from_pretrained(args.weights, preset=args.preset, device=device, size=args.size,
-                                              **settings)
+        return predictor_class.from_pretrained(args.weights, preset=args.preset, device=device, size=args.size,
+                                               **settings)
     if not args.preset:
         raise UserError("--weights is required (or --preset P --random-init for an untrained smoke-test model)")
     if not args.random_init:
@@ -89,7 +117,7 @@ def load_predictor(args, device):
     torch.manual_seed(args.seed)
     print(f"warning: evaluating an untrained {args.preset!r} model (--random-init): its scores mean nothing",
           file=sys.stderr)
-    return VideoPredictor(LGRNet.from_preset(args.preset).to(device), size=size, **settings)
+    return predictor_class(LGRNet.from_preset(args.preset).to(device), size=size, **settings)
 
 
 def choose_protocols(asked, split, split_path, preset: str = ""):
@@ -120,6 +148,7 @@ def run(args) -> int:
     check_window(args.window, args.overlap)  # option errors before any work
     if args.memory_budget is not None:
         parse_bytes(args.memory_budget)
+    check_output_folder(args.out)  # a read-only OUT: one line now, not after the predictions
     shard = shard_from_env()  # torchrun / srun: each process predicts a share, process 0 scores
     device = resolve_device(process_device(args.device or "auto", shard))
     if shard.local_world_size > 1 and device.type == "cpu":
@@ -158,6 +187,8 @@ def run(args) -> int:
         "data": os.path.abspath(args.data), "split": args.split, "split_path": str(info.path), "layout": info.layout,
         "device": str(device), "nonbinary_masks": len(report.nonbinary_masks),
     }
+    if args.causal:
+        config["causal"] = {"window": predictor.window, "stride": predictor.stride}
     protocols = choose_protocols(args.protocol, args.split, info.path, getattr(model.config, "preset", ""))
     if ufuv:
         config["ufuv_split"] = ufuv

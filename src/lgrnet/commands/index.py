@@ -16,7 +16,9 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ..runs.run_index import build_index, write_index
+    from .arguments import check_output_folder
 
+    check_output_folder(args.out, "the index")
     rows = build_index(args.out)
     path = write_index(args.out, rows)
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "error", "missing")}

@@ -29,6 +29,7 @@ import os
 import sys
 
 from ..errors import UserError
+from .arguments import check_writable_file
 
 
 def add_arguments(p) -> None:
@@ -58,6 +59,7 @@ def check_outputs(paths, overwrite: bool) -> None:
             raise UserError(f"{p}: is a folder; give a file name")
         if os.path.lexists(p) and not overwrite:
             raise UserError(f"{p}: exists; pass --overwrite to replace it")
+        check_writable_file(p)
 
 
 def run(args) -> int:

@@ -29,7 +29,7 @@ import os
 import sys
 
 from ..errors import UserError
-from .arguments import add_device_argument
+from .arguments import add_device_argument, check_output_folder
 
 
 def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
@@ -152,6 +152,7 @@ def run(args) -> int:
     else:
         cfg = resolve_config(args.preset, recipe_overrides(args) + list(args.overrides), args.out, args.resume)
     out = args.out or os.path.join("runs", f"{cfg.model.preset or 'custom'}-{__import__('time').strftime('%Y%m%d-%H%M%S')}")
+    check_output_folder(out, "the run")  # before the data are read and the model is built
     data, val, precision = data_roots, val_roots, args.precision
     run_json = os.path.join(out, "run.json")
     if args.resume and os.path.isfile(run_json):

@@ -24,7 +24,7 @@ import webbrowser
 from pathlib import Path
 
 from ..errors import UserError
-from .arguments import add_device_argument, add_precision_argument, add_weights_arguments
+from .arguments import add_device_argument, add_precision_argument, add_weights_arguments, check_output_folder
 
 
 def add_arguments(p) -> None:
@@ -75,6 +75,8 @@ def run(args) -> int:
         raise UserError(f"--port {args.port}: must be 0..65535")
     if args.max_upload_mb <= 0 or args.cache_mb <= 0:
         raise UserError("--max-upload-mb and --cache-mb must be positive")
+    if args.upload_dir is not None:
+        check_output_folder(args.upload_dir, "the uploads")  # before the model loads
     broken: list = []
     results = find_results(args.result_dir, broken=broken)  # one broken result does not hide the others
 

@@ -50,7 +50,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InputError, UserError
-from ..files import make_temp_dir
+from ..files import make_temp_dir, probe_writable
 from .sizes import SizeTracker
 from .writers import OverlayVideoWriter, draw_overlay, write_mask_png, write_prob_png
 
@@ -133,20 +133,15 @@ def writing(where: Union[str, os.PathLike]) -> Iterator[None]:
 def check_writable(out_dir: Union[str, os.PathLike]) -> None:
     """Refuse, before any work, an output folder that cannot be created or written: the nearest
     existing folder of ``out_dir`` (itself, or the parent it will be created in) must take a new
-    folder. Raises :class:`~lgrnet.errors.UserError` naming the path and the cause."""
-    path = Path(os.path.abspath(os.fspath(out_dir)))
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        if existing.is_symlink():  # a dangling link: creating the folder would fail
-            raise UserError(f"{existing}: a broken symbolic link; cannot create the results folder there")
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"{existing}: is a file, not a folder for the results")
-    with writing(existing):
-        probe = tempfile.mkdtemp(prefix=".lgrnet-write-check-", dir=existing)
-        with open(os.path.join(probe, "probe"), "wb") as f:
-            f.write(b"0")
-        shutil.rmtree(probe)
+    file (:func:`lgrnet.files.probe_writable`). Raises :class:`~lgrnet.errors.UserError` naming
+    ``out_dir`` as given (not the probe) and the cause."""
+    try:
+        probe_writable(out_dir)
+    except NotADirectoryError as exc:
+        raise UserError(f"{exc.filename}: is a file, not a folder for the results") from None
+    except OSError as exc:
+        where = "" if os.path.abspath(exc.filename or out_dir) == os.path.abspath(out_dir) else f": {exc.filename}"
+        raise UserError(f"{out_dir}: cannot write the results ({exc.strerror or exc}{where})") from None
 
 
 def csv_row(row: dict) -> list:
