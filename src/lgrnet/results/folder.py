@@ -157,10 +157,14 @@ class ResultFolderWriter:
 
     >>> with ResultFolderWriter(out, "exam") as w:   # on an exception the partial folder is removed
     ...     w.start(source); [w.write(fp) for fp in stream]; path = w.finish(settings)
+
+    ``extra_columns``: more per-frame fields, each read from the prediction's attribute of that
+    name, added to the frame's entry in predictions.json and as the last columns of
+    predictions.csv (``lgrnet live``: source_index, latency_ms, dropped).
     """
 
     def __init__(self, out_dir: Path, name: str, overwrite: bool = False, overlay: bool = True,
-                 all_queries: bool = False):
+                 all_queries: bool = False, extra_columns: Sequence[str] = ()):
         if not name or name in (".", "..") or "/" in name or os.sep in name:
             raise UserError(f"{name!r}: not a valid result folder name")
         self.out_dir = Path(out_dir)
@@ -169,6 +173,7 @@ class ResultFolderWriter:
         self.overwrite = overwrite
         self.overlay = overlay
         self.all_queries = all_queries
+        self.extra_columns = list(extra_columns)  # more per-frame fields, read from the prediction (live: latency)
         self.tmp: Optional[Path] = None
         self.files: Optional[List[str]] = None  # PNG names per frame; None: by index
         self._created_out = False
@@ -206,7 +211,7 @@ class ResultFolderWriter:
         self._csv_file = open(self.tmp / "predictions.csv", "w", newline="")
         self._csv = csv.writer(self._csv_file)
         self.sizes = SizeTracker.for_source(source)  # lesion sizes in mm when the source is calibrated
-        self._csv.writerow(CSV_COLUMNS + self.sizes.columns)
+        self._csv.writerow(CSV_COLUMNS + self.sizes.columns + self.extra_columns)
         self._rows = open(self.tmp / ".frames.jsonl", "w")
         if self.all_queries:
             (self.tmp / "queries").mkdir()
@@ -236,6 +241,7 @@ class ResultFolderWriter:
                "mask_score": _r(fp.mask_score), "clip_mask_score": _r(fp.clip_mask_score), "area": area, "bbox": bbox,
                "query": int(fp.query)}
         row.update(self.sizes.row(fp.mask))
+        row.update({k: getattr(fp, k) for k in self.extra_columns})
         if self.all_queries and fp.query_probs is not None:
             queries = []
             for q in range(fp.query_probs.shape[0]):
@@ -260,7 +266,7 @@ class ResultFolderWriter:
 
     def _commit(self, enc: "EncodedFrame") -> None:
         row = enc.row
-        self._csv.writerow(csv_row(row) + self.sizes.csv_values(row))
+        self._csv.writerow(csv_row(row) + self.sizes.csv_values(row) + [row[k] for k in self.extra_columns])
         self.sizes.add(enc.index, row)
         for item in row.get("queries", ()):
             self._qcsv.writerow([enc.index, item["query"], item["class_score"], item["mask_score"],
