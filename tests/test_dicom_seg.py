@@ -1,6 +1,9 @@
 """DICOM SEG output: written for grey and RGB cine loops, read back with highdicom and pydicom
 (masks frame for frame, references to the source SOP Instance and frame numbers, coded segment,
 algorithm), FRACTIONAL probabilities, empty frames, and `lgrnet predict` writing segmentation.dcm."""
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -221,7 +224,8 @@ def test_predict_dicom_seg_options(tmp_path, tiny_weights, capsys):
 
 def test_source_with_a_frame_of_reference_goes_through_highdicom(tmp_path):
     """A single CT slice (it has a Frame of Reference and plane position): highdicom's own
-    constructor builds the SEG, with the plane position and the source reference."""
+    constructor builds the SEG, with the plane position and the source reference; dciodvfy finds
+    no error in it."""
     from pydicom.uid import generate_uid
 
     src = ct_series(1, 24, 20, generate_uid())[0]
@@ -234,3 +238,23 @@ def test_source_with_a_frame_of_reference_goes_through_highdicom(tmp_path):
     assert seg.FrameOfReferenceUID == src.FrameOfReferenceUID and seg.SegmentSequence[0].SegmentLabel == "lesion"
     got = seg.get_pixels_by_source_instance(source_sop_instance_uids=[src.SOPInstanceUID], segment_numbers=[1])
     assert np.array_equal(got[0, ..., 0].astype(bool), mask[0])
+    if shutil.which("dciodvfy"):
+        run = subprocess.run(["dciodvfy", str(out)], capture_output=True, text=True, timeout=60)
+        assert not [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_predict_cine_with_frame_of_reference_but_no_plane_positions(tmp_path, tiny_weights):
+    """Scanners write cines with a Frame of Reference UID and no plane positions: `lgrnet predict`
+    failed on them ("Only a single frame is supported when the source image has no Frame of
+    Reference UID"); the SEG now references each source frame, as for cines without one."""
+    from dicom_forms import cine_frames, write_cine
+    from lgrnet.cli import main
+    from lgrnet.results.dicom_seg import has_plane_positions
+
+    cine = write_cine(tmp_path / "cine.dcm", cine_frames(4, 40, 48), frame_of_reference=True)
+    assert not has_plane_positions(pydicom.dcmread(cine))
+    out = tmp_path / "out"
+    assert main(["predict", str(cine), "--weights", tiny_weights, "--out", str(out), "--size", "64", "--no-progress",
+                 "--no-overlay", "--dicom-seg"]) == 0
+    seg, got = read_seg_masks(out / "cine" / "segmentation.dcm", pydicom.dcmread(cine))
+    assert np.array_equal(got.astype(bool), png_stack(out / "cine" / "masks") > 127)

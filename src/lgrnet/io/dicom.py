@@ -16,7 +16,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputWarning
+from .dicom_codecs import JPEG_DCT_SYNTAXES, first_fragment_head, fragment_head_from_bytes, jpeg_colour, missing_decoder_message
 from .source import DEFAULT_FPS, FrameSource, first_line
 
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
@@ -31,6 +32,8 @@ class DicomSource(FrameSource):
     """
 
     kind = "dicom"
+    #: what the reader corrected in the colours (None: nothing), recorded with the results
+    colour_note: Optional[str] = None
 
     def __init__(self, path: Path, fps: Optional[float] = None):
         try:
@@ -86,15 +89,44 @@ class DicomSource(FrameSource):
         if not self.compressed:
             _check_native_length(path, ds, frames * rows * cols * spp)
         self._palette_ds = ds if photometric == "PALETTE COLOR" else None
+        #: decoding options passed to pydicom (a Photometric Interpretation that overrides the header's)
+        self._decode_options = {}
+        if self.compressed and spp == 3 and self.transfer_syntax in JPEG_DCT_SYNTAXES:
+            self._check_jpeg_colour(path, ds, photometric)
         super().__init__(path, fps or _dicom_fps(ds) or DEFAULT_FPS, frames, (rows, cols))
         del ds
         self.read(0)  # fail now if no decoder handles the transfer syntax
 
+    def _check_jpeg_colour(self, path: Path, ds, photometric: str) -> None:
+        """Decode JPEG frames in the colour space their codestream declares when the header says
+        otherwise (see :mod:`.dicom_codecs`), with one warning line."""
+        element = ds.get_item("PixelData", keep_deferred=True)
+        offset = getattr(element, "value_tell", None)
+        try:
+            head = (first_fragment_head(path, offset) if offset is not None
+                    else fragment_head_from_bytes(bytes(ds.PixelData or b"")))
+        except OSError:
+            return
+        colour = jpeg_colour(head)
+        header = "RGB" if photometric == "RGB" else ("YBR" if photometric.startswith("YBR") else None)
+        if colour is None or header is None or colour.space == header:
+            return
+        if colour.space is None:
+            warnings.warn(f"{path}: the DICOM header says {photometric}, and its JPEG data do not say whether they are "
+                          f"RGB or YCbCr ({colour.evidence}); decoded as {photometric}", InputWarning, stacklevel=3)
+            return
+        decode_as = "RGB" if colour.space == "RGB" else ("YBR_FULL_422" if colour.subsampled else "YBR_FULL")
+        self._decode_options = {"photometric_interpretation": decode_as}
+        self.colour_note = (f"the DICOM header says {photometric} but its JPEG data are "
+                            f"{'RGB' if colour.space == 'RGB' else 'YCbCr'} ({colour.evidence}); decoded as {decode_as}")
+        warnings.warn(f"{path}: {self.colour_note}", InputWarning, stacklevel=3)
+
     def _decode_error(self, exc: Exception, index: int) -> InputError:
         reason = first_line(exc)
-        if self.compressed and re.search(r"plugin|dependenc|not installed|no .*decoder|unable to decompress", reason, re.I):
-            return InputError(f"{self.path}: cannot decode DICOM frame {index} (transfer syntax {self.transfer_syntax}: "
-                              f"{reason}); compressed DICOM needs pylibjpeg: pip install \"lgrnet[dicom]\"")
+        if self.compressed and re.search(r"plugin|dependenc|not installed|no .*decoder|unable to (decompress|decode)",
+                                         reason, re.I):
+            return InputError(f"{self.path}: cannot decode DICOM frame {index}: "
+                              f"{missing_decoder_message(self.transfer_syntax)}")
         return InputError(f"{self.path}: cannot decode DICOM frame {index} ({reason}); the file is corrupt or truncated")
 
     def _to_rgb(self, arr: np.ndarray) -> np.ndarray:
@@ -119,7 +151,7 @@ class DicomSource(FrameSource):
 
         index = self._check_index(index)
         try:
-            rgb = self._to_rgb(pixel_array(str(self.path), index=index, as_rgb=True))
+            rgb = self._to_rgb(pixel_array(str(self.path), index=index, as_rgb=True, **self._decode_options))
         except Exception as exc:
             raise self._decode_error(exc, index) from None
         return self._check_size(rgb, index)
@@ -128,7 +160,7 @@ class DicomSource(FrameSource):
         from pydicom.pixels import iter_pixels
 
         n = 0
-        it = iter_pixels(str(self.path), as_rgb=True)
+        it = iter_pixels(str(self.path), as_rgb=True, **self._decode_options)
         while True:
             try:
                 rgb = self._to_rgb(next(it))

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import atomic_write
+from ..io.dicom_codecs import LOSSY_SYNTAXES
 
 PathLike = Union[str, os.PathLike]
 
@@ -113,11 +114,41 @@ def write_dicom_seg(source: PathLike, masks: Iterable[np.ndarray], out: PathLike
     if not kept:
         kept = [(1, np.zeros((rows, cols), np.uint8 if fractional else bool))]
     version = algorithm_version or __version__
-    if "FrameOfReferenceUID" in src:
+    if has_plane_positions(src):
         seg = _highdicom_seg(source, kept, n_src, fractional, version, algorithm_name, series_description)
     else:
         seg = _frame_referenced_seg(src, kept, fractional, version, algorithm_name, series_description)
     return atomic_write(out, lambda tmp: seg.save_as(tmp, enforce_file_format=True))
+
+
+def has_plane_positions(src) -> bool:
+    """Whether the source places its frames in a patient (or slide) coordinate system: a Frame of
+    Reference and, for each frame, a plane position (Image Position (Patient) of a single-frame
+    image, or Plane Position Sequence in the shared or per-frame functional groups of an enhanced
+    multi-frame image). Cine loops often carry a Frame of Reference UID without any plane position;
+    they are segmented frame by frame, like cines without one."""
+    if "FrameOfReferenceUID" not in src:
+        return False
+    frames = int(src.get("NumberOfFrames", 1) or 1)
+    if "ImagePositionPatient" in src and frames == 1:
+        return True
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        items = src.get(group) or []
+        if items and all(("PlanePositionSequence" in item or "PlanePositionSlideSequence" in item) for item in items):
+            return True
+    return False
+
+
+def lossy_compression(src) -> Optional[Tuple[Optional[str], Optional[str]]]:
+    """(ratio, method) when the source's pixels went through lossy compression, else None: its own
+    Lossy Image Compression "01", or a transfer syntax that is always lossy (gdcm and others write
+    JPEG baseline without saying so). A SEG must carry this over (PS3.3 C.7.6.1.1.5)."""
+    syntax = str(getattr(getattr(src, "file_meta", None), "TransferSyntaxUID", "") or "")
+    if str(src.get("LossyImageCompression", "")).strip() != "01" and syntax not in LOSSY_SYNTAXES:
+        return None
+    ratio = src.get("LossyImageCompressionRatio")
+    method = src.get("LossyImageCompressionMethod") or LOSSY_SYNTAXES.get(syntax)
+    return (ratio, method)
 
 
 def _fraction_to_uint8(m: np.ndarray) -> np.ndarray:
@@ -185,6 +216,8 @@ def _frame_referenced_seg(src, kept, fractional: bool, version: str, name: str, 
     ds.Manufacturer, ds.ManufacturerModelName = "lgrnet", name
     ds.SoftwareVersions, ds.DeviceSerialNumber = version, "none"
     ds.ImageType = ["DERIVED", "PRIMARY"]
+    # General Image: Patient Orientation is Type 2C, required where frames have no plane orientation
+    ds.PatientOrientation = src.get("PatientOrientation", "") or ""
     ds.ContentLabel = "LESION"
     ds.ContentDescription = description[:64]
     ds.ContentCreatorName = ""
@@ -205,7 +238,14 @@ def _frame_referenced_seg(src, kept, fractional: bool, version: str, name: str, 
     bits = 8 if fractional else 1
     ds.BitsAllocated = ds.BitsStored = bits
     ds.HighBit, ds.PixelRepresentation = bits - 1, 0
-    ds.LossyImageCompression = "00"
+    lossy = lossy_compression(src)
+    ds.LossyImageCompression = "01" if lossy else "00"
+    if lossy:
+        ratio, method = lossy
+        if ratio:
+            ds.LossyImageCompressionRatio = ratio
+        if method:
+            ds.LossyImageCompressionMethod = method
     ds.SegmentationType = "FRACTIONAL" if fractional else "BINARY"
     if fractional:
         ds.SegmentationFractionalType = "PROBABILITY"
