@@ -102,6 +102,14 @@ def _pydicom_encode(path: Path, syntax: str, **kw) -> None:
     ds.save_as(path)
 
 
+def _jpegls(path: Path) -> None:
+    """JPEG-LS lossless with pydicom's encoder (pyjpegls), else dcmtk's dcmcjpls."""
+    if not _needs_module("jpeg_ls")():
+        _pydicom_encode(path, "1.2.840.10008.1.2.4.80")
+    else:
+        _dcmtk("dcmcjpls", "+el")(path)
+
+
 def _dcmtk(tool: str, *args: str) -> Callable[[Path], None]:
     def run(path: Path) -> None:
         out = path.with_suffix(".tmp")
@@ -136,8 +144,9 @@ FORMS: Dict[str, Tuple[bool, bool, Callable, Callable[[], str]]] = {
                 lambda: ""),
     "rle-mono2": (True, False, lambda p, f: _pydicom_encode(p, "1.2.840.10008.1.2.5", encoding_plugin="pydicom"),
                   lambda: ""),
-    "jpegls-lossless": (False, False, lambda p, f: _pydicom_encode(p, "1.2.840.10008.1.2.4.80"),
-                        _needs_module("jpeg_ls")),
+    "jpegls-lossless": (False, False, lambda p, f: _jpegls(p),
+                        lambda: "" if not _needs_module("jpeg_ls")() or shutil.which("dcmcjpls")
+                        else "neither pyjpegls nor dcmcjpls (dcmtk) is installed"),
     "j2k-lossless": (False, False, lambda p, f: _pydicom_encode(p, "1.2.840.10008.1.2.4.90"),
                      _needs_module("openjpeg")),
 }
