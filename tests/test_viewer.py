@@ -481,14 +481,14 @@ def test_review_page_in_headless_chromium(browser, server, tmp_path):
     first = rendered("0:0:1")
     assert first["green"] > 100 and near(first["gx"], first["gy"], 0), first
     assert near(first["px"], first["py"], 0), first
-    assert d.find_element(By.ID, "frame-label").text == f"frame 1 / {N}"
+    assert d.find_element(By.ID, "frame-label").text == f"frame 0 of 0–{N - 1}"  # counted from 0, as the URL
 
     # the slider, moved with the keyboard as a user would
     slider = d.find_element(By.ID, "slider")
     slider.click()
     slider.send_keys(Keys.HOME, *[Keys.ARROW_RIGHT] * 5)
     moved = rendered("0:5:1")
-    assert d.find_element(By.ID, "frame-label").text == f"frame 6 / {N}"
+    assert d.find_element(By.ID, "frame-label").text == f"frame 5 of 0–{N - 1}"
     assert near(moved["gx"], moved["gy"], 5) and near(moved["px"], moved["py"], 5), moved  # frame and outline moved
     assert moved["gx"] - first["gx"] > 20
 
@@ -511,7 +511,7 @@ def test_review_page_in_headless_chromium(browser, server, tmp_path):
     low = [i for i, s in enumerate(SCORES) if s < 0.5]
     assert d.find_element(By.ID, "low-count").text.startswith(f"{len(low)} of {N} frames below 0.50")
     buttons = d.find_elements(By.CSS_SELECTOR, "#low-list button")
-    assert [b.text.split("\n")[0].split("min")[0].strip() for b in buttons] == ["frames 4–5", "frames 10–11"]
+    assert [b.text.split("\n")[0].split("min")[0].strip() for b in buttons] == ["frames 3–4", "frames 9–10"]
     buttons[0].click()
     rendered("0:3:1")
     thr = d.find_element(By.ID, "thr")

@@ -298,7 +298,7 @@ def test_correcting_a_frame_in_headless_chromium(browser, server, result_dir, tm
     def rendered(tag):
         wait.until(lambda drv: drv.find_element(By.ID, "frame").get_attribute("data-rendered") == tag)
 
-    def saved(version, frame=3):
+    def saved(version, frame=2):
         wait.until(lambda drv: f"frame {frame}: saved, version {version}" in text("save-status"))
 
     def client_point(x, y):
@@ -381,7 +381,7 @@ def test_correcting_a_frame_in_headless_chromium(browser, server, result_dir, tm
     assert text("frame-state") == "edited"
     assert not d.find_element(By.ID, "mark-checked").is_enabled()  # edited: not "the model's mask is right"
 
-    # frame 6: the model's mask is right
+    # frame 5: the model's mask is right
     d.find_element(By.ID, "tool-view").click()
     d.find_element(By.ID, "next-unchecked").click()
     rendered("0:3:1")
@@ -389,7 +389,7 @@ def test_correcting_a_frame_in_headless_chromium(browser, server, result_dir, tm
     slider.send_keys(*[Keys.ARROW_RIGHT] * 2)
     rendered("0:5:1")
     d.find_element(By.ID, "mark-checked").click()
-    wait.until(lambda drv: "frame 6: checked, version 1" in text("save-status"))
+    wait.until(lambda drv: "frame 5: checked, version 1" in text("save-status"))
     assert text("frame-state") == "checked"
     on_disk = json.loads((result_dir / "corrections" / "status.json").read_text())
     assert {k: (v["state"], v["version"]) for k, v in on_disk["frames"].items()} == \
@@ -409,7 +409,7 @@ def test_correcting_a_frame_in_headless_chromium(browser, server, result_dir, tm
     d.find_element(By.ID, "next-low").click()  # the next unchecked frame below 0.5
     rendered(f"0:{low[0]}:1")
 
-    # a second tab edits frame 3 and saves first; this tab's write, from version 6, is refused
+    # a second tab edits frame 2 and saves first; this tab's write, from version 6, is refused
     first = d.current_window_handle
     d.switch_to.new_window("tab")
     d.get(server.url + "#r=0&f=2")
@@ -527,7 +527,7 @@ def test_page_copy_previous_clear_fill_and_revert(browser, server, result_dir):
     saved_png = corrected_mask_path(result_dir, 7)
 
     def saved(version):
-        wait.until(lambda drv: f"frame 8: saved, version {version}" in text("save-status"))
+        wait.until(lambda drv: f"frame 7: saved, version {version}" in text("save-status"))
         return read_png_mask(saved_png)
 
     d.get(server.url + "#r=0&f=7")

@@ -15,7 +15,8 @@ that names frames that way is read the same.
     {"version": 1,
      "frames": {"<frame>": {"state": "checked" | "edited",
                             "time": "<ISO-8601 time of the last change, e.g. 2026-12-01T21:50:03Z>",
-                            "version": <int, incremented by every write of this frame>}}}
+                            "version": <int, incremented by every write of this frame>,
+                            "reviewer": "<who made the last change>"}}}   (optional)
 
 - ``checked``: the model's mask is right as it is (no file in ``corrections/masks/`` needed; if one
   exists it is used);
@@ -71,14 +72,19 @@ PathLike = Union[str, os.PathLike]
 
 @dataclass(frozen=True)
 class FrameStatus:
-    """The review state of one frame: ``state`` in :data:`STATES`, ``time`` ISO-8601, ``version`` >= 0."""
+    """The review state of one frame: ``state`` in :data:`STATES`, ``time`` ISO-8601, ``version`` >= 0,
+    ``reviewer`` who made the last change ("" when not recorded)."""
 
     state: str
     time: str
     version: int = 1
+    reviewer: str = ""
 
     def to_json(self) -> Dict[str, object]:
-        return {"state": self.state, "time": self.time, "version": self.version}
+        out: Dict[str, object] = {"state": self.state, "time": self.time, "version": self.version}
+        if self.reviewer:
+            out["reviewer"] = self.reviewer
+        return out
 
 
 class CorrectionError(Exception):
@@ -144,7 +150,10 @@ def read_status(result: PathLike) -> Dict[str, FrameStatus]:
         v = entry.get("version", 1)
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise InputError(f"{path}: frame {key!r} has an invalid version {v!r}")
-        out[str(key)] = FrameStatus(entry["state"], str(entry.get("time", "")), v)
+        who = entry.get("reviewer", "")
+        if not isinstance(who, str):
+            raise InputError(f"{path}: frame {key!r} has an invalid reviewer {who!r}")
+        out[str(key)] = FrameStatus(entry["state"], str(entry.get("time", "")), v, who)
     return out
 
 
@@ -193,10 +202,10 @@ def _check_version(frames: Mapping[str, FrameStatus], index: int, expected: int)
     return cur
 
 
-def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: int) -> FrameStatus:
+def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: int, reviewer: str = "") -> FrameStatus:
     """Store a corrected mask (bool (H, W), the frame's original size) for frame ``index`` and mark
-    it ``edited``, if the frame's stored version is ``expected_version`` (0: not yet reviewed), under
-    the folder's lock, the mask first. Returns the new status.
+    it ``edited`` by ``reviewer``, if the frame's stored version is ``expected_version`` (0: not yet
+    reviewed), under the folder's lock, the mask first. Returns the new status.
 
     Raises :class:`StaleWrite` (nothing written) when the version differs; :class:`InputError`
     when status.json cannot be read (it is never overwritten then)."""
@@ -205,17 +214,18 @@ def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: 
         frames = read_status(result)
         cur = _check_version(frames, index, expected_version)
         write_bytes_atomic(corrected_mask_path(result, index), data)
-        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1)
+        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1, reviewer)
         frames[frame_key(index)] = new
         write_status(result, frames)
     return new
 
 
-def set_state(result: PathLike, index: int, state: str, expected_version: int) -> Optional[FrameStatus]:
+def set_state(result: PathLike, index: int, state: str, expected_version: int,
+              reviewer: str = "") -> Optional[FrameStatus]:
     """Mark frame ``index`` ``checked`` (the model's mask is right: no corrected mask may exist),
     ``edited`` (its corrected mask must exist) or ``unchecked`` (forget the review and remove the
     corrected mask: back to the model's), if its stored version is ``expected_version``, under the
-    folder's lock. Returns the new status (None for ``unchecked``).
+    folder's lock, recording ``reviewer``. Returns the new status (None for ``unchecked``).
 
     Raises :class:`BadCorrection` for a state that contradicts the files or is not in
     :data:`SET_STATES`, :class:`StaleWrite` for a stale version (nothing written either way)."""
@@ -236,7 +246,7 @@ def set_state(result: PathLike, index: int, state: str, expected_version: int) -
             frames.pop(key, None)
             path.unlink(missing_ok=True)  # asked for: the reviewer's mask of this frame goes
         else:
-            new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1)
+            new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1, reviewer)
             frames[key] = new
         write_status(result, frames)
     return new

@@ -3,8 +3,8 @@
 Files (the layout and schema are :mod:`lgrnet.results.corrections`'s): ``corrections/masks/<frame>.png``
 and ``corrections/status.json``, beside the model's ``masks/``, which are never written.
 
-Routes (``rid`` a result id, ``i`` a frame index; answered through the server's route table,
-:data:`ROUTES`)::
+Routes (``rid`` a result id, ``i`` a frame index counted from 0; entries of the server's route
+table, :data:`ROUTES`)::
 
     GET  /api/results/<rid>/corrections              {"version": 1, "frames": {...}, "writable": bool}
     GET  /api/results/<rid>/corrections/<i>.png      the frame's current mask (the reviewer's, else the
@@ -14,22 +14,22 @@ Routes (``rid`` a result id, ``i`` a frame index; answered through the server's 
     POST /api/results/<rid>/corrections/<i>/status   body: {"state": "checked" | "edited" | "unchecked",
                                                             "version": N}
 
-The writing (version check, lock, files) is the result folder's one corrections writer,
-:func:`lgrnet.results.corrections.save_mask` / :func:`~lgrnet.results.corrections.set_state`; this
-module is its HTTP face: a stale write (another tab or session changed the frame since this one
-read it, :class:`~lgrnet.results.corrections.StaleWrite`) is answered with 409, a state that
-contradicts the files (:class:`~lgrnet.results.corrections.BadCorrection`) with 400.
+Each write records who made it (the request's reviewer: the name bound to the access token, else
+the name the page sends in ``X-Reviewer``) and when. The writing (version check, lock, files) is the
+result folder's one corrections writer, :func:`lgrnet.results.corrections.save_mask` /
+:func:`~lgrnet.results.corrections.set_state`; this module is its HTTP face: a stale write (another
+tab, session or reviewer changed the frame since this one read it,
+:class:`~lgrnet.results.corrections.StaleWrite`) is answered with 409 naming who changed it, a state
+that contradicts the files (:class:`~lgrnet.results.corrections.BadCorrection`) with 400.
 """
 from __future__ import annotations
 
 import io
 import json
 import os
-import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -38,36 +38,12 @@ from ..errors import InputError
 from ..results import corrections
 from ..results.corrections import BadCorrection, FrameStatus, StaleWrite, corrected_mask_path, read_status, status_json
 from ..results.folder import Result, frame_key
+from .routing import HttpError, Reply, Request, Route
 from .served_files import NotServed, read_result_file
 
 MAX_STATUS_BYTES = 4096
 MAX_MASK_BYTES = 64 << 20  # whatever the frame size
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MASK_RE = re.compile(r"^(\d{1,9})\.png$")
-_INDEX_RE = re.compile(r"^\d{1,9}$")
-
-
-class Refused(Exception):
-    """A request the API answers with an error status (and JSON ``{"error": message, ...}``)."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
-
-
-@dataclass
-class Reply:
-    """What a route answers; the server sends it. ``close``: the request body may be partly unread."""
-
-    status: int
-    body: bytes
-    ctype: str = "application/json"
-    headers: Dict[str, str] = field(default_factory=lambda: {"Cache-Control": "no-store"})
-    close: bool = False
-
-    @classmethod
-    def json(cls, obj: Any, status: int = 200, close: bool = False) -> "Reply":
-        return cls(status, json.dumps(obj, allow_nan=False).encode("utf-8"), close=close)
 
 
 # -- the store: the result folder's one locked writer, its errors as HTTP statuses --------------
@@ -78,7 +54,7 @@ def _read_inside(root: Path, path: Path) -> Optional[bytes]:
     try:
         return read_result_file(root, path)
     except NotServed as exc:
-        raise Refused(403, str(exc)) from None
+        raise HttpError(403, str(exc)) from None
 
 
 def frame_size(r: Result, index: int) -> Optional[Tuple[int, int]]:
@@ -102,31 +78,31 @@ def decode_mask_png(data: bytes, size: Tuple[int, int]) -> np.ndarray:
     (width, height) whose pixels are all 0 or 255 (grey, or RGB with equal channels; alpha, if
     any, 255), or a 1-bit PNG. The size is checked from the header before decoding."""
     if not data.startswith(PNG_SIGNATURE):
-        raise Refused(415, "the mask must be a PNG file")
+        raise HttpError(415, "the mask must be a PNG file")
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
             if im.size != tuple(size):
-                raise Refused(400, f"the mask is {im.size[0]}x{im.size[1]} pixels; the frame is {size[0]}x{size[1]}")
+                raise HttpError(400, f"the mask is {im.size[0]}x{im.size[1]} pixels; the frame is {size[0]}x{size[1]}")
             if im.mode not in ("1", "L", "LA", "RGB", "RGBA"):
-                raise Refused(400, f"the mask's PNG mode {im.mode} is not a grey or RGB(A) image")
+                raise HttpError(400, f"the mask's PNG mode {im.mode} is not a grey or RGB(A) image")
             im.load()
             arr = np.asarray(im)
-    except Refused:
+    except HttpError:
         raise
     except Exception as exc:  # Pillow raises many kinds for broken files
-        raise Refused(400, f"the mask is not a readable PNG ({type(exc).__name__}: {exc})") from None
+        raise HttpError(400, f"the mask is not a readable PNG ({type(exc).__name__}: {exc})") from None
     if arr.dtype == bool:
         return arr.copy()
     if arr.ndim == 3:
         colour, alpha = arr[..., : 1 if arr.shape[2] == 2 else 3], arr[..., 3 if arr.shape[2] == 4 else 1:]
         if arr.shape[2] in (2, 4) and (alpha != 255).any():
-            raise Refused(400, f"the mask has {int((alpha != 255).sum())} pixels that are not fully opaque")
+            raise HttpError(400, f"the mask has {int((alpha != 255).sum())} pixels that are not fully opaque")
         if (colour != colour[..., :1]).any():
-            raise Refused(400, "the mask has coloured pixels: every pixel must be black (0) or white (255)")
+            raise HttpError(400, "the mask has coloured pixels: every pixel must be black (0) or white (255)")
         arr = colour[..., 0]
     bad = (arr != 0) & (arr != 255)
     if bad.any():
-        raise Refused(400, f"the mask has {int(bad.sum())} pixels that are neither 0 nor 255 (a binary mask is needed)")
+        raise HttpError(400, f"the mask has {int(bad.sum())} pixels that are neither 0 nor 255 (a binary mask is needed)")
     return arr == 255
 
 
@@ -144,16 +120,17 @@ def _statuses(root: Path) -> Dict[str, FrameStatus]:
     try:
         return read_status(root)
     except InputError as exc:  # never overwrite a file we cannot read: refuse until it is fixed
-        raise Refused(500, f"{exc}{_UNREADABLE}") from None
+        raise HttpError(500, f"{exc}{_UNREADABLE}") from None
 
 
 def _label(index: int) -> str:
-    return f"frame {index + 1} ({frame_key(index)})"  # as the page numbers it, and as the files are named
+    return f"frame {index}"  # counted from 0, as the page, the URL and the files (masks/000014.png) count
 
 
 def _frame_json(index: int, st: Optional[FrameStatus]) -> Dict[str, Any]:
     return {"frame": frame_key(index), "index": index, "state": st.state if st else "unchecked",
-            "version": st.version if st else 0, "time": st.time if st else None}
+            "version": st.version if st else 0, "time": st.time if st else None,
+            "reviewer": (st.reviewer or None) if st else None}
 
 
 @contextmanager
@@ -163,64 +140,70 @@ def _as_refusals() -> Iterator[None]:
     try:
         yield
     except StaleWrite as exc:
-        raise Refused(409, f"{_label(exc.index)} was changed elsewhere (another tab or session) since this page read "
-                           f"it: version {exc.stored} now, {exc.expected} expected; reload the frame to see the saved mask",
-                      current=_frame_json(exc.index, exc.current)) from None
+        cur = exc.current
+        who = f" by {cur.reviewer}" if cur is not None and cur.reviewer else ""
+        when = f" at {cur.time}" if cur is not None and cur.time else ""
+        raise HttpError(409, f"{_label(exc.index)} was changed elsewhere{who}{when} (another tab, session or reviewer) "
+                             f"since this page read it: version {exc.stored} now, {exc.expected} expected; reload the "
+                             "frame to see the saved mask", current=_frame_json(exc.index, cur)) from None
     except BadCorrection as exc:
-        raise Refused(400, str(exc)) from None
+        raise HttpError(400, str(exc)) from None
     except InputError as exc:
-        raise Refused(500, f"{exc}{_UNREADABLE}") from None
+        raise HttpError(500, f"{exc}{_UNREADABLE}") from None
 
 
-def save_mask(root: Path, index: int, mask: np.ndarray, expected: int) -> Dict[str, Any]:
+def save_mask(root: Path, index: int, mask: np.ndarray, expected: int, reviewer: str = "") -> Dict[str, Any]:
     """:func:`lgrnet.results.corrections.save_mask`, answered as the frame's JSON."""
     with _as_refusals():
-        return _frame_json(index, corrections.save_mask(root, index, mask, expected))
+        return _frame_json(index, corrections.save_mask(root, index, mask, expected, reviewer=reviewer))
 
 
-def set_state(root: Path, index: int, state: Any, expected: int) -> Dict[str, Any]:
+def set_state(root: Path, index: int, state: Any, expected: int, reviewer: str = "") -> Dict[str, Any]:
     """:func:`lgrnet.results.corrections.set_state`, answered as the frame's JSON."""
     with _as_refusals():
-        return _frame_json(index, corrections.set_state(root, index, state, expected))
+        return _frame_json(index, corrections.set_state(root, index, state, expected, reviewer=reviewer))
 
 
 # -- HTTP routes ------------------------------------------------------------------------------
 
-Route = Callable[[Any, str, List[str], Mapping[str, str], Any], Optional[Reply]]
-
-
-def _read_body(headers: Mapping[str, str], body, limit: int, what: str) -> bytes:
-    length = headers.get("Content-Length")
-    if length is None or not length.isdigit():
-        raise Refused(411, f"{what} needs a Content-Length")
-    n = int(length)
-    if n > limit:
-        raise Refused(413, f"{what} is {n} bytes; at most {limit} are accepted here")
-    data = body.read(n) if n else b""
-    if len(data) != n:
-        raise Refused(400, f"{what} ended early ({len(data)} of {n} bytes)")
-    return data
-
-
-def _expected_version(headers: Mapping[str, str]) -> int:
-    v = (headers.get("X-Expected-Version") or "").strip()
+def _expected_version(req: Request) -> int:
+    v = (req.headers.get("X-Expected-Version") or "").strip()
     if not v.isdigit() or len(v) > 12:
-        raise Refused(428, "a mask upload needs the header X-Expected-Version: N (the version it replaces; 0 "
-                           "for a frame not yet reviewed)")
+        raise HttpError(428, "a mask upload needs the header X-Expected-Version: N (the version it replaces; 0 "
+                             "for a frame not yet reviewed)")
     return int(v)
 
 
-def _index(r, raw: str, pattern: re.Pattern) -> int:
-    m = pattern.match(raw)
-    if not m:
-        raise Refused(404, "not found")
-    index = int(m.group(1) if m.groups() else m.group(0))
+def _frame(req: Request) -> Tuple[Result, int]:
+    r = req.app.result(req.params["rid"])
+    index = req.params["index"]
     if not 0 <= index < r.num_frames:
-        raise Refused(404, f"frame {index} out of range (the result has {r.num_frames})")
-    return index
+        raise HttpError(404, f"frame {index} out of range (the result has frames 0 to {r.num_frames - 1})")
+    return r, index
 
 
-def _get_mask(r, index: int) -> Reply:
+def _reviewer(req: Request) -> str:
+    """Who writes: required when the page is served with access tokens (every write then says who)."""
+    if not req.reviewer and getattr(req.app, "auth", None) is not None:
+        raise HttpError(400, "say who you are before correcting: type your name in the page's reviewer box")
+    return req.reviewer
+
+
+@contextmanager
+def _writing(r: Result) -> Iterator[None]:
+    try:
+        yield
+    except PermissionError as exc:
+        raise HttpError(403, f"cannot save corrections in {r.root}: {exc.strerror}") from None
+
+
+def _get_status(req: Request) -> Reply:
+    r = req.app.result(req.params["rid"])
+    return Reply.json({**status_json(_statuses(r.root)), "writable": os.access(r.root, os.W_OK)})
+
+
+def _get_mask(req: Request) -> Reply:
+    r, index = _frame(req)
     # the version before the mask: a write in between pairs an old version with the new mask, which
     # makes the client's next write a (false) conflict rather than a silent overwrite
     frames = _statuses(r.root)
@@ -233,54 +216,45 @@ def _get_mask(r, index: int) -> Reply:
             return Reply(200, data, "image/png", {**extra, "X-Mask-Source": source})
     size = frame_size(r, index)
     if size is None:
-        raise Refused(404, f"{_label(index)} has no mask and its size is unknown")
+        raise HttpError(404, f"{_label(index)} has no mask and its size is unknown")
     return Reply(200, encode_mask_png(np.zeros(size[::-1], bool)), "image/png", {**extra, "X-Mask-Source": "empty"})
 
 
-def corrections_route(app, method: str, seg: List[str], headers: Mapping[str, str], body) -> Optional[Reply]:
-    """The route-table entry: answers ``/api/results/<rid>/corrections...``; None for other paths."""
-    if len(seg) < 4 or seg[:2] != ["api", "results"] or seg[3] != "corrections":
-        return None
-    writes = method in ("PUT", "POST")
+def _put_mask(req: Request) -> Reply:
+    r, index = _frame(req)
+    expected = _expected_version(req)
+    reviewer = _reviewer(req)
+    size = frame_size(r, index)
+    if size is None:
+        raise HttpError(409, f"{_label(index)}: its size is unknown (no model mask, no width/height)")
+    data = req.read_body(min(MAX_MASK_BYTES, 5 * size[0] * size[1] + (1 << 20)), "the mask")
+    with _writing(r):
+        return Reply.json(save_mask(r.root, index, decode_mask_png(data, size), expected, reviewer))
+
+
+def _post_status(req: Request) -> Reply:
+    r, index = _frame(req)
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":  # also keeps plain HTML forms of other sites out
+        raise HttpError(415, "the status must be sent as application/json")
     try:
-        r = app.results.get(seg[2])
-        if r is None:
-            raise Refused(404, f"no result {seg[2]!r}")
-        if method == "GET" and len(seg) == 4:
-            frames = _statuses(r.root)
-            return Reply.json({**status_json(frames), "writable": os.access(r.root, os.W_OK)})
-        if len(seg) == 5 and method in ("GET", "PUT"):
-            index = _index(r, seg[4], _MASK_RE)
-            if method == "GET":
-                return _get_mask(r, index)
-            expected = _expected_version(headers)
-            size = frame_size(r, index)
-            if size is None:
-                raise Refused(409, f"{_label(index)}: its size is unknown (no model mask, no width/height)")
-            data = _read_body(headers, body, min(MAX_MASK_BYTES, 5 * size[0] * size[1] + (1 << 20)), "the mask")
-            return Reply.json(save_mask(r.root, index, decode_mask_png(data, size), expected))
-        if len(seg) == 6 and seg[5] == "status" and method == "POST":
-            index = _index(r, seg[4], _INDEX_RE)
-            ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if ctype != "application/json":  # also keeps plain HTML forms of other sites out
-                raise Refused(415, "the status must be sent as application/json")
-            try:
-                obj = json.loads(_read_body(headers, body, MAX_STATUS_BYTES, "the status"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise Refused(400, "the status is not valid JSON") from None
-            version = obj.get("version") if isinstance(obj, dict) else None
-            if isinstance(version, bool) or not isinstance(version, int):
-                raise Refused(400, 'the status must be {"state": ..., "version": N}')
-            return Reply.json(set_state(r.root, index, obj.get("state"), version))
-        raise Refused(404 if method == "GET" else 405, "not found" if method == "GET" else f"{method} not allowed here")
-    except Refused as exc:
-        return Reply.json({"error": exc.message, **exc.extra}, exc.status, close=writes)
-    except PermissionError as exc:
-        return Reply.json({"error": f"cannot save corrections in {r.root}: {exc.strerror}"}, 403, close=writes)
+        obj = json.loads(req.read_body(MAX_STATUS_BYTES, "the status"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HttpError(400, "the status is not valid JSON") from None
+    version = obj.get("version") if isinstance(obj, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise HttpError(400, 'the status must be {"state": ..., "version": N}')
+    reviewer = _reviewer(req)
+    with _writing(r):
+        return Reply.json(set_state(r.root, index, obj.get("state"), version, reviewer))
 
 
-#: The route table the server consults before its own routes (see ``server.ViewerHandler``).
-ROUTES: List[Route] = [corrections_route]
+#: The corrections' entries of the server's route table (:data:`lgrnet.viewer.server.ROUTES`).
+ROUTES: List[Route] = [
+    Route("GET", "/api/results/<rid>/corrections", _get_status),
+    Route("GET", "/api/results/<rid>/corrections/<index:int>.png", _get_mask),
+    Route("PUT", "/api/results/<rid>/corrections/<index:int>.png", _put_mask),
+    Route("POST", "/api/results/<rid>/corrections/<index:int>/status", _post_status),
+]
 
-__all__ = ["ROUTES", "Reply", "Refused", "corrections_route", "decode_mask_png", "encode_mask_png", "frame_size",
-           "save_mask", "set_state"]
+__all__ = ["ROUTES", "decode_mask_png", "encode_mask_png", "frame_size", "save_mask", "set_state"]

@@ -44,7 +44,7 @@ from ..io import FrameSource
 from ..io.video_file import VIDEO_EXTENSIONS  # uploads: the names `lgrnet predict` takes
 from ..results.folder import Result, find_results, load_result, safe_filename
 from . import served_files
-from .corrections import ROUTES as _OLD_CORRECTION_ROUTES
+from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
 from .routing import HttpError, Reply, Request, Route, Router, parse_path
 from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
@@ -373,21 +373,6 @@ def _upload(req: Request) -> Reply:
     job = req.app.accept_upload(filename, req.body, int(length_header))
     return Reply.json(job.to_dict(), status=202)
 
-
-def _corrections(req: Request) -> Reply:  # the corrections module's own route function, until it takes Requests
-    seg = ["api", "results", req.params["rid"], "corrections"]
-    seg += [req.params[k] for k in ("frame", "index") if k in req.params] + (["status"] if "index" in req.params else [])
-    for route in _OLD_CORRECTION_ROUTES:
-        old = route(req.app, req.method, seg, req.headers, req.body)
-        if old is not None:
-            return Reply(old.status, old.body, old.ctype, dict(old.headers), close=old.close)
-    raise HttpError(404, "not found")
-
-
-CORRECTION_ROUTES = [Route("GET", "/api/results/<rid>/corrections", _corrections),
-                     Route("GET", "/api/results/<rid>/corrections/<frame>", _corrections),
-                     Route("PUT", "/api/results/<rid>/corrections/<frame>", _corrections),
-                     Route("POST", "/api/results/<rid>/corrections/<index>/status", _corrections)]
 
 #: The route table: every request the page answers.
 ROUTES: List[Route] = [

@@ -1,8 +1,8 @@
 // lgrnet view: corrections: the frame's editable mask, the tools, saving and the review states.
 import * as M from "./editor.js";
 import { MASK_DOCS, numFrames, base, frameKey, frameStatus, frameStateName, docKey, state } from "./state.js";
-import { el, api, banner, saveStatus } from "./dom.js";
-import { render, renderSoon, goTo, setPlaying } from "./player.js";
+import { el, api, banner, saveStatus, reviewerHeaders } from "./dom.js";
+import { render, renderSoon, goTo, setPlaying, showFrameInfo } from "./player.js";
 import { drawCurve } from "./curve.js";
 
 // the outline is drawn from the mask's pixels when the frame was corrected, while editing, or filled
@@ -31,7 +31,7 @@ export function getDoc(i) {
       trimDocs();
       return doc;
     })();
-    p.catch((e) => { state.docs.delete(key); if (rid === state.rid) saveStatus(`cannot load the mask of frame ${i + 1}: ${e.message}`, true); });
+    p.catch((e) => { state.docs.delete(key); if (rid === state.rid) saveStatus(`cannot load the mask of frame ${i}: ${e.message}`, true); });
     state.docs.set(key, p);
   }
   return state.docs.get(key).catch(() => null);
@@ -48,7 +48,7 @@ export function dropDoc(i) { state.docs.delete(docKey(i)); state.ready.delete(do
 export function editableDoc() {
   const doc = state.ready.get(docKey(state.index));
   if (!state.corr.writable) { saveStatus(state.corr.reason || "this result folder is read-only: corrections cannot be saved", true); return null; }
-  if (!doc) return null;
+  if (!doc || !whoCorrects()) return null;
   if (doc.conflict) { saveStatus("this frame changed elsewhere: reload it before editing", true); return null; }
   return doc;
 }
@@ -56,16 +56,26 @@ export function editableDoc() {
 export function setFrameStatus(rid, i, body) {
   if (rid !== state.rid) return;
   if (body.state === "unchecked") delete state.corr.frames[frameKey(i)];
-  else state.corr.frames[frameKey(i)] = { state: body.state, time: body.time, version: body.version };
+  else state.corr.frames[frameKey(i)] = { state: body.state, time: body.time, version: body.version, reviewer: body.reviewer || undefined };
   const doc = state.ready.get(`${rid}/${i}`);
   if (doc) doc.version = body.version;
   updateReview();
+  if (i === state.index) showFrameInfo();
   drawCurve();
 }
-export function showConflict(doc, message) {
+// " by NAME" for a 409's current state that records who changed the frame
+function byWhom(current) { return current && current.reviewer ? ` by ${current.reviewer}` : ""; }
+// the name that writes need when the page is served with access tokens; false (and says so) when missing
+function whoCorrects() {
+  if (!(state.info && state.info.auth && state.info.auth.required) || state.reviewer) return true;
+  saveStatus("type your name in the reviewer box at the top before correcting (each change records who made it)", true);
+  el.reviewer.focus();
+  return false;
+}
+export function showConflict(doc, message, current) {
   doc.conflict = message;
   if (doc.rid === state.rid && doc.i === state.index) {
-    saveStatus(`frame ${doc.i + 1} not saved: changed in another tab or session`, true);
+    saveStatus(`frame ${doc.i} not saved: changed${byWhom(current)} in another tab or session`, true);
     el.reloadFrame.hidden = false;
   }
   banner(message, true);
@@ -103,40 +113,41 @@ export async function save(doc) {
       const blob = await M.maskToPng(doc.mask);
       const res = await fetch(`/api/results/${encodeURIComponent(doc.rid)}/corrections/${doc.i}.png`, {
         method: "PUT", body: blob, cache: "no-store",
-        headers: { "Content-Type": "image/png", "X-Expected-Version": String(doc.version) },
+        headers: { "Content-Type": "image/png", "X-Expected-Version": String(doc.version), ...reviewerHeaders() },
       });
       let body = {};
       try { body = await res.json(); } catch (e) { /* not JSON */ }
-      if (res.status === 409) { showConflict(doc, body.error || "changed elsewhere"); return; }
+      if (res.status === 409) { showConflict(doc, body.error || "changed elsewhere", body.current); return; }
       if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
       doc.version = body.version;
       if (doc.rev === rev) doc.dirty = false;
       setFrameStatus(doc.rid, doc.i, body);
     } while (doc.pending);
-    if (here()) saveStatus(`frame ${doc.i + 1}: saved, version ${doc.version}`);
+    if (here()) saveStatus(`frame ${doc.i}: saved, version ${doc.version}`);
   } catch (e) {
-    if (here()) saveStatus(`frame ${doc.i + 1} not saved: ${e.message}`, true);
+    if (here()) saveStatus(`frame ${doc.i} not saved: ${e.message}`, true);
   } finally {
     doc.saving = false;
   }
 }
 export async function postState(i, want) {
+  if (!whoCorrects()) return false;
   const rid = state.rid, st = frameStatus(i);
   let body = {};
   const res = await fetch(`${base()}/corrections/${i}/status`, {
-    method: "POST", cache: "no-store", headers: { "Content-Type": "application/json" },
+    method: "POST", cache: "no-store", headers: { "Content-Type": "application/json", ...reviewerHeaders() },
     body: JSON.stringify({ state: want, version: st ? st.version : 0 }),
   });
   try { body = await res.json(); } catch (e) { /* not JSON */ }
   if (res.status === 409) {
     banner(body.error, true);
-    saveStatus(`frame ${i + 1}: changed in another tab or session; reload it`, true);
+    saveStatus(`frame ${i}: changed${byWhom(body.current)} in another tab or session; reload it`, true);
     el.reloadFrame.hidden = false;
     return false;
   }
-  if (!res.ok) { saveStatus(`frame ${i + 1}: ${body.error || res.status}`, true); return false; }
+  if (!res.ok) { saveStatus(`frame ${i}: ${body.error || res.status}`, true); return false; }
   setFrameStatus(rid, i, body);
-  saveStatus(`frame ${i + 1}: ${body.state}, version ${body.version}`);
+  saveStatus(`frame ${i}: ${body.state}, version ${body.version}`);
   return true;
 }
 
@@ -154,7 +165,7 @@ export function undoRedo(redo) {
 }
 export async function copyPrevious() {
   const i = state.index;
-  if (i === 0) { saveStatus("frame 1 has no previous frame", true); return; }
+  if (i === 0) { saveStatus("frame 0 has no previous frame", true); return; }
   const prev = await getDoc(i - 1);
   if (!prev || i !== state.index) return;
   operate((doc) => {
@@ -169,7 +180,7 @@ export async function revertFrame() {
   const i = state.index;
   if (frameStateName(i) === "unchecked" || busy(i)) return;
   if (frameStateName(i) === "edited" &&
-      !window.confirm(`Drop your corrections of frame ${i + 1} and go back to the model's mask?`)) return;
+      !window.confirm(`Drop your corrections of frame ${i} and go back to the model's mask?`)) return;
   if (await postState(i, "unchecked")) { dropDoc(i); render(); }
 }
 export async function reloadFrame() {
@@ -178,7 +189,7 @@ export async function reloadFrame() {
   dropDoc(i);
   el.reloadFrame.hidden = true;
   banner("", false);
-  saveStatus(`frame ${i + 1}: reloaded`);
+  saveStatus(`frame ${i}: reloaded`);
   updateReview();
   render();
 }
@@ -188,8 +199,8 @@ export function busy(i) {  // a change of this frame not yet saved: its state is
 }
 export function toggleChecked() {
   const i = state.index, s = frameStateName(i);
-  if (busy(i)) { saveStatus(`frame ${i + 1}: saving…`); return; }
-  if (s === "edited") { saveStatus(`frame ${i + 1} is edited: revert it to the model's mask to mark that one checked`, true); return; }
+  if (busy(i)) { saveStatus(`frame ${i}: saving…`); return; }
+  if (s === "edited") { saveStatus(`frame ${i} is edited: revert it to the model's mask to mark that one checked`, true); return; }
   postState(i, s === "checked" ? "unchecked" : "checked");
 }
 export function jump(pred, what) {
@@ -220,6 +231,8 @@ export function updateReview() {
   el.undo.disabled = !(doc && doc.history.canUndo);
   el.redo.disabled = !(doc && doc.history.canRedo);
   el.reloadFrame.hidden = !(doc && doc.conflict);
+  const st = frameStatus(i);  // who last touched the frame, and when
+  el.frameBy.textContent = st ? `${st.reviewer ? `by ${st.reviewer}, ` : ""}${(st.time || "").replace("T", " ").replace("Z", " UTC")}` : "";
   let checked = 0, edited = 0;
   for (const v of Object.values(state.corr.frames)) { if (v.state === "checked") checked++; else if (v.state === "edited") edited++; }
   el.reviewCount.textContent = `${checked} checked, ${edited} edited, ${numFrames() - checked - edited} to review`;

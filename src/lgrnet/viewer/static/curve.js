@@ -11,7 +11,30 @@ export function curveGeom() {
   return { dpr, w, h, pw: Math.max(1, w - PAD.l - PAD.r), ph: Math.max(1, h - PAD.t - PAD.b) };
 }
 export function xOf(i, g) { const n = numFrames(); return PAD.l + (n > 1 ? i / (n - 1) : 0.5) * g.pw; }
-export function yOf(s, g) { return PAD.t + (1 - s) * g.ph; }
+// the score axis as last drawn, [lo, hi] (state.curveRange); a score below lo is drawn on the floor
+export function yOf(s, g) {
+  const [lo, hi] = state.curveRange;
+  return PAD.t + (1 - (Math.min(hi, Math.max(lo, s)) - lo) / (hi - lo)) * g.ph;
+}
+// The score axis [lo, hi]: the range of the frames' scores above 0 and the threshold, padded by a tenth
+// of it (at least 0.01 each side), within [0, 1]. Scores are often in a narrow band (0.78-0.84 for the
+// shipped model): on a 0-1 axis the threshold line and the flagged points would run together. A frame
+// where the model found nothing (score 0) is drawn on the floor, flagged like any score below the threshold.
+export function scoreRange(frames, thr) {
+  let lo = thr, hi = thr;
+  for (const f of frames) {
+    if (typeof f.score === "number" && f.score > 0) { lo = Math.min(lo, f.score); hi = Math.max(hi, f.score); }
+  }
+  const pad = Math.max(0.1 * (hi - lo), 0.01);
+  return [Math.max(0, lo - pad), Math.min(1, hi + pad)];
+}
+// grid lines: multiples of a round step, at most 5 of them
+function ticks(lo, hi) {
+  const step = [0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5].find((s) => (hi - lo) / s <= 4) || 0.5;
+  const out = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-9; k++) out.push(+(k * step).toFixed(4));
+  return { values: out, digits: step < 0.01 ? 3 : step < 0.1 ? (step === 0.025 ? 3 : 2) : 1 };
+}
 export function indexAt(x, g) {
   const n = numFrames();
   return n > 1 ? Math.round(((x - PAD.l) / g.pw) * (n - 1)) : 0;
@@ -29,16 +52,19 @@ export function drawCurve() {
   c.fillStyle = "#9aa1a8";
   c.strokeStyle = "#33383e";
   c.lineWidth = 1;
-  for (const s of [0, 0.5, 1]) {
+  const thr = state.thr;
+  state.curveRange = state.pred ? scoreRange(state.pred.frames, thr) : [0, 1];
+  el.curve.dataset.range = state.curveRange.map((v) => v.toFixed(4)).join(",");  // for tests and scripts
+  const t = ticks(...state.curveRange);
+  for (const s of t.values) {
     const y = Math.round(yOf(s, g)) + 0.5;
     c.beginPath(); c.moveTo(PAD.l, y); c.lineTo(PAD.l + g.pw, y); c.stroke();
-    c.fillText(s.toFixed(1), 6, y + 3);
+    c.fillText(s.toFixed(t.digits), 4, y + 3);
   }
   const n = numFrames();
   if (!n) return;
-  c.fillText("1", PAD.l - 2, g.h - 4);
-  c.fillText(String(n), PAD.l + g.pw - c.measureText(String(n)).width, g.h - 4);
-  const thr = state.thr;
+  c.fillText("0", PAD.l - 2, g.h - 4);  // frames counted from 0
+  c.fillText(String(n - 1), PAD.l + g.pw - c.measureText(String(n - 1)).width, g.h - 4);
   // threshold
   c.strokeStyle = "#ff5a5a"; c.setLineDash([4, 4]);
   c.beginPath(); c.moveTo(PAD.l, yOf(thr, g)); c.lineTo(PAD.l + g.pw, yOf(thr, g)); c.stroke();
@@ -102,8 +128,8 @@ export function buildLowList() {
     b.type = "button";
     b.dataset.start = r.start; b.dataset.end = r.end;
     const names = state.pred.frames;
-    const label = r.start === r.end ? `frame ${r.start + 1}` : `frames ${r.start + 1}–${r.end + 1}`;
-    b.title = `${names[r.start].name || ""} … lowest at frame ${r.at + 1}`;
+    const label = r.start === r.end ? `frame ${r.start}` : `frames ${r.start}–${r.end}`;
+    b.title = `${names[r.start].name || ""} … lowest at frame ${r.at}`;
     const s = document.createElement("span"); s.className = "score"; s.textContent = `min ${fmt(r.min, 2)}`;
     b.append(document.createTextNode(label), s);
     b.addEventListener("click", () => { setPlaying(false); goTo(r.start); });

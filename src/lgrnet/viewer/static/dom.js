@@ -16,6 +16,7 @@ export const el = {
   zoomOut: $("zoom-out"), zoomFit: $("zoom-fit"), zoomValue: $("zoom-value"), frameState: $("frame-state"),
   markChecked: $("mark-checked"), nextUnchecked: $("next-unchecked"), nextLow: $("next-low"),
   reloadFrame: $("reload-frame"), saveStatus: $("save-status"), reviewCount: $("review-count"),
+  reviewer: $("reviewer"), frameBy: $("frame-by"),
 };
 export const ctx = el.canvas.getContext("2d");
 
@@ -32,6 +33,10 @@ export function banner(text, isError) {
   el.banner.hidden = !text;
   el.banner.textContent = text || "";
   el.banner.classList.toggle("error", !!isError);
+}
+// who sends a write: the page's reviewer name, for the server to record (the access token's name wins)
+export function reviewerHeaders() {
+  return state.reviewer ? { "X-Reviewer": encodeURIComponent(state.reviewer) } : {};
 }
 export function saveStatus(text, isError) {
   el.saveStatus.textContent = text || "";

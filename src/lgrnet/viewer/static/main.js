@@ -66,7 +66,7 @@ el.curve.addEventListener("mousemove", (e) => {
   const g = curveGeom(), rect = el.curve.getBoundingClientRect();
   const i = Math.max(0, Math.min(numFrames() - 1, indexAt(e.clientX - rect.left, g)));
   const f = state.pred.frames[i];
-  if (f) el.curveHover.textContent = `frame ${i + 1} (${f.name ?? ""}): confidence ${fmt(f.score)}`;
+  if (f) el.curveHover.textContent = `frame ${i} (${f.name ?? ""}): confidence ${fmt(f.score)}`;
 });
 window.addEventListener("resize", () => { drawCurve(); if (state.pred) render(); });
 document.addEventListener("keydown", (e) => {
@@ -98,12 +98,31 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault();
 });
 
+// ---- the reviewer's name -------------------------------------------------------------------
+// The name bound to the access token (fixed), else the one typed here (kept in this browser).
+const REVIEWER_KEY = "lgrnet.reviewer";
+function setupReviewer() {
+  const fixed = (state.info.auth && state.info.auth.reviewer) || "";
+  let name = fixed;
+  if (!fixed) { try { name = localStorage.getItem(REVIEWER_KEY) || ""; } catch (e) { /* storage off */ } }
+  state.reviewer = name;
+  el.reviewer.value = name;
+  el.reviewer.readOnly = !!fixed;
+  if (fixed) el.reviewer.title = "the reviewer your access token stands for";
+}
+el.reviewer.addEventListener("change", () => {
+  state.reviewer = el.reviewer.value.trim().slice(0, 64);
+  el.reviewer.value = state.reviewer;
+  try { localStorage.setItem(REVIEWER_KEY, state.reviewer); } catch (e) { /* storage off */ }
+});
+
 // ---- start ------------------------------------------------------------------------------
 (async () => {
   const hash = new URLSearchParams(location.hash.slice(1));
   const f = hash.has("f") ? parseInt(hash.get("f"), 10) : 0;
   try {
     await refreshResults(hash.get("r"), isNaN(f) ? 0 : f);
+    setupReviewer();
     setupUpload();
   } catch (e) {
     banner(`cannot reach the lgrnet view server: ${e.message}`, true);

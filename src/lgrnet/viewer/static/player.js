@@ -1,6 +1,6 @@
 // lgrnet view: the frame on the canvas (with its outline or mask), zoom, navigation and play.
 import * as M from "./editor.js";
-import { OUTLINE_COLOR, FRAME_CACHE, PREFETCH, FILL_RGBA, ZOOM_MAX, numFrames, frameUrl, base, state } from "./state.js";
+import { OUTLINE_COLOR, FRAME_CACHE, PREFETCH, FILL_RGBA, ZOOM_MAX, numFrames, frameUrl, base, frameStateName, docKey, state } from "./state.js";
 import { el, ctx, api, sleep, fmt, fmtBox } from "./dom.js";
 import { maskFromPixels, getDoc, updateReview } from "./corrections.js";
 import { drawCurve } from "./curve.js";
@@ -99,7 +99,10 @@ export async function render() {
     ctx.stroke();
   }
   drawToolHints(k, dpr);
-  if (doc) updateReview();  // undo / redo follow the mask
+  if (doc) {  // undo / redo and the corrected area follow the mask
+    updateReview();
+    if (doc.infoRev !== doc.rev && frameStateName(i) === "edited") showFrameInfo();
+  }
   el.canvas.dataset.scale = String(k);
   el.canvas.dataset.view = `${state.view.zoom},${ox},${oy}`;
   el.canvas.dataset.mask = doc ? `${i}:${doc.version}:${doc.rev}` : "";
@@ -175,17 +178,25 @@ export function fitCanvas(w, h) {
 }
 
 
-// ---- navigation -------------------------------------------------------------------------
-export function goTo(i) {
-  const n = numFrames();
-  if (!n) return;
-  i = Math.max(0, Math.min(n - 1, Math.round(i)));
-  state.index = i;
-  el.slider.value = String(i);
-  const f = state.pred.frames[i] || {};
-  el.frameLabel.textContent = `frame ${i + 1} / ${n}`;
+// ---- the frame's details -------------------------------------------------------------------
+// The model's scores, and the mask's area and box: the corrected mask's for an edited frame (once its
+// pixels are loaded), else the model's (predictions.json).
+export function showFrameInfo() {
+  const i = state.index, f = (state.pred && state.pred.frames[i]) || {};
+  const doc = frameStateName(i) === "edited" ? state.ready.get(docKey(i)) : null;
+  let area = f.area ?? "–", box = fmtBox(f.bbox), which = "";
+  if (doc) {
+    if (doc.infoRev !== doc.rev) {
+      let count = 0;
+      for (let o = 0; o < doc.mask.data.length; o++) count += doc.mask.data[o];
+      doc.info = { area: count, box: M.bounds(doc.mask) };
+      doc.infoRev = doc.rev;
+    }
+    area = doc.info.area; box = fmtBox(doc.info.box); which = " (corrected)";
+  }
   const items = [["name", f.name ?? "–"], ["confidence", fmt(f.score)], ["class", fmt(f.class_score)],
-    ["mask", fmt(f.mask_score)], ["clip", fmt(f.clip_mask_score)], ["area", f.area ?? "–"], ["box", fmtBox(f.bbox)], ["query", f.query ?? "–"]];
+    ["mask", fmt(f.mask_score)], ["clip", fmt(f.clip_mask_score)], [`area${which}`, area], [`box${which}`, box],
+    ["query", f.query ?? "–"]];
   el.frameInfo.replaceChildren(...items.map(([k, v]) => {
     const d = document.createElement("div");
     const dt = document.createElement("dt"); dt.textContent = k;
@@ -193,6 +204,18 @@ export function goTo(i) {
     d.append(dt, dd);
     return d;
   }));
+  el.frameInfo.dataset.frame = `${i}:${which ? "corrected" : "model"}`;  // for tests and scripts
+}
+
+// ---- navigation -------------------------------------------------------------------------
+export function goTo(i) {
+  const n = numFrames();
+  if (!n) return;
+  i = Math.max(0, Math.min(n - 1, Math.round(i)));
+  state.index = i;
+  el.slider.value = String(i);
+  el.frameLabel.textContent = `frame ${i} of 0–${n - 1}`;  // counted from 0, as the URL, the API and masks/000013.png
+  showFrameInfo();
   for (const b of el.lowList.querySelectorAll("button")) {
     b.classList.toggle("current", i >= +b.dataset.start && i <= +b.dataset.end);
   }
