@@ -44,12 +44,18 @@ class Orthanc:
                   "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
                   "Plugins": [PLUGIN], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
         self.auth = next(iter(users.items())) if users else None
-        cfg = folder / "orthanc.json"
-        cfg.write_text(json.dumps(config))
-        self.log = open(folder / "orthanc.log", "wb")
-        self.proc = subprocess.Popen([ORTHANC, str(cfg)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.folder = folder
+        self.config = folder / "orthanc.json"
+        self.config.write_text(json.dumps(config))
+        self.start()
+
+    def start(self) -> None:
+        """Start (or, after :meth:`stop`, start again: same port, same storage); wait until it answers."""
         import requests
 
+        folder = self.folder
+        self.log = open(folder / "orthanc.log", "ab")
+        self.proc = subprocess.Popen([ORTHANC, str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -59,7 +65,7 @@ class Orthanc:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"Orthanc did not start: {(folder / 'orthanc.log').read_text()[-2000:]}")
+                raise RuntimeError(f"Orthanc did not start: {(folder / 'orthanc.log').read_text(errors='replace')[-2000:]}")
             time.sleep(0.2)
 
     def get(self, path: str):
@@ -133,3 +139,43 @@ def make_cine(path: Path, frames: int = 8, size: int = 64, rgb: bool = True, see
     ds.PixelData = arr.tobytes()
     ds.save_as(str(path), enforce_file_format=True)
     return {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "sop": ds.SOPInstanceUID, "path": path}
+
+
+SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+def stored_objects(url: str, study: str, sop_class: str, auth=None) -> list:
+    """The instances of ``sop_class`` in ``study`` (fetched with WADO-RS, as pydicom datasets)."""
+    import requests
+    from dicomweb_client import DICOMwebClient
+
+    session = requests.Session()
+    session.auth = auth
+    client = DICOMwebClient(url, session=session)
+    found = client.search_for_instances(study_instance_uid=study, fields=["00080016"])
+    out = []
+    for item in found:
+        if item["00080016"]["Value"][0] == sop_class:
+            out.append(client.retrieve_instance(study, item["0020000E"]["Value"][0], item["00080018"]["Value"][0]))
+    return out
+
+
+def single_frame_image(path: Path, study: str) -> Path:
+    """A single-frame US image (not a cine) in ``study``."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = UltrasoundImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality, ds.PatientID = study, generate_uid(), "US", "LGR001"
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.PixelData = bytes(256)
+    ds.save_as(str(path), enforce_file_format=True)
+    return path

@@ -18,6 +18,7 @@ from .errors import InputWarning, UserError
 COMMANDS = {
     "demo": "run the shipped demo model on the shipped demo clip",
     "predict": "segment videos, frame folders or DICOM cine loops",
+    "watch": "watch a PACS (DICOMweb) for new cine loops; segment each once and store its SEG back",
     "evaluate": "run a model over a dataset split and score it (SUN-SEG and authors' protocols)",
     "index": "write the index (index.csv/json) of a run of `lgrnet predict` over many inputs",
     "score": "score prediction folders against ground truth",

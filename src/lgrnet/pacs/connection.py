@@ -14,6 +14,7 @@ or ``$REQUESTS_CA_BUNDLE``); there is no switch to turn the check off.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
@@ -24,7 +25,8 @@ SCHEME = "dicomweb:"
 ENV_TOKEN = "LGRNET_DICOMWEB_TOKEN"
 ENV_USER = "LGRNET_DICOMWEB_USER"
 ENV_PASSWORD = "LGRNET_DICOMWEB_PASSWORD"
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 30.0
+ATTEMPTS = 3  # tries of one request
 
 
 class PacsError(UserError):
@@ -94,6 +96,11 @@ class Pacs:
         self.timeout = float(timeout)
         self.session = make_session(ca_bundle)
         self.client = DICOMwebClient(self.url, session=self.session, timeout=self.timeout)
+        # a busy server (429/503/504) or a dropped connection gets ATTEMPTS tries, 0.5 s and 1 s apart; the
+        # retry library would log each failed try with a traceback: the last one's line is the message
+        self.client.set_http_retry_params(retry=True, max_attempts=ATTEMPTS, wait_exponential_multiplier=250,
+                                          retriable_error_codes=(429, 503, 504))
+        logging.getLogger("retrying").setLevel(logging.CRITICAL)
 
     def call(self, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
         """``fn(*args, **kwargs)``; any failure -> :class:`PacsError` "URL: <problem> while <what>"."""
@@ -128,7 +135,8 @@ def describe_failure(exc: BaseException, url: str, what: str, timeout: float) ->
         return PacsError(f"{url}: the TLS certificate check failed while {what} ({_first_line(exc)}); give the "
                          "server's CA certificate with --ca-bundle", server=True)
     if isinstance(exc, requests.exceptions.Timeout):
-        return PacsError(f"{url}: no answer within {timeout:g} s while {what} (--pacs-timeout)", server=True)
+        return PacsError(f"{url}: no answer within {timeout:g} s ({ATTEMPTS} tries) while {what} (--pacs-timeout)",
+                         server=True)
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = "connection refused or reset" if "refused" in str(exc).lower() or "reset" in str(exc).lower() \
             else "cannot connect"

@@ -99,6 +99,9 @@ class PacsJob:
             except UserError as exc:
                 self._done(on_done, cine, "failed", str(exc))
                 raise
+            except Exception as exc:  # a bug: run_share shows it; the instance is not tried again and again
+                self._done(on_done, cine, "failed", f"{type(exc).__name__}: {exc}")
+                raise
             self._done(on_done, cine, "done", None)
             return line
 
