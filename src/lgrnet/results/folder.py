@@ -19,6 +19,10 @@ Layout of ``OUT/<name>/``::
     predictions.csv          one row per frame: index, name, score, class_score, mask_score,
                              clip_mask_score, area, bbox_x0, bbox_y0, bbox_x1, bbox_y1 (empty when
                              no lesion), query
+    sizes in mm              a DICOM source with a calibration adds "calibration" and
+                             "largest_lesion" to predictions.json and area_mm2, long_axis_mm,
+                             short_axis_mm to each frame (and CSV column); any other source has
+                             "calibration": null and a "calibration_note" (:mod:`.sizes`)
     queries/q<NN>/<file>.png, queries.csv   only with all queries: every query's
                              probability map, and per frame and query its class_score,
                              mask_score, clip_mask_score, score and area (also under "queries" in
