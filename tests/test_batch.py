@@ -42,7 +42,7 @@ def setup(tmp_path_factory):
 
 def _env(threads: int = 1) -> dict:
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS=str(threads), LGRNET_WRITER_THREADS="1")
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID"):
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS"):
         env.pop(k, None)
     return env
 
@@ -79,7 +79,7 @@ def _same_results(a: Path, b: Path, names) -> None:
 
 
 def _statuses(out: Path):
-    markers = sorted((out / ".lgrnet-run").glob("done-*-of-2.json"))
+    markers = sorted((out / ".lgrnet-run").glob("runs/*/done-*-of-2.json"))
     assert len(markers) == 2
     return [s for m in markers for s in json.loads(m.read_text())["statuses"]]
 
@@ -192,10 +192,21 @@ def test_launcher_environments():
     s = shard_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
                         "TORCHELASTIC_RUN_ID": "none"})
     assert (s.rank, s.world_size, s.local_rank, s.local_world_size, s.launcher, s.run_id) == (3, 4, 1, 2, "torchrun", None)
-    s = shard_from_env({"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_TASKS_PER_NODE": "4(x2)",
-                        "SLURM_JOB_ID": "77", "SLURM_STEP_ID": "0"})
+    srun = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_STEP_NUM_TASKS": "8", "SLURM_LOCALID": "1",
+            "SLURM_TASKS_PER_NODE": "4(x2)", "SLURM_JOB_ID": "77", "SLURM_STEP_ID": "0"}
+    s = shard_from_env(srun)
     assert (s.rank, s.world_size, s.local_rank, s.local_world_size, s.run_id) == (5, 8, 1, 4, "77.0")
     assert process_threads(s, cores=16) == 4 and process_threads(Shard(), cores=2) == 2
+    # an srun step of 2 tasks in an allocation of 8: the step's count, the step's tasks per node
+    t = shard_from_env({**srun, "SLURM_PROCID": "1", "SLURM_LOCALID": "0", "SLURM_STEP_NUM_TASKS": "2",
+                        "SLURM_STEP_TASKS_PER_NODE": "1(x2)"})
+    assert (t.rank, t.world_size, t.local_world_size) == (1, 2, 1)
+    # the batch script itself (no srun): the job's SLURM_NTASKS, but one process, not rank 0 of 8
+    assert shard_from_env({"SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_LOCALID": "0", "SLURM_JOB_ID": "77",
+                           "SLURM_TASKS_PER_NODE": "4(x2)"}) == Shard()
+    # srun around torchrun: torchrun's variables win
+    t = shard_from_env({**srun, "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert (t.launcher, t.rank, t.world_size) == ("torchrun", 1, 2)
     with pytest.raises(Exception, match="rank 4 of 2"):
         shard_from_env({"RANK": "4", "WORLD_SIZE": "2"})
 
@@ -230,5 +241,80 @@ def test_evaluate_sharded_predicts_each_share_and_scores_once(data_dir, setup, t
             predicted = {p.stem for p in (out / ".lgrnet-run" / "videos").iterdir()}
             assert predicted and len(predicted) < 3 and not (out / "sunseg.json").exists()
     assert {p.stem for p in (out / ".lgrnet-run" / "videos").iterdir()} == {"16", "24", "6"}
-    for table in ("sunseg.csv", "authors.csv"):  # the same per-video rows and ALL row
+    for table in ("sunseg.csv", "authors.csv", "confidence.json"):  # the same rows, every frame's score and Dice
         assert (tmp_path / "one" / table).read_text() == (out / table).read_text()
+    assert json.loads((out / "confidence.json").read_text())["frames_scored"] == 9
+
+
+# ----------------------------------------------------------------------------- runs sharing one --out
+
+
+def _two_at_once(cmds):
+    """Start both commands at once and wait for both: (return codes, stdouts, stderrs)."""
+    procs = [subprocess.Popen(c, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
+    outs = [p.communicate(timeout=900) for p in procs]
+    return [p.returncode for p in procs], [o[0] for o in outs], [o[1] for o in outs]
+
+
+def _no_locks(out: Path) -> None:
+    assert [p.name for p in out.iterdir() if p.name.endswith(".lock")] == []
+
+
+def test_two_runs_with_the_same_inputs_into_one_out(setup, reference):
+    """Two `lgrnet predict` of the same six inputs into one --out at the same time: both succeed, each
+    input is written once (by one of them; the other skips it or waits for it), results as one run's."""
+    root, weights, vids = setup
+    out = root / "same"
+    cmd = [sys.executable, "-m", "lgrnet", *_args(weights, vids, out)]
+    codes, stdouts, stderrs = _two_at_once([cmd, cmd])
+    assert codes == [0, 0], stderrs
+    for n, T in zip(NAMES, LENGTHS):
+        written = sum(f"{out / n}: {T} frames, " in text for text in stdouts)
+        assert written == 1, (n, stdouts)
+    _same_results(reference, out, NAMES)
+    _no_partials(out)
+    _no_locks(out)
+    assert json.loads((out / "index.json").read_text())["counts"] == {"done": 6, "error": 0, "missing": 0}
+
+
+def test_two_runs_with_other_inputs_into_one_out_index_lists_both(setup, reference):
+    """Two runs of different inputs into one --out at the same time: both succeed and the index (the one
+    the last run writes, and `lgrnet index`) lists every result in the folder, not only the last run's."""
+    root, weights, vids = setup
+    out = root / "other"
+    files = [str(vids / f"{n}.mp4") for n in NAMES]
+    a = [sys.executable, "-m", "lgrnet", "predict", *files[:3], *_args(weights, vids, out)[2:]]
+    b = [sys.executable, "-m", "lgrnet", "predict", *files[3:], *_args(weights, vids, out)[2:]]
+    codes, _, stderrs = _two_at_once([a, b])
+    assert codes == [0, 0], stderrs
+    _same_results(reference, out, NAMES)
+    for _ in range(2):  # as the runs left it, then rebuilt by `lgrnet index`
+        rows = list(csv.DictReader(open(out / "index.csv")))
+        assert sorted(r["name"] for r in rows) == NAMES and all(r["status"] == "done" for r in rows)
+        assert {r["input"] for r in rows} == {os.path.abspath(f) for f in files}
+        assert main(["index", str(out)]) == 0
+
+
+def test_index_lists_results_of_single_input_runs_too(setup, reference, tmp_path):
+    """A result written by a run over one input (which records no run) is in the folder's index too."""
+    out = tmp_path / "o"
+    shutil.copytree(reference, out)
+    shutil.copytree(reference / "exam1", out / "extra")
+    assert main(["index", str(out)]) == 0
+    rows = [r["name"] for r in csv.DictReader(open(out / "index.csv"))]
+    assert rows == [*NAMES, "extra"]
+
+
+def test_name_lock_excludes_and_cleans_up(tmp_path):
+    from lgrnet.runs.lock import NameLock, is_locked
+
+    a, b = NameLock(tmp_path, "exam"), NameLock(tmp_path, "exam")
+    assert a.acquire() and not is_locked(tmp_path, "other")
+    assert not b.acquire(wait=False) and is_locked(tmp_path, "exam")
+    a.release()
+    assert not (tmp_path / ".exam.lock").exists() and not is_locked(tmp_path, "exam")
+    assert b.acquire(wait=False)
+    b.release()
+    # a lock file a killed process left (nobody holds it) is free and removed on the next look
+    (tmp_path / ".exam.lock").write_text("")
+    assert not is_locked(tmp_path, "exam") and not (tmp_path / ".exam.lock").exists()

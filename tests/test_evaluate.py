@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,6 +21,7 @@ from lgrnet.io.images import read_frame
 from lgrnet.inference.clip import segment_clip
 from lgrnet.models.lgrnet import LGRNet
 
+REPO = Path(__file__).resolve().parents[1]
 VIDEOS = ["16", "24"]
 SPLIT = "CVC-ClinicDB-612/Test"
 SIZE = 128
@@ -189,3 +194,61 @@ def test_confidence_report_scores_the_written_masks(run_dir, data_subset):
     assert conf["failed"] == sum(d < 0.5 for d in dice)
     assert conf["reliability"] == reliability_table(scores, dice)
     assert conf["flag_threshold"] == flag_threshold(scores, dice)
+
+
+# Fields of the output files that legitimately differ between one process and torchrun: when the
+# run started and finished (config.json), and the prediction folder each table names (its own OUT,
+# compared relative to it). Everything else, every PNG, CSV and JSON, confidence.json included, is equal.
+TIME_FIELDS = {"config.json": ("started", "finished")}
+OUT_PATH_FIELDS = {"sunseg.json": "pred_dir", "authors.json": "pred_dir"}
+RUN_STATE = ".lgrnet-run"  # the processes' records (markers, per-video records), not an output
+
+
+def _outputs(out):
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+                  and p.relative_to(out).parts[0] != RUN_STATE)
+
+
+def _normalised_json(out, rel):
+    data = json.loads((out / rel).read_text())
+    for key in TIME_FIELDS.get(rel, ()):
+        assert key in data, (rel, key)
+        data.pop(key)
+    if rel in OUT_PATH_FIELDS:
+        data[OUT_PATH_FIELDS[rel]] = os.path.relpath(data[OUT_PATH_FIELDS[rel]], out)
+    return data
+
+
+def test_torchrun_writes_the_same_files_as_one_process(tiny_weights, data_subset, tmp_path):
+    """`torchrun --nproc_per_node 2 -m lgrnet evaluate` (no process group: they share by files) writes
+    every file one process writes, with the same content; confidence.json holds every frame."""
+    args = ["evaluate", "--weights", str(tiny_weights), "--data", str(data_subset), "--split", SPLIT,
+            "--size", "64", "--quiet", "--device", "cpu"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the two processes gets on this 2-core machine
+    try:
+        assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "lgrnet", *args, "--out", str(tmp_path / "two")], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one, two = tmp_path / "one", tmp_path / "two"
+    files = _outputs(one)
+    assert files == _outputs(two)
+    assert {"config.json", "confidence.json", "sunseg.json", "sunseg.csv", "authors.json", "authors.csv"} <= set(files)
+    assert sum(f.endswith(".png") for f in files) == 2 * 2 * FRAMES  # probs and masks of every frame
+    for rel in files:
+        if rel.endswith(".json"):
+            assert _normalised_json(one, rel) == _normalised_json(two, rel), rel
+        else:
+            assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+    conf = json.loads((two / "confidence.json").read_text())
+    assert conf["frames_scored"] == len(conf["frames"]) == 2 * FRAMES  # was 0 under torchrun
+    # both processes predicted: each video once, by one of them
+    done = [s["name"] for m in (two / RUN_STATE).rglob("done-*-of-2.json") for s in json.loads(m.read_text())["statuses"]]
+    assert sorted(done) == sorted(VIDEOS)

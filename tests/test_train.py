@@ -454,20 +454,59 @@ def test_cli_accepts_options_after_overrides_and_checks_keys(tmp_path):
         resolve_config(None, [])
 
 
+def _train_until(proc, run: Path, step: int) -> None:
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "log.jsonl").exists() and any(r["event"] == "train" and r["step"] >= step for r in read_log(run)):
+            return
+        time.sleep(0.01)
+
+
 def test_sigterm_checkpoints_the_current_step(tmp_path):
     data = make_dataset(tmp_path / "d")
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli(run, data, "train.max_iters=500", "train.checkpoint_every=400"), env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if (run / "log.jsonl").exists() and any(r["event"] == "train" and r["step"] >= 3 for r in read_log(run)):
-            break
-        time.sleep(0.01)
+    _train_until(proc, run, 3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err[-2000:]
-    assert "(signal); resume with --resume" in err
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]  # 143: `train && next` does not go on
+    assert "(signal); resume with --resume" in err and "by a signal (SIGTERM); checkpoint saved" in err
     last = max(r["step"] for r in read_log(run) if r["event"] == "train")
     ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     assert 3 <= ckpt["step"] == last < 500  # nothing lost
+
+
+def test_ctrl_c_exits_130_after_the_checkpoint_resume_finishes_then_says_finished(tmp_path):
+    """Ctrl-C (SIGINT): the step's checkpoint is saved and the exit status is 130, as for `lgrnet
+    predict`; --resume trains the rest; --resume of the finished run says so in one line, trains
+    nothing and exits 0."""
+    data = make_dataset(tmp_path / "d")
+    run = tmp_path / "run"
+    env = subprocess_env()
+    proc = subprocess.Popen(_cli(run, data, "train.max_iters=6", "train.checkpoint_every=100"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _train_until(proc, run, 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    stopped = max(r["step"] for r in read_log(run) if r["event"] == "train")
+    assert 2 <= ckpt["step"] == stopped < 6, "the run finished before Ctrl-C reached it"
+
+    resume = [sys.executable, "-m", "lgrnet", "train", "--out", str(run), "--resume", "--progress", "off",
+              "--no-tensorboard"]
+    r = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [x["step"] for x in read_log(run) if x["event"] == "train"] == list(range(1, 7))
+    assert torch.load(run / "last.pt", map_location="cpu", weights_only=True)["step"] == 6
+
+    before = (run / "last.pt").stat().st_mtime_ns, (run / "log.jsonl").read_text(), (run / "run.json").read_text()
+    r = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [line for line in r.stderr.splitlines() if "finished" in line]
+    assert len(lines) == 1 and "the run is finished (step 6 of train.max_iters=6)" in lines[0]
+    assert "train.max_iters=12" in lines[0]  # how to train longer
+    assert "steps 7..6" not in r.stderr and "training tiny" not in r.stderr
+    after = (run / "last.pt").stat().st_mtime_ns, (run / "log.jsonl").read_text(), (run / "run.json").read_text()
+    assert after == before  # nothing trained, nothing rewritten

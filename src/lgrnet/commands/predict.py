@@ -110,7 +110,7 @@ def run(args) -> int:
 
     import torch
 
-    from ..runs.batch import expand_inputs, finish_run, run_share
+    from ..runs.batch import expand_inputs, finish_run, run_key, run_share
     from ..runs.run_index import write_manifest
     from ..runs.predict_folder import predict_to_folder, result_names
     from ..inference.predictor import VideoPredictor
@@ -142,9 +142,10 @@ def run(args) -> int:
         overlap=args.overlap, memory_budget=args.memory_budget, all_queries=args.all_queries,
         cuda_graphs=args.cuda_graphs, compile=args.compile, precision=args.precision, pipeline=not args.no_pipeline, tta=args.tta)
     many = len(inputs) > 1 or shard.world_size > 1
+    key = run_key(inputs, names)  # this run's records in OUT/.lgrnet-run (other runs into OUT have theirs)
     if many:
         os.makedirs(args.out, exist_ok=True)
-        write_manifest(args.out, inputs, names)
+        write_manifest(args.out, inputs, names, key)
     prefix = f"[{shard.rank}/{shard.world_size}] " if shard.world_size > 1 else ""
 
     def predict(inp: str, name: str) -> str:
@@ -160,10 +161,10 @@ def run(args) -> int:
             line += "\n" + prefix + profile_line(summary.settings)
         return line
 
-    statuses = run_share(inputs, names, args.out, shard, predict, overwrite=args.overwrite, record=many)
+    statuses = run_share(inputs, names, args.out, shard, predict, key=key, overwrite=args.overwrite, record=many)
     failed = sum(s.status == "error" for s in statuses)
     if many and shard.rank == 0:
-        index, missing = finish_run(args.out, shard, since=started - 60, timeout=args.index_timeout)
+        index, missing = finish_run(args.out, shard, since=started - 60, key=key, timeout=args.index_timeout)
         if missing:
             print(f"lgrnet predict: processes {', '.join(map(str, missing))} did not finish within --index-timeout; "
                   f"the index lists their inputs as missing (rerun the same command, or `lgrnet index {args.out}` "

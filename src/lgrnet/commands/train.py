@@ -169,10 +169,43 @@ def run(args) -> int:
                         time_limit_s=args.time_limit * 60.0, max_steps=args.max_steps, command=sys.argv,
                         init_weights=args.init)
     summary = train(cfg, opts)
-    if int(os.environ.get("RANK", "0")) == 0:
+    return report(summary, cfg, out)
+
+
+def report(summary: dict, cfg, out: str) -> int:
+    """Print how the run ended (process 0) and return the exit status: 0 when it reached its last
+    step (or was finished before), 128 + the signal's number when a signal stopped it after the
+    checkpoint (130 for Ctrl-C, 143 for SIGTERM, as a shell reports a killed command), so that
+    ``lgrnet train ... && next-step`` does not go on with an unfinished model."""
+    from ..runs.shard import shard_from_env
+
+    signum = int(summary.get("signal") or 0)
+    if shard_from_env().rank == 0:
+        if summary["stopped"] == "finished":
+            step, max_iters = summary["step"], cfg.train.max_iters
+            if step >= max_iters:
+                print(f"{summary['out_dir']}: the run is finished (step {step} of train.max_iters={max_iters}); nothing "
+                      f"to train. To train longer, raise train.max_iters: lgrnet train --out {out} --resume "
+                      f"train.max_iters={2 * max_iters}", file=sys.stderr)
+            else:
+                print(f"{summary['out_dir']}: the run is at step {step}, the --max-steps given; nothing to train. To go "
+                      f"on, resume with a larger --max-steps, or without it (to train.max_iters={max_iters})",
+                      file=sys.stderr)
+            return 0
         best = summary["best"]
         msg = f"stopped at step {summary['step']}/{summary['total_steps']}"
+        if signum:
+            msg += f" by a signal ({_signal_name(signum)}); checkpoint saved, continue with --resume"
         if best:
             msg += f"; best validation Dice {best['val_dice']:.4f} at step {best['step']}"
         print(f"{msg}; run folder {summary['out_dir']}", file=sys.stderr)
-    return 0
+    return 128 + signum if signum else 0
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)

@@ -59,77 +59,108 @@ def as_predictor(model, size: int = 352) -> "VideoPredictor":
     return model if isinstance(model, VideoPredictor) else VideoPredictor(model, size=size)
 
 
-def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
-                   progress: bool = True, on_video=None, frames_out: Optional[List[Dict[str, object]]] = None
-                   ) -> Dict[str, Dict[str, object]]:
-    """Segment every video and write ``probs/`` and ``masks/`` under ``out_dir``.
+def predict_video(predictor: "VideoPredictor", rec: VideoRecord, out_dir: Path, bar=None,
+                  frames_out: Optional[List[Dict[str, object]]] = None) -> Dict[str, object]:
+    """Segment one video and write its ``probs/`` and ``masks/`` PNGs under ``out_dir``.
 
-    ``model``: an LGRNet (run at ``size``, whole video when it fits the memory budget) or a
-    :class:`~lgrnet.inference.predictor.VideoPredictor` (its size and window settings).
-    Returns, per video, how it ran: {"frames", "mode" ("whole-clip" | "windowed"), "window",
-    "overlap", "num_windows"}. ``on_video(name, run)``: called when a video's PNGs are all written.
-    ``frames_out``: a list that gets one ``{"video", "frame", "score",
-    "dice"}`` per frame with a mask (the frame Dice of the binary mask against the ground truth > 128).
-    """
+    Returns how it ran: {"frames", "mode" ("whole-clip" | "windowed"), "window", "overlap",
+    "num_windows"}. ``frames_out``: a list that gets one ``{"video", "frame", "score", "dice"}``
+    per frame with a mask (the frame Dice of the binary mask against the ground truth > 128).
+    ``bar``: a :class:`~lgrnet.progress.ProgressBar` that counts the frames."""
+    from ..io.frame_folder import FrameFolderSource
     from ..io.images import read_mask
     from ..metrics.reliability import frame_dice
 
-    from ..io.frame_folder import FrameFolderSource
+    stream = predictor.stream(FrameFolderSource.from_files(rec.frames),
+                              bar.callback(offset=bar.n) if bar is not None else None)
+    for fp in stream:
+        stem = rec.frames[fp.index].stem
+        write_png(out_dir / "probs" / rec.name / f"{stem}.png", prob_to_uint8(fp.prob))
+        write_png(out_dir / "masks" / rec.name / f"{stem}.png", mask_to_uint8(fp.mask))
+        gt = rec.masks[fp.index] if frames_out is not None and fp.index < len(rec.masks) else None
+        if gt is not None:
+            frames_out.append({"video": rec.name, "frame": stem, "score": round(fp.score, 6),
+                               "dice": round(frame_dice(fp.mask, read_mask(gt)), 6)})
+    return {"frames": stream.info["num_frames"], **{k: stream.info[k] for k in ("mode", "window", "overlap", "num_windows")}}
+
+
+def predict_videos(model, videos: Sequence[VideoRecord], out_dir: Union[str, Path], size: int = 352,
+                   progress: bool = True, frames_out: Optional[List[Dict[str, object]]] = None,
+                   shard=None) -> Optional[Dict[str, Dict[str, object]]]:
+    """Segment every video (:func:`predict_video`) and write ``probs/`` and ``masks/`` under ``out_dir``.
+
+    ``model``: an LGRNet (run at ``size``, whole video when it fits the memory budget) or a
+    :class:`~lgrnet.inference.predictor.VideoPredictor` (its size and window settings).
+    Returns, per video, how it ran (see :func:`predict_video`); ``frames_out`` gets the per-frame
+    records of every video, in the order of ``videos``.
+
+    ``shard``: a :class:`~lgrnet.runs.shard.Shard` of several processes. They share the videos
+    with the mechanism of ``lgrnet predict`` (:func:`lgrnet.runs.batch.run_share`, balanced by
+    frame count): each process predicts its share, skipping videos a killed run finished, and
+    records each video in ``out_dir/.lgrnet-run/videos/<video>.json`` (how it ran and its
+    per-frame records) once its PNGs are written. Rank 0 then waits for every process's share
+    and returns what one process returns; the other ranks return None."""
+    from ..errors import UserError
     from ..progress import ProgressBar
+    from ..runs.batch import run_key, run_share, share_statuses, wait_for_shares
+    from ..runs.run_index import run_dir
+    from ..runs.shard import Shard
 
     predictor = as_predictor(model, size)
     out_dir = Path(out_dir)
-    runs: Dict[str, Dict[str, object]] = {}
+    shard = shard or Shard()
+    sharded = shard.world_size > 1
+    started = time.time()
+    records_dir = run_dir(out_dir) / "videos"
+    by_name = {v.name: v for v in videos}
+    records: Dict[str, Dict[str, object]] = {}
+
+    def record_path(name: str) -> Path:
+        return records_dir / f"{name}.json"
+
+    def load_record(name: str) -> Optional[Dict[str, object]]:
+        try:
+            record = json.loads(record_path(name).read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and {"run", "frames"} <= set(record) else None
+
     with ProgressBar("predict", total=sum(len(v) for v in videos), enabled=progress, leave=False) as bar:
-        for rec in videos:
-            stream = predictor.stream(FrameFolderSource.from_files(rec.frames), bar.callback(offset=bar.n))
-            for fp in stream:
-                stem = rec.frames[fp.index].stem
-                write_png(out_dir / "probs" / rec.name / f"{stem}.png", prob_to_uint8(fp.prob))
-                write_png(out_dir / "masks" / rec.name / f"{stem}.png", mask_to_uint8(fp.mask))
-                gt = rec.masks[fp.index] if frames_out is not None and fp.index < len(rec.masks) else None
-                if gt is not None:
-                    frames_out.append({"video": rec.name, "frame": stem, "score": round(fp.score, 6),
-                                       "dice": round(frame_dice(fp.mask, read_mask(gt)), 6)})
-            runs[rec.name] = {"frames": stream.info["num_frames"],
-                              **{k: stream.info[k] for k in ("mode", "window", "overlap", "num_windows")}}
-            if on_video is not None:
-                on_video(rec.name, runs[rec.name])
+        def work(_input: str, name: str) -> str:
+            frames: List[Dict[str, object]] = []
+            run = predict_video(predictor, by_name[name], out_dir, bar, frames)
+            records[name] = {"run": run, "frames": frames}
+            if sharded:  # for rank 0, and for a rerun after a kill
+                write_text_atomic(record_path(name), json.dumps(records[name]) + "\n")
+            return f"{name}: {run['frames']} frames"
+
+        names = [v.name for v in videos]
+        key = run_key(names, names)
+        statuses = run_share(names, names, out_dir, shard, work, key=key, sizes=[len(v) for v in videos],
+                             is_done=(lambda name: load_record(name) is not None) if sharded else (lambda name: False),
+                             record=sharded, keep_going=sharded, command="evaluate", log=lambda line: None)
+    failed = [s for s in statuses if s.status == "error"]
+    if not sharded:
+        runs = {n: records[n]["run"] for n in names}
+    else:
+        if shard.rank != 0:
+            if failed:
+                raise UserError(f"{len(failed)} video(s) of this process's share failed: {failed[0].error}")
+            return None
+        wait_for_shares(out_dir, shard, since=started - 60, key=key)
+        failed = [s for s in share_statuses(out_dir, key, shard.world_size) if s.status == "error"]
+        if failed:
+            raise UserError(f"{len(failed)} video(s) failed ({', '.join(s.name for s in failed[:5])}): {failed[0].error}")
+        records = {n: load_record(n) for n in names}
+        lost = [n for n, r in records.items() if r is None]
+        if lost:
+            raise UserError(f"{records_dir}: no record of video(s) {', '.join(lost[:5])} after every process finished; "
+                            f"run the same command again")
+        runs = {n: records[n]["run"] for n in names}
+    if frames_out is not None:
+        for n in names:
+            frames_out.extend(records[n]["frames"])
     return runs
-
-
-def predict_share(predictor, videos: Sequence[VideoRecord], out_dir: Path, shard, progress: bool = True,
-                  timeout: Optional[float] = None) -> Optional[Dict[str, Dict[str, object]]]:
-    """Several processes (:mod:`lgrnet.runs.shard`): predict this process's share of ``videos``
-    (balanced by frame count), skipping videos a killed run finished, each recorded in
-    ``out_dir/.lgrnet-run/videos/<video>.json`` once its PNGs are written. Rank 0 then waits for
-    every video's record and returns the runs of all videos (to be scored once); the other ranks
-    return None."""
-    from ..runs.batch import POLL_SECONDS, run_dir
-    from ..runs.shard import balance
-
-    records = run_dir(out_dir) / "videos"
-    share = balance([len(v) for v in videos], shard.world_size)[shard.rank]
-    todo = [videos[i] for i in share if not (records / f"{videos[i].name}.json").is_file()]
-
-    def done(name: str, run: Dict[str, object]) -> None:
-        write_text_atomic(records / f"{name}.json", json.dumps(run) + "\n")
-
-    predict_videos(predictor, todo, out_dir, progress=progress, on_video=done)
-    if shard.rank != 0:
-        return None
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        missing = [v.name for v in videos if not (records / f"{v.name}.json").is_file()]
-        if not missing:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            from ..errors import UserError
-
-            raise UserError(f"{out_dir}: {len(missing)} video(s) not predicted by the other processes in time "
-                            f"({', '.join(missing[:5])}); run the same command again")
-        time.sleep(POLL_SECONDS)
-    return {v.name: json.loads((records / f"{v.name}.json").read_text()) for v in videos}
 
 
 @dataclass
@@ -195,8 +226,8 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
 
     ``model``: an LGRNet (run at ``size``) or a :class:`~lgrnet.inference.predictor.VideoPredictor`
     (its size, window, overlap and memory budget). ``shard``: a :class:`~lgrnet.runs.shard.Shard`
-    of several processes: each predicts its share (:func:`predict_share`) and rank 0 scores them
-    all once; the other ranks return None."""
+    of several processes: each predicts its share (:func:`predict_videos`) and rank 0 scores them
+    all once, writing the same files as one process; the other ranks return None."""
     sharded = shard is not None and shard.world_size > 1
     predictor = as_predictor(model, size)
     out_dir = Path(out_dir)
@@ -211,12 +242,9 @@ def evaluate_split(model, videos: Sequence[VideoRecord], out_dir: Union[str, Pat
         write_config(out_dir, run_config)
     t0 = time.perf_counter()
     frames: List[Dict[str, object]] = []
-    if sharded:
-        runs = predict_share(predictor, videos, out_dir, shard, progress=progress)
-        if runs is None:
-            return None
-    else:
-        runs = predict_videos(predictor, videos, out_dir, progress=progress, frames_out=frames)
+    runs = predict_videos(predictor, videos, out_dir, progress=progress, frames_out=frames, shard=shard)
+    if runs is None:  # not rank 0: its share is predicted
+        return None
     t1 = time.perf_counter()
     result = EvaluationResult(out_dir, sum(int(r["frames"]) for r in runs.values()), seconds_predict=t1 - t0, runs=runs)
     result.confidence = confidence_report(frames)

@@ -1,11 +1,15 @@
-"""The index of a run over many inputs: one row per input, ``OUT/index.csv`` and ``OUT/index.json``.
+"""The index of the runs over many inputs into one folder: one row per input,
+``OUT/index.csv`` and ``OUT/index.json``.
 
 Columns: input, name (the result folder), status ("done", "error" or "missing": no result and
-no recorded error, e.g. a process was killed), error, frames, frames_with_lesion (frames whose
-mask is not empty), max_score, mean_score (of the per-frame scores), seconds (read to written,
-as predictions.json records it). :func:`build_index` reads it back from the result folders and
-the run state (:mod:`lgrnet.runs.batch`), so it can be rebuilt any time (``lgrnet index OUT``);
-:func:`write_index` writes both files atomically.
+no recorded error, e.g. a process was killed or another run is still writing it), error, frames,
+frames_with_lesion (frames whose mask is not empty), max_score, mean_score (of the per-frame
+scores), seconds (read to written, as predictions.json records it). :func:`build_index` reads it
+back from the result folders and the run state (:mod:`lgrnet.runs.batch`): the inputs of every
+run recorded in the folder, in the order the runs started, then any other complete result folder
+there (one written by a run over one input), so it can be rebuilt any time (``lgrnet index
+OUT``) and covers every run that wrote into the folder; :func:`write_index` writes both files
+atomically.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import csv
 import io
 import json
 import os
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -26,19 +31,45 @@ def run_dir(out_dir: Path) -> Path:
     return Path(out_dir) / RUN_DIR
 
 
-def write_manifest(out_dir: Path, inputs: Sequence[str], names: Sequence[str]) -> None:
-    """Record the run's inputs and their result folder names (``inputs.json``, atomically)."""
-    entries = [{"input": os.path.abspath(os.fspath(i)), "name": n} for i, n in zip(inputs, names)]
-    write_text_atomic(run_dir(out_dir) / "inputs.json", json.dumps({"inputs": entries}, indent=1) + "\n")
+def manifest_path(out_dir: Path, key: str) -> Path:
+    return run_dir(out_dir) / "runs" / key / "inputs.json"
 
 
-def read_manifest(out_dir: Path) -> Optional[List[Dict[str, str]]]:
-    """The inputs of the last run into ``out_dir`` ([{"input", "name"}]), or None when none is recorded."""
-    path = run_dir(out_dir) / "inputs.json"
+def write_manifest(out_dir: Path, inputs: Sequence[str], names: Sequence[str], key: str) -> None:
+    """Record run ``key``'s inputs and their result folder names (``runs/<key>/inputs.json``,
+    atomically; a rerun of the same run keeps the time it was first started, its place in the index)."""
+    path = manifest_path(out_dir, key)
+    started = None
     try:
-        return list(json.loads(path.read_text())["inputs"])
-    except (OSError, ValueError, KeyError, TypeError):
+        started = json.loads(path.read_text()).get("started")
+    except (OSError, ValueError, AttributeError):
+        pass
+    entries = [{"input": os.path.abspath(os.fspath(i)), "name": n} for i, n in zip(inputs, names)]
+    write_text_atomic(path, json.dumps({"started": started or time.time(), "inputs": entries}, indent=1) + "\n")
+
+
+def read_manifests(out_dir: Path) -> Optional[List[Dict[str, str]]]:
+    """The inputs of every run recorded in ``out_dir`` ([{"input", "name"}]; a name once, with the
+    input of the latest run that lists it, at its first place), runs in the order they started;
+    None when no run is recorded. Also reads ``.lgrnet-run/inputs.json`` of lgrnet 0.x runs."""
+    runs = []
+    paths = list((run_dir(out_dir) / "runs").glob("*/inputs.json")) + [run_dir(out_dir) / "inputs.json"]
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+            runs.append((float(data.get("started") or path.stat().st_mtime), list(data["inputs"])))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    if not runs:
         return None
+    merged: Dict[str, Dict[str, str]] = {}
+    for _, entries in sorted(runs, key=lambda r: r[0]):
+        for e in entries:
+            if e["name"] in merged:
+                merged[e["name"]]["input"] = e["input"]
+            else:
+                merged[e["name"]] = {"input": e["input"], "name": e["name"]}
+    return list(merged.values())
 
 INDEX_COLUMNS = ["input", "name", "status", "error", "frames", "frames_with_lesion", "max_score", "mean_score",
                  "seconds"]
@@ -58,26 +89,21 @@ def result_row(folder: Path, name: str, input_path: Optional[str] = None) -> Dic
             "mean_score": round(sum(scores) / len(scores), 6) if scores else None, "seconds": seconds}
 
 
-def _empty_row(input_path: str, name: str, status: str, error: Optional[str]) -> Dict[str, object]:
+def _empty_row(input_path: Optional[str], name: str, status: str, error: Optional[str]) -> Dict[str, object]:
     return {"input": input_path, "name": name, "status": status, "error": error, "frames": None,
             "frames_with_lesion": None, "max_score": None, "mean_score": None, "seconds": None}
 
 
 def build_index(out_dir: Union[str, os.PathLike]) -> List[Dict[str, object]]:
-    """Rows for the inputs of the last run into ``out_dir`` (its ``.lgrnet-run/inputs.json``), in
-    the run's order; without a recorded run, one row per result folder found there."""
+    """Rows for the inputs of every run recorded in ``out_dir`` (:func:`read_manifests`), then one
+    row per other complete result folder found there."""
     from ..results.folder import find_results, is_result_folder
 
     out_dir = Path(os.fspath(out_dir))
     if not out_dir.is_dir():
         raise InputError(f"{out_dir}: not a folder")
-    manifest = read_manifest(out_dir)
     rows: List[Dict[str, object]] = []
-    if manifest is None:
-        for res in find_results(out_dir, max_depth=1):
-            rows.append(result_row(res.root, res.name))
-        return rows
-    for entry in manifest:
+    for entry in read_manifests(out_dir) or []:
         name, inp = entry["name"], entry["input"]
         folder = out_dir / name
         if is_result_folder(folder):
@@ -91,6 +117,17 @@ def build_index(out_dir: Union[str, os.PathLike]) -> List[Dict[str, object]]:
             rows.append(_empty_row(inp, name, "error", json.loads(error.read_text()).get("error")))
         except (OSError, ValueError):
             rows.append(_empty_row(inp, name, "missing", None))
+    listed = {r["name"] for r in rows}
+    broken: List = []
+    try:
+        others = [res for res in find_results(out_dir, max_depth=1, broken=broken) if res.name not in listed]
+    except InputError:  # no result folder at all
+        others = []
+    for res in others:
+        rows.append(result_row(res.root, res.name))
+    for name, problem in broken:
+        if name not in listed:
+            rows.append(_empty_row(None, name, "error", problem))
     return rows
 
 

@@ -45,10 +45,15 @@ def _int(env: Mapping[str, str], key: str) -> Optional[int]:
 
 
 def shard_from_env(env: Optional[Mapping[str, str]] = None) -> Shard:
-    """The :class:`Shard` of this process from torchrun's variables (``RANK``, ``WORLD_SIZE``,
-    ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``) or, without them, SLURM's (``SLURM_PROCID``,
-    ``SLURM_NTASKS``, ``SLURM_LOCALID``, ``SLURM_NTASKS_PER_NODE`` / ``SLURM_TASKS_PER_NODE``);
-    one process when neither is set."""
+    """The :class:`Shard` of this process: the one reader of the launchers' environment, used by
+    ``predict``, ``evaluate`` and ``train``.
+
+    torchrun: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``TORCHELASTIC_RUN_ID``.
+    Without them, a task of an ``srun`` step: ``SLURM_STEP_NUM_TASKS`` (the step's tasks, which srun
+    sets and a batch script does not), ``SLURM_PROCID``, ``SLURM_LOCALID``,
+    ``SLURM_STEP_TASKS_PER_NODE`` / ``SLURM_NTASKS_PER_NODE`` / ``SLURM_TASKS_PER_NODE``,
+    ``SLURM_JOB_ID`` and ``SLURM_STEP_ID``. A batch script run without srun (it sees the job's
+    ``SLURM_NTASKS`` and ``SLURM_PROCID=0``, but no step) is one process, as is an unset environment."""
     env = os.environ if env is None else env
     if _int(env, "WORLD_SIZE") is not None:
         world, rank = _int(env, "WORLD_SIZE"), _int(env, "RANK") or 0
@@ -56,10 +61,11 @@ def shard_from_env(env: Optional[Mapping[str, str]] = None) -> Shard:
         local_world = _int(env, "LOCAL_WORLD_SIZE") or world
         run_id = env.get("TORCHELASTIC_RUN_ID")
         launcher = "torchrun"
-    elif _int(env, "SLURM_NTASKS") is not None:
-        world, rank = _int(env, "SLURM_NTASKS"), _int(env, "SLURM_PROCID") or 0
+    elif _int(env, "SLURM_STEP_NUM_TASKS") is not None:
+        world, rank = _int(env, "SLURM_STEP_NUM_TASKS"), _int(env, "SLURM_PROCID") or 0
         local = _int(env, "SLURM_LOCALID") or 0
-        local_world = _int(env, "SLURM_NTASKS_PER_NODE") or _tasks_per_node(env.get("SLURM_TASKS_PER_NODE")) or world
+        local_world = (_tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE")) or _int(env, "SLURM_NTASKS_PER_NODE")
+                       or _tasks_per_node(env.get("SLURM_TASKS_PER_NODE")) or world)
         job, step = env.get("SLURM_JOB_ID"), env.get("SLURM_STEP_ID")
         run_id = f"{job}.{step}" if job else None
         launcher = "slurm"

@@ -45,6 +45,7 @@ from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
 from ..precision import resolve_precision
 from ..inference.device import resolve_device
+from ..runs.shard import Shard, shard_from_env
 from .optim import build_optimizer, build_scheduler, clip_full_model_grad_norm
 from .log import RunLogger
 from .state import LAST, capture_rng, diff_dicts, load_checkpoint, restore_rng, save_checkpoint
@@ -119,10 +120,18 @@ def check_train_config(cfg: LGRNetConfig) -> None:
         raise UserError("; ".join(problems))
 
 
-def distributed_env() -> tuple:
-    """(world_size, rank, local_rank) from torchrun's environment (1, 0, 0 without it)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+def init_distributed(shard: Shard, device: torch.device) -> None:
+    """Join the process group of a run with several processes (``shard`` from
+    :func:`lgrnet.runs.shard.shard_from_env`): NCCL on CUDA, else gloo. torchrun provides the
+    rendezvous address; the tasks of an ``srun`` step need ``MASTER_ADDR`` and ``MASTER_PORT``."""
+    if shard.world_size == 1 or dist.is_initialized():
+        return
+    if not (os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT")):
+        raise UserError(f"{shard.describe()}: training over several processes needs MASTER_ADDR and MASTER_PORT "
+                        f"(the first task's host and a free port); start each node with torchrun, or export them")
+    # Rank 0 validates while the others wait: allow a long validation before timing out.
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=shard.rank,
+                            world_size=shard.world_size, timeout=datetime.timedelta(hours=2))
 
 
 def pick_device(name: str, local_rank: int) -> torch.device:
@@ -184,11 +193,16 @@ def _unwrap(model):
 
 
 class _StopRequest:
-    """SIGTERM / first SIGINT -> finish the step, checkpoint, exit; a second SIGINT interrupts."""
+    """SIGTERM / first SIGINT -> finish the step, checkpoint, exit; a second SIGINT interrupts.
+    ``signum``: the signal that asked (0: none)."""
 
     def __init__(self):
-        self.requested = False
+        self.signum = 0
         self._old = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum != 0
 
     def __enter__(self):
         if sys.platform != "win32":
@@ -202,7 +216,7 @@ class _StopRequest:
     def _handle(self, signum, frame):
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.requested = True
+        self.signum = self.signum or signum
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
@@ -219,7 +233,8 @@ class Trainer:
 
     def __init__(self, cfg: LGRNetConfig, opts: TrainOptions):
         self.opts = opts
-        self.world, self.rank, self.local_rank = distributed_env()
+        self.shard = shard_from_env()  # torchrun or srun: this process's rank (one process without them)
+        self.world, self.rank, self.local_rank = self.shard.world_size, self.shard.rank, self.shard.local_rank
         self.out_dir = os.path.abspath(opts.out_dir)
         resume_state = None
         if opts.resume and not os.path.isfile(os.path.join(self.out_dir, LAST)):
@@ -243,10 +258,7 @@ class Trainer:
             raise UserError(f"train.batch_size={tc.batch_size} is not divisible by the {self.world} processes")
         self.device = pick_device(opts.device, self.local_rank)
         self.amp_dtype = training_autocast_dtype(opts.precision, self.device, tc.amp)
-        if self.world > 1 and not dist.is_initialized():
-            # Rank 0 validates while the others wait: allow a long validation before timing out.
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
-                                    timeout=datetime.timedelta(hours=2))
+        init_distributed(self.shard, self.device)
         self.is_main = self.rank == 0
 
         if not opts.data:
@@ -294,7 +306,7 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if cuda else None, broadcast_buffers=False)
         self.total_steps = tc.max_iters if not opts.max_steps else min(tc.max_iters, opts.max_steps)
         self.loader = self._make_loader(self.step)
-        if self.is_main:
+        if self.is_main and self.step < self.total_steps:  # a finished run's folder is left as it is
             os.makedirs(self.out_dir, exist_ok=True)
             self._write_run_files(resumed=resume_state is not None)
 
@@ -444,12 +456,12 @@ class Trainer:
         dist.all_reduce(t)
         return {k: float(v) / self.world for k, v in zip(keys, t.tolist())}
 
-    def _any_process(self, flag: bool) -> bool:
+    def _max_over_processes(self, value: int) -> int:
         if self.world == 1:
-            return flag
-        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+            return value
+        t = torch.tensor([float(value)], device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item() > 0)
+        return int(t.item())
 
     def run_validation(self, logger: RunLogger, elapsed: float) -> Optional[float]:
         """Validate on rank 0 (others wait); keep the best weights. Returns the Dice."""
@@ -471,8 +483,15 @@ class Trainer:
         return dice
 
     def fit(self) -> Dict[str, Any]:
+        """Train from the current step to ``total_steps``. The summary's ``stopped``: None (the last
+        step was reached), "time limit", "signal" (``signal``: its number, e.g. SIGINT; any
+        process's, so every process reports it) or "finished" (a resumed run that had already
+        reached its last step: nothing trained)."""
         tc = self.cfg.train
         start = self.step
+        if start >= self.total_steps:
+            return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": "finished",
+                    "signal": 0, "best": self.best, "seconds": 0.0, "last_validated": -1}
         logger = RunLogger(self.out_dir, self.total_steps, start, enabled=self.is_main,
                            tensorboard=self.opts.tensorboard, progress=self.opts.progress)
         if self.is_main:
@@ -482,6 +501,7 @@ class Trainer:
         t_start = time.time()
         t_last = t_start
         stopped = None
+        signum = 0
         last_saved = last_validated = -1
         try:
             with _StopRequest() as stop:
@@ -508,17 +528,20 @@ class Trainer:
                     else:
                         logger.advance(self.step, stats["loss"], self.optimizer.param_groups[0]["lr"])
                     out_of_time = bool(self.opts.time_limit_s) and (now - t_start) > self.opts.time_limit_s
-                    halt = self._any_process(stop.requested or out_of_time)
+                    # one all-reduce: a signal to any process (SIGINT 2, SIGTERM 15) stops them all, as does the time
+                    code = self._max_over_processes(2 * stop.signum + int(out_of_time))
+                    signum, out_of_time = code // 2, bool(code % 2)
+                    halt = code > 0
                     done = self.step == self.total_steps
-                    due = (tc.eval_every and self.step % tc.eval_every == 0) or done or (halt and out_of_time)
-                    if self.val_videos and due and not (halt and stop.requested):
+                    due = (tc.eval_every and self.step % tc.eval_every == 0) or done or (halt and not signum)
+                    if self.val_videos and due and not signum:
                         self.run_validation(logger, time.time() - t_start)
                         last_validated = self.step
                     if (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or done or halt:
                         self.save()
                         last_saved = self.step
                     if halt:
-                        stopped = "signal" if stop.requested else "time limit"
+                        stopped = "signal" if signum else "time limit"
                         logger.message(f"stopping after step {self.step} ({stopped}); resume with --resume")
                         break
                 if self.step > start and last_saved != self.step:
@@ -529,7 +552,7 @@ class Trainer:
         finally:
             logger.close()
         return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,
-                "best": self.best, "seconds": time.time() - t_start, "last_validated": last_validated}
+                "signal": signum, "best": self.best, "seconds": time.time() - t_start, "last_validated": last_validated}
 
 
 def train(cfg: LGRNetConfig, opts: TrainOptions) -> Dict[str, Any]:
