@@ -1,8 +1,9 @@
-"""Write (or rebuild) the index of a run over many inputs: OUT/index.csv and OUT/index.json, one
-row per input of the last run into OUT (input, name, status done / error / missing, error, frames,
-frames with a lesion, max and mean score, seconds). `lgrnet predict` writes it at the end of a run
-over several inputs; run this when a run died before, or to see how far a running one is. Without
-a recorded run (OUT/.lgrnet-run/inputs.json), every result folder in OUT is listed.
+"""Write (or rebuild) the index of the results in an output folder: OUT/index.csv and
+OUT/index.json, one row per input of every run of `lgrnet predict` into OUT (in the order the runs
+started), then one per other result folder there (input, name, status done / error / missing,
+error, frames, frames with a lesion, max and mean score, seconds). `lgrnet predict` writes it at
+the end of a run over several inputs; run this when a run died before, or to see how far a running
+one is.
 
 examples:
   lgrnet index results/
