@@ -17,7 +17,8 @@ from lgrnet.io.images import natural_sorted
 from media import encode_video
 
 SIZE = "64"
-FRAME_KEYS = {"index", "name", "file", "score", "class_score", "mask_score", "clip_mask_score", "area", "bbox", "query"}
+FRAME_KEYS = {"index", "name", "file", "score", "class_score", "mask_score", "clip_mask_score", "area", "bbox", "query",
+              "time"}
 
 
 @pytest.fixture(scope="module")

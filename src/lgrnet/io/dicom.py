@@ -32,9 +32,6 @@ class DicomSource(FrameSource):
     """
 
     kind = "dicom"
-    #: what the reader corrected in the colours (None: nothing), recorded with the results
-    colour_note: Optional[str] = None
-
     def __init__(self, path: Path, fps: Optional[float] = None):
         try:
             self._open(path, fps)
@@ -94,6 +91,7 @@ class DicomSource(FrameSource):
         if self.compressed and spp == 3 and self.transfer_syntax in JPEG_DCT_SYNTAXES:
             self._check_jpeg_colour(path, ds, photometric)
         super().__init__(path, fps or _dicom_fps(ds) or DEFAULT_FPS, frames, (rows, cols))
+        self._times = None if fps else _dicom_frame_times(ds, frames)
         del ds
         self.read(0)  # fail now if no decoder handles the transfer syntax
 
@@ -117,9 +115,17 @@ class DicomSource(FrameSource):
             return
         decode_as = "RGB" if colour.space == "RGB" else ("YBR_FULL_422" if colour.subsampled else "YBR_FULL")
         self._decode_options = {"photometric_interpretation": decode_as}
-        self.colour_note = (f"the DICOM header says {photometric} but its JPEG data are "
-                            f"{'RGB' if colour.space == 'RGB' else 'YCbCr'} ({colour.evidence}); decoded as {decode_as}")
-        warnings.warn(f"{path}: {self.colour_note}", InputWarning, stacklevel=3)
+        note = (f"the DICOM header says {photometric} but its JPEG data are "
+                f"{'RGB' if colour.space == 'RGB' else 'YCbCr'} ({colour.evidence}); decoded as {decode_as}")
+        self.input_corrections = {"colour": note}
+        warnings.warn(f"{path}: {note}", InputWarning, stacklevel=3)
+
+    def frame_time(self, index: int) -> float:
+        """Frame ``index``'s time in seconds: the running sum of Frame Time Vector when the file has one
+        (variable timing), else ``index / fps``."""
+        if self._times is not None and 0 <= index < len(self._times):
+            return self._times[index]
+        return super().frame_time(index)
 
     def _decode_error(self, exc: Exception, index: int) -> InputError:
         reason = first_line(exc)
@@ -211,6 +217,24 @@ def _dicom_fps(ds) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return None
+
+
+def _dicom_frame_times(ds, frames: int):
+    """Each frame's time in seconds from Frame Time Vector (ms from the previous frame; the first
+    entry is 0) when the file times its frames that way, else None (constant Frame Time, or a
+    vector of another length or with invalid values)."""
+    try:
+        vector = ds.get("FrameTimeVector")
+        if not vector or ds.get("FrameTime"):
+            return None
+        values = [vector] if isinstance(vector, (int, float, str)) else list(vector)  # one value is not a list
+        steps = [float(v) / 1000.0 for v in values]
+    except (TypeError, ValueError):
+        return None
+    if len(steps) != frames or any(v < 0 for v in steps):
+        return None
+    steps[0] = 0.0
+    return [float(t) for t in np.cumsum(steps)]
 
 
 def has_dicom_preamble(path: Path) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -37,6 +37,9 @@ class FrameSource:
     """
 
     kind: str = ""
+    #: what the reader changed in the frames relative to the stored data, recorded in predictions.json
+    #: (``{"rotation": 90}``: a display matrix applied; ``{"colour": "..."}``: a colour space corrected)
+    input_corrections: Dict[str, Any] = {}
 
     def __init__(self, path: Path, fps: float, num_frames: Optional[int], frame_size: Tuple[int, int]):
         self.path = path
@@ -62,6 +65,11 @@ class FrameSource:
         """Names of all frames (see :meth:`name`)."""
         n = self.num_frames if self.num_frames is not None else self.count_frames()
         return [self.name(i) for i in range(n)]
+
+    def frame_time(self, index: int) -> float:
+        """The presentation time of frame ``index`` in seconds from the first frame (``index / fps``
+        for sources without per-frame timing)."""
+        return int(index) / self.fps if self.fps > 0 else 0.0
 
     def count_frames(self) -> int:
         """The number of frames, decoding the input if its header does not say."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import itertools
 import threading
 from pathlib import Path
-from typing import Iterator, Optional
+import warnings
+from typing import Dict, Iterator, Optional
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 from .source import DEFAULT_FPS, FrameSource, first_line
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv",
@@ -39,6 +40,20 @@ def _av_reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
+def _display_rotation(path: Path, frame) -> int:
+    """The counter-clockwise rotation (0, 90, 180 or 270) that frame's display matrix asks for; 0
+    with a warning for an angle that is not a multiple of 90 degrees."""
+    try:
+        degrees = int(frame.rotation)  # FFmpeg's av_display_rotation_get: counter-clockwise, -180..180
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    if degrees % 90:
+        warnings.warn(f"{path}: its display matrix rotates by {degrees} degrees; frames are processed as stored "
+                      f"(not rotated)", InputWarning, stacklevel=4)
+        return 0
+    return degrees % 360
+
+
 def _stream_duration(container, stream) -> Optional[float]:
     """The video stream's duration in seconds from the header: the stream's own, its DURATION tag
     (Matroska), or the container's when the video is its only stream; None when unknown."""
@@ -57,7 +72,14 @@ def _stream_duration(container, stream) -> Optional[float]:
 
 
 class VideoFileSource(FrameSource):
-    """A video file decoded with PyAV (FFmpeg): mp4, avi, mov, mkv, ...; the first video stream."""
+    """A video file decoded with PyAV (FFmpeg): mp4, avi, mov, mkv, ...; the first video stream.
+
+    Frames come in their displayed orientation: a display matrix that rotates by a multiple of 90
+    degrees (what phones record in portrait) is applied to every frame (:attr:`rotation`, also in
+    ``frame_size``); another angle or a mirrored matrix is reported with a warning and not applied.
+    :meth:`frame_time` gives each decoded frame's presentation time, so that a variable-frame-rate
+    video keeps its timing (``fps`` is the average rate).
+    """
 
     kind = "video"
     #: a :meth:`read` at most this many frames after the previous one decodes forward instead of seeking
@@ -88,10 +110,18 @@ class VideoFileSource(FrameSource):
             if _has_alpha(first.format):
                 raise InputError(f"{path}: pixel format {first.format.name} has an alpha channel; convert the video "
                                  f"without it (e.g. ffmpeg -i IN -pix_fmt yuv420p OUT.mp4)")
+            rotation = _display_rotation(path, first)
             size = (int(first.height), int(first.width))
+            if rotation % 180:
+                size = size[::-1]
         finally:
             container.close()
         super().__init__(path, fps if fps else (float(rate) if rate else DEFAULT_FPS), declared, size)
+        #: degrees (counter-clockwise) every frame is rotated by to show it as the display matrix says
+        self.rotation = rotation
+        if rotation:
+            self.input_corrections = {"rotation": rotation}
+        self._times: Dict[int, float] = {}
         self.rate = rate  # exact Fraction, for writing a video with the same timing
         self.duration = duration
         self.expected_frames = declared or (int(round(duration * float(rate))) if duration and rate else None)
@@ -119,7 +149,8 @@ class VideoFileSource(FrameSource):
             n = 0
             try:
                 for frame in container.decode(stream):
-                    yield self._check_size(reformatter.reformat(frame, format="rgb24").to_ndarray(), n)
+                    self._record_time(n, frame)
+                    yield self._check_size(self._rgb(reformatter, frame), n)
                     n += 1
             except self._av.FFmpegError as exc:
                 raise InputError(f"{self.path}: decoding failed after {n} frames ({_av_reason(exc)}); the file is corrupt or truncated") from None
@@ -133,6 +164,21 @@ class VideoFileSource(FrameSource):
                                  f"({self.duration:.2f} s at {float(self.rate):g} fps) says about {expected}")
         finally:
             container.close()
+
+    def _rgb(self, reformatter, frame) -> np.ndarray:
+        """A decoded frame as uint8 RGB (H, W, 3), rotated as the display matrix says."""
+        rgb = reformatter.reformat(frame, format="rgb24").to_ndarray()
+        return np.ascontiguousarray(np.rot90(rgb, self.rotation // 90)) if self.rotation else rgb
+
+    def _record_time(self, index: int, frame) -> None:
+        if frame.pts is not None and self.time_base:
+            self._times[index] = float((frame.pts - self.start_pts) * self.time_base)
+
+    def frame_time(self, index: int) -> float:
+        """Frame ``index``'s presentation time in seconds from the first frame's: its timestamp once
+        it has been decoded (variable frame rates keep their timing), else ``index / fps``."""
+        t = self._times.get(int(index))
+        return t if t is not None else super().frame_time(index)
 
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as uint8 RGB (H, W, 3). Thread-safe.
@@ -173,13 +219,13 @@ class VideoFileSource(FrameSource):
                 if first is not None and first.pts is not None:
                     landed = int(round((first.pts - self.start_pts) * tb * self.fps))
                     if 0 <= landed <= index:
-                        return _DecodeCursor(self._av, container, itertools.chain([first], frames), landed)
+                        return _DecodeCursor(self, container, itertools.chain([first], frames), landed)
             except self._av.FFmpegError:
                 pass
             container.close()  # timestamps do not map to frame numbers: count from the start
             container = self._open()
             stream = container.streams.video[0]
-        return _DecodeCursor(self._av, container, container.decode(stream), 0)
+        return _DecodeCursor(self, container, container.decode(stream), 0)
 
     def _close_cursor(self) -> None:
         if self._cursor is not None:
@@ -195,11 +241,12 @@ class VideoFileSource(FrameSource):
 class _DecodeCursor:
     """An open container whose decoder yields frame ``next`` next (frames counted in presentation order)."""
 
-    def __init__(self, av, container, frames: Iterator, next_index: int):
+    def __init__(self, source: VideoFileSource, container, frames: Iterator, next_index: int):
+        self.source = source
         self.container = container
         self.frames = frames
         self.next = next_index
-        self._reformatter = av.video.reformatter.VideoReformatter()
+        self._reformatter = source._av.video.reformatter.VideoReformatter()
 
     def advance_to(self, index: int) -> Optional[np.ndarray]:
         """Decode up to frame ``index`` (>= ``next``) and return it as RGB; None if the video ends first."""
@@ -207,7 +254,8 @@ class _DecodeCursor:
             i = self.next
             self.next += 1
             if i == index:
-                return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+                self.source._record_time(i, frame)
+                return self.source._rgb(self._reformatter, frame)
         return None
 
     def close(self) -> None:

@@ -62,7 +62,7 @@ PREDICTIONS = "predictions.json"
 REQUIRED_KEYS = ("num_frames", "frames")
 
 CSV_COLUMNS = ["index", "name", "score", "class_score", "mask_score", "clip_mask_score", "area",
-               "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "query"]
+               "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "query", "time"]
 QUERY_CSV_COLUMNS = ["index", "query", "class_score", "mask_score", "clip_mask_score", "score", "area"]
 
 
@@ -153,7 +153,15 @@ def csv_row(row: dict) -> list:
     the bounding box is split into four columns, empty when there is no lesion."""
     bbox = row.get("bbox")
     return [row.get("index"), row.get("name", ""), row.get("score"), row.get("class_score"), row.get("mask_score"),
-            row.get("clip_mask_score", ""), row.get("area"), *(bbox if bbox else ["", "", "", ""]), row.get("query", "")]
+            row.get("clip_mask_score", ""), row.get("area"), *(bbox if bbox else ["", "", "", ""]), row.get("query", ""),
+            row.get("time", "")]
+
+
+def _frame_time(source, index: int) -> float:
+    """Frame ``index``'s time in seconds: the source's timestamp (:meth:`lgrnet.io.FrameSource.frame_time`),
+    or ``index / fps`` for a source that only gives a rate."""
+    timing = getattr(source, "frame_time", None)
+    return timing(index) if timing is not None else index / source.fps
 
 
 class ResultFolderWriter:
@@ -243,7 +251,7 @@ class ResultFolderWriter:
         area, bbox = fp.area, fp.bbox
         row = {"index": fp.index, "name": fp.name, "file": stem, "score": _r(fp.score), "class_score": _r(fp.class_score),
                "mask_score": _r(fp.mask_score), "clip_mask_score": _r(fp.clip_mask_score), "area": area, "bbox": bbox,
-               "query": int(fp.query)}
+               "query": int(fp.query), "time": _r(_frame_time(self.source, fp.index))}
         row.update(self.sizes.row(fp.mask))
         row.update({k: getattr(fp, k) for k in self.extra_columns})
         if self.all_queries and fp.query_probs is not None:
@@ -280,7 +288,7 @@ class ResultFolderWriter:
             if self._video is None:
                 rate = getattr(self.source, "rate", None) or self.source.fps
                 self._video = OverlayVideoWriter(self.tmp / "overlay.mp4", rate, enc.overlay.shape[:2])
-            self._video.write(enc.overlay)
+            self._video.write(enc.overlay, time=row["time"])  # the input's timing, variable rates too
         self.count += 1
 
     def _close_files(self) -> None:
@@ -302,6 +310,9 @@ class ResultFolderWriter:
         H, W = src.frame_size
         header = {"input": os.path.abspath(os.fspath(src.path)), "kind": src.kind, "num_frames": self.count,
                   "fps": _r(src.fps), "width": W, "height": H, **self.sizes.header(), "settings": settings}
+        corrections = getattr(src, "input_corrections", None)  # what the reader changed in the frames
+        if corrections:  # a display rotation applied, colours corrected
+            header["input_corrections"] = dict(corrections)
         rows_path = self.tmp / ".frames.jsonl"
         with open(self.tmp / PREDICTIONS, "w") as out, open(rows_path) as rows:
             out.write("{\n")

@@ -3,7 +3,8 @@
 - mask PNG: 8-bit grey, 0 (background) or 255 (lesion), at the frame's original size;
 - probability PNG: 8-bit grey, ``round(255 * p)``;
 - overlay video: H.264 (yuv420p, browser-playable, ``+faststart``) at the input's frame rate,
-  one video frame per input frame, with the lesion outline and the frame's score drawn. H.264
+  one video frame per input frame, each shown at its input frame's time (a variable-frame-rate
+  input keeps its timing), with the lesion outline and the frame's score drawn. H.264
   with 4:2:0 chroma needs even sizes: odd widths or heights get one black column or row at the
   right or bottom.
 
@@ -114,8 +115,14 @@ class OverlayVideoWriter:
     """Write uint8 RGB frames of one size to an H.264 mp4 (mpeg4 when libx264 is missing).
 
     >>> with OverlayVideoWriter("overlay.mp4", fps=25, frame_size=(288, 384)) as w:
-    ...     w.write(frame)
+    ...     w.write(frame)               # frame i shown at i / fps
+    ...     w.write(frame, time=0.25)    # or at a given time (s): variable frame rates
+
+    Frames written with a ``time`` are stamped in units of :data:`TIME_BASE` (1/90000 s, the MPEG
+    clock); the first write decides for the whole file.
     """
+
+    TIME_BASE = Fraction(1, 90000)
 
     def __init__(self, path: Union[str, os.PathLike], fps: Union[float, Fraction], frame_size: Tuple[int, int],
                  crf: int = 20, preset: str = "ultrafast"):
@@ -135,14 +142,15 @@ class OverlayVideoWriter:
             self._stream.pix_fmt = "yuv420p"
             if codec == "libx264":
                 self._stream.options = {"crf": str(crf), "preset": preset}
-            self._time_base = 1 / self.rate
+            self._time_base: Optional[Fraction] = None  # set by the first write
+            self._last_pts = -1
         except BaseException:
             self._container.close()
             raise
         self._av = av
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one uint8 RGB (H, W, 3) frame."""
+    def write(self, frame: np.ndarray, time: Optional[float] = None) -> None:
+        """Append one uint8 RGB (H, W, 3) frame, shown at ``time`` seconds (default: count / fps)."""
         if frame.shape[:2] != self.frame_size:
             raise ValueError(f"{self.path}: frame of size {frame.shape[:2]}, expected {self.frame_size}")
         if self._even != self.frame_size:
@@ -150,7 +158,18 @@ class OverlayVideoWriter:
             padded[: frame.shape[0], : frame.shape[1]] = frame
             frame = padded
         vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
-        vf.pts = self.count
+        if self._time_base is None:
+            self._time_base = self.TIME_BASE if time is not None else 1 / self.rate
+            self._stream.codec_context.time_base = self._time_base
+            if time is not None:
+                self._stream.time_base = self._time_base
+        if time is None:
+            pts = self.count if self._time_base == 1 / self.rate else round(self.count / self.rate / self._time_base)
+        else:
+            pts = round(Fraction(time).limit_denominator(10**9) / self._time_base)
+        pts = max(pts, self._last_pts + 1)  # strictly increasing, whatever the input's timestamps
+        self._last_pts = pts
+        vf.pts = pts
         vf.time_base = self._time_base
         for packet in self._stream.encode(vf):
             self._container.mux(packet)
