@@ -1,10 +1,10 @@
 """AUROC of per-frame confidence candidates for failed frames (frame Dice < 0.5).
 
-    PYTHONPATH=src python benchmarks/confidence_auroc.py --weights src/lgrnet/assets/demo_tiny.safetensors \\
+    python -m benchmarks.confidence_auroc --weights src/lgrnet/assets/demo_tiny.safetensors \\
         --split DATA/CVC-ClinicDB-612/Test --split DATA/CVC-ColonDB-300/Train
 
 Each video runs as one clip at the size the weights record, without and with --tta; the candidates
-(:mod:`lgrnet.inference.confidence`) are computed from the chosen query's logits, the frame Dice from
+(``benchmarks/confidence_candidates.py``) are computed from the chosen query's logits, the frame Dice from
 the post-processed mask at the frame's size against the ground truth (> 128).
 """
 from __future__ import annotations
@@ -17,16 +17,16 @@ import torch
 
 from lgrnet.data.datasets import find_videos
 from lgrnet.io.images import read_frame, read_mask
-from lgrnet.inference import confidence as C
+from benchmarks import confidence_candidates as C
 from lgrnet.inference.clip import frames_to_tensor
-from lgrnet.inference.postprocess import clip_mask_score, clip_maps, clip_median
+from lgrnet.inference.postprocess import clip_mask_score, clip_maps, clip_median, mean_prob_inside
 from lgrnet.inference.predictor import VideoPredictor
 from lgrnet.metrics.reliability import failure_auroc, frame_dice
 
 
 def candidates(out) -> dict:
     lg, cs = out.logits, out.class_score
-    ed, mp, tmp = C.expected_dice(lg), C.mean_prob_inside(lg), C.temporal_agreement(lg)
+    ed, mp, tmp = C.expected_dice(lg), mean_prob_inside(lg), C.temporal_agreement(lg)
     has_mask = (lg > 0).flatten(1).any(1)
     c = {"class*mean_prob*clip_mask_score (reported score)": cs * mp * clip_mask_score(lg),
          "class*mean_prob (Mask2Former's score)": cs * mp, "mean_prob": mp, "clip_mask_score": clip_mask_score(lg).expand_as(mp),

@@ -1,7 +1,7 @@
 """More per-frame confidence candidates than benchmarks/confidence_auroc.py, scored against the
 plain (no-TTA) prediction's frame Dice: AUROC for failed frames (Dice < 0.5).
 
-    PYTHONPATH=src python benchmarks/confidence_features.py WEIGHTS OUT.json SPLIT [SPLIT ...]
+    python -m benchmarks.confidence_features WEIGHTS OUT.json SPLIT [SPLIT ...]
 
 Each video runs as one clip at the weights' size, one thread, all queries kept, once plainly and
 once with TTA (four flips) used only as a probe. Besides confidence_auroc's candidates: mask area
@@ -19,10 +19,10 @@ import sys
 import numpy as np
 import torch
 
-from confidence_auroc import candidates
+from benchmarks import confidence_candidates as C
+from benchmarks.confidence_auroc import candidates
 from lgrnet.data.datasets import find_videos
 from lgrnet.io.images import read_frame, read_mask
-from lgrnet.inference import confidence as C
 from lgrnet.inference.clip import frames_to_tensor
 from lgrnet.inference.postprocess import clip_maps
 from lgrnet.inference.predictor import VideoPredictor

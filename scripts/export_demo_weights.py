@@ -6,19 +6,21 @@ usage: python scripts/export_demo_weights.py RUN/best.safetensors src/lgrnet/ass
 RECIPE: the script that trained it (default scripts/train_demo_weights.sh); the training and
 validation folders come from RUN/run.json when it is there. --confidence: the confidence.json of
 `lgrnet evaluate` on the Valid videos; its ``flag_threshold`` (the score threshold that flags failed
-frames best there) is recorded as ``confidence_threshold``, where the review page starts.
+frames best there) is recorded as the weights' confidence threshold, where the review page starts.
+What is recorded follows lgrnet.models.weight_metadata.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
 import torch
-from safetensors import safe_open
 
 from lgrnet import LGRNet
+from lgrnet.models.weight_metadata import read_weight_metadata
 
 
 def _split_name(path: str) -> str:
@@ -27,26 +29,26 @@ def _split_name(path: str) -> str:
 
 def main(src: str, dst: str, recipe: str = "scripts/train_demo_weights.sh", confidence: str = None) -> int:
     model = LGRNet.from_pretrained(src)
-    with safe_open(src, framework="pt") as f:
-        meta = dict(f.metadata() or {})
+    meta = read_weight_metadata(src)  # what the run recorded (step, val_dice, ...) is kept
     run_dir = os.path.dirname(os.path.abspath(src))
     train_cfg = json.load(open(os.path.join(run_dir, "config.json")))["train"] if os.path.exists(os.path.join(run_dir, "config.json")) else {}
-    extra = {k: v for k, v in meta.items() if k not in ("lgrnet_config", "format_version")}
-    extra["input_size"] = str(train_cfg.get("image_size", 224))
-    extra["trained_on"] = "CVC-ClinicDB-612/Train (MICCAI VPS split), selected on CVC-ClinicDB-612/Valid"
+    size = int(train_cfg.get("image_size", 224))
+    trained_on = "CVC-ClinicDB-612/Train (MICCAI VPS split), selected on CVC-ClinicDB-612/Valid"
     run_json = os.path.join(run_dir, "run.json")
     if os.path.exists(run_json):
         run = json.load(open(run_json))
-        extra["trained_on"] = (" + ".join(_split_name(p) for p in run.get("data", [])) + " (MICCAI VPS split), selected on "
-                               + " + ".join(_split_name(p) for p in run.get("val", [])))
-    extra["recipe"] = recipe
+        trained_on = (" + ".join(_split_name(p) for p in run.get("data", [])) + " (MICCAI VPS split), selected on "
+                      + " + ".join(_split_name(p) for p in run.get("val", [])))
+    meta = dataclasses.replace(meta, input_size=(size, size), trained_on=trained_on, recipe=recipe)
     if confidence:
         flag = json.load(open(confidence)).get("flag_threshold")
         if flag is None:
             print(f"{confidence}: no flag_threshold (no failed or no good frame there); none recorded", file=sys.stderr)
         else:
-            extra["confidence_threshold"] = str(flag["threshold"])
-    model.save_pretrained(dst, dtype=torch.float16, metadata=extra)
+            meta = dataclasses.replace(meta, confidence_threshold=float(flag["threshold"]),
+                                       confidence_threshold_source="flag_threshold (Youden's J) of lgrnet evaluate on "
+                                                                   "the validation videos it was selected on")
+    model.save_pretrained(dst, dtype=torch.float16, metadata=meta)
     print(f"wrote {dst} ({os.path.getsize(dst) / 1e6:.2f} MB)")
     return 0
 

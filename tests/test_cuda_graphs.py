@@ -52,7 +52,7 @@ class EagerStandIn:
 def graph_predictor(model, monkeypatch, stand_in, **kwargs):
     monkeypatch.setattr(cuda_graphs, "GraphedClipForward", stand_in)
     p = VideoPredictor(model, size=SIZE, **kwargs)
-    p.cuda_graphs = True  # the constructor refuses a CPU model; the stand-in runs on the CPU
+    p.runner.cuda_graphs = True  # the constructor refuses a CPU model; the stand-in runs on the CPU
     return p
 
 
@@ -141,8 +141,8 @@ def test_windowed_prediction_with_graphs_equals_without():
     torch.manual_seed(0)
     model = LGRNet.from_preset("tiny").eval().cuda()
     frames = video(23)
-    ref = VideoPredictor(model, size=SIZE, window=6, autocast=False).predict(frames)
-    res = VideoPredictor(model, size=SIZE, window=6, autocast=False, cuda_graphs=True).predict(frames)
+    ref = VideoPredictor(model, size=SIZE, window=6, precision="fp32").predict(frames)
+    res = VideoPredictor(model, size=SIZE, window=6, precision="fp32", cuda_graphs=True).predict(frames)
     assert res.info["cuda_graph_windows"] == res.info["num_windows"] > 1
     assert (res.masks == ref.masks).mean() > 0.999
     np.testing.assert_allclose(res.probs, ref.probs, atol=1e-4)

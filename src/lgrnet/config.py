@@ -152,6 +152,10 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the end
     val_clip_len: int = 0  # validation clip length; 0: the whole video as one clip (published)
     log_every: int = 10
+    # Where the backbone starts (lgrnet.models.imagenet): "auto" (the backbone's ImageNet weights when
+    # an installed package or the hub cache has them, else random), "imagenet" (the same, required),
+    # "none" (random), a weight file, or a hub id (timm/pvt_v2_b2.in1k). Read once, at step 0.
+    backbone_weights: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -268,6 +272,20 @@ def _polyp_lite0() -> LGRNetConfig:
     return _pretrained_lite("efficientnet_lite0", "polyp_lite0")
 
 
+def _ultrasound_lite2() -> LGRNetConfig:
+    """A team's own ultrasound videos (the fibroid protocol's layout: ``<split>/Frame/<video>/``,
+    ``<split>/GT/<video>/``) from EfficientNet-Lite2 ImageNet weights: ``polyp_lite2``'s network and
+    small-data recipe with what the authors' fibroid config changes for ultrasound (CNP dilation 2,
+    BCE weight 2) and grey-level photometric augmentation only (B-mode frames have no colour). Not
+    measured on ultrasound here (docs/training.md, "Presets")."""
+    cfg = _pretrained_lite("efficientnet_lite2", "ultrasound_lite2")
+    cfg.model.encoder.local.dilation = 2
+    cfg.train.loss.bce_weight = 2.0
+    cfg.train.aug_saturation = 0.0
+    cfg.train.aug_hue = 0.0
+    return cfg
+
+
 PRESETS = {
     "sunseg_pvt": _sunseg_pvt,
     "sunseg_res2net": _sunseg_res2net,
@@ -276,12 +294,25 @@ PRESETS = {
     "tiny": _tiny,
     "polyp_lite2": _polyp_lite2,
     "polyp_lite0": _polyp_lite0,
+    "ultrasound_lite2": _ultrasound_lite2,
+}
+
+#: One line per preset, for ``lgrnet presets``.
+PRESET_SUMMARIES = {
+    "sunseg_pvt": "published: SUN-SEG, PVTv2-B2 (GPU)",
+    "sunseg_res2net": "published: SUN-SEG, Res2Net-50 (GPU)",
+    "cvc_pvt": "published: MICCAI VPS (CVC-ClinicDB/ColonDB, ASU-Mayo), PVTv2-B2 (GPU)",
+    "fibroid_pvt": "published: UFUV fibroid ultrasound, PVTv2-B2 (GPU)",
+    "tiny": "small model from scratch, for tests and CPU demos",
+    "polyp_lite2": "colonoscopy from ImageNet EfficientNet-Lite2, small-data recipe at 256 px (CPU)",
+    "polyp_lite0": "as polyp_lite2 on the faster EfficientNet-Lite0",
+    "ultrasound_lite2": "your own ultrasound videos from ImageNet EfficientNet-Lite2 (the recommended start)",
 }
 
 
 def get_preset(name: str) -> LGRNetConfig:
-    """A fresh copy of a named preset (``sunseg_pvt``, ``sunseg_res2net``, ``cvc_pvt``,
-    ``fibroid_pvt``, ``tiny``)."""
+    """A fresh copy of a named preset (:data:`PRESETS`: ``sunseg_pvt``, ``sunseg_res2net``,
+    ``cvc_pvt``, ``fibroid_pvt``, ``tiny``, ``polyp_lite2``, ``polyp_lite0``, ``ultrasound_lite2``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]()

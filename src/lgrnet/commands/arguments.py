@@ -12,8 +12,16 @@ from ..errors import UserError
 from ..files import probe_writable
 from ..precision import CHOICES
 
-WEIGHTS_HELP = ("our .safetensors checkpoint, a model folder (model.safetensors, config.json), a hub id org/name, "
-                "or an authors' .pth with --preset")
+WEIGHTS_HELP = ("demo (the model shipped with lgrnet), our .safetensors checkpoint, a model folder (model.safetensors, "
+                "config.json), a hub id org/name, or an authors' .pth with --preset")
+
+
+def weights_argument(value: str) -> str:
+    """``--weights`` as given, but ``demo``: the shipped model's file (:mod:`lgrnet.models.shipped`), so
+    that every command records and hashes a real path."""
+    from ..models.shipped import resolve_shipped
+
+    return resolve_shipped(value)
 
 
 def add_weights_arguments(p: argparse.ArgumentParser, required: bool = True, what: str = "",
@@ -21,7 +29,7 @@ def add_weights_arguments(p: argparse.ArgumentParser, required: bool = True, wha
     """``--weights W`` (every form :meth:`lgrnet.VideoPredictor.from_pretrained` loads) and ``--preset P``.
     ``what`` says what the model is for in this command, e.g. "for the page's uploads"."""
     help_text = WEIGHTS_HELP + (f"; {what}" if what else "")
-    p.add_argument("--weights", required=required, default=None, metavar="W", help=help_text)
+    p.add_argument("--weights", required=required, default=None, metavar="W", type=weights_argument, help=help_text)
     p.add_argument("--preset", default=None, metavar="P", help=preset_help)
 
 

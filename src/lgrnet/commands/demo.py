@@ -33,7 +33,10 @@ def assets_dir() -> Path:
 
 
 def demo_weights() -> Path:
-    return assets_dir() / "demo_tiny.safetensors"
+    """The shipped model (``--weights demo`` in every command: :mod:`lgrnet.models.shipped`)."""
+    from ..models.shipped import shipped_weights
+
+    return shipped_weights()
 
 
 def demo_clip() -> Path:

@@ -41,8 +41,8 @@ def add_arguments(p) -> None:
     p.add_argument("--split", metavar="NAME", help="the split under ROOT (a path or an authors' data-set name)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, unless --force)")
     p.add_argument("--size", type=int, default=None,
-                   help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
-                        "model; else 352, as published)")
+                   help="model input size, a multiple of 32 (default: the size the weights record, as the shipped demo "
+                        "model does; else 352, as published)")
     add_window_arguments(p)
     add_causal_arguments(p)
     add_tta_argument(p)
@@ -138,14 +138,15 @@ def run(args) -> int:
     from ..data.ufuv import count_note, ufuv_folder
     from ..inference.device import resolve_device
     from ..evaluation.evaluate import evaluate_split
-    from ..inference.clip import check_input_size
+    from ..models.input_size import check_input_size
     from ..inference.memory import parse_bytes
     from ..runs.shard import process_device, process_threads, shard_from_env
     from ..inference.windows import check_window
 
     if args.size is not None:
         check_input_size(args.size, "--size")
-    check_window(args.window, args.overlap)  # option errors before any work
+    if not args.causal:  # --causal: a window of the last K frames, K >= 1 (checked by _causal_settings)
+        check_window(args.window, args.overlap)  # option errors before any work
     if args.memory_budget is not None:
         parse_bytes(args.memory_budget)
     check_output_folder(args.out)  # a read-only OUT: one line now, not after the predictions

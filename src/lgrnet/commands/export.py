@@ -7,6 +7,7 @@ The file takes `video` float32 (1, T, 3, S, S) RGB in [0, 1] and returns `mask_l
 examples:
   lgrnet export --format onnx --frames 6 --size 352 --weights lgrnet_sunseg_pvt.safetensors lgrnet_T6_352.onnx
   lgrnet export --format onnx --frames 6 --size 352 --weights org/lgrnet-sunseg-pvt out.onnx
+  lgrnet export --format onnx --frames 6 --weights demo demo_T6.onnx     # at the size the weights record
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
     add_weights_arguments(p)
     p.add_argument("--frames", type=int, required=True, metavar="T", help="clip length the file is built for")
-    p.add_argument("--size", type=int, default=352, metavar="S", help="frame size S x S, a multiple of 32 (default: 352)")
+    p.add_argument("--size", type=int, default=None, metavar="S",
+                   help="frame size S x S, a multiple of 32 (default: the size the weights record, e.g. the demo model's; "
+                        "else 352, as published)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
     p.add_argument("--no-check", action="store_true", help="do not compare onnxruntime with PyTorch after exporting")
     p.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
@@ -32,6 +35,13 @@ def run(args) -> int:
     from ..models.lgrnet import LGRNet
 
     check_output_file(args.output, ".onnx", args.force)
+    if args.size is None:  # what the weights record, as every command (a model run at another size loses accuracy)
+        from ..inference.loading import inference_size, resolve_weights
+
+        h, w = inference_size(resolve_weights(args.weights))
+        if h != w:
+            raise UserError(f"{args.weights}: records the input size {w}x{h}; pass --size S for a square export")
+        args.size = h
     try:
         check_shape(args.frames, args.size)
     except ValueError as exc:

@@ -48,8 +48,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (one sub-folder per input)")
     add_device_argument(p)
     p.add_argument("--size", type=int, default=None,
-                   help="model input size, a multiple of 32 (default: the size the weights record, e.g. 192 for the demo "
-                        "model; else 352, as published)")
+                   help="model input size, a multiple of 32 (default: the size the weights record, as the shipped demo "
+                        "model does; else 352, as published)")
     add_window_arguments(p)
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of the overlay for frame folders and DICOM files without timing (default: 25)")

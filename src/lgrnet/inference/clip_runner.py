@@ -57,8 +57,8 @@ class ClipRunner:
 
     precision: "auto", "fp32" or "bf16" (:func:`lgrnet.precision.resolve_precision` on the model's
     device): bf16 is autocast on CUDA and a bfloat16 copy of the model on a CPU
-    (:mod:`lgrnet.models.bf16`; ``model`` itself is untouched); None: as ``autocast`` says
-    (bf16 autocast on CUDA when true, float32 otherwise); all_queries: keep every query's logits;
+    (:mod:`lgrnet.models.bf16`; ``model`` itself is untouched); None (the default):
+    bf16 on CUDA, fp32 on a CPU; all_queries: keep every query's logits;
     cuda_graphs: replay a CUDA graph for repeated shapes (:mod:`lgrnet.inference.cuda_graphs`; at most
     :data:`MAX_GRAPHS` kept; a graph whose first replay differs from the eager forward is dropped
     with a warning and that shape runs eagerly); compile: ``torch.compile(model, dynamic=False)``
@@ -66,14 +66,15 @@ class ClipRunner:
     (:meth:`_run_tta`, 4 forward passes a clip).
     """
 
-    def __init__(self, model: LGRNet, autocast: bool = True, all_queries: bool = False, cuda_graphs: bool = False,
-                 compile: bool = False, precision: Optional[str] = None, tta: bool = False):
+    def __init__(self, model: LGRNet, precision: Optional[str] = None, all_queries: bool = False,
+                 cuda_graphs: bool = False, compile: bool = False, tta: bool = False):
         if cuda_graphs and model.device.type != "cuda":
             raise UserError(f"CUDA graphs need the model on a CUDA device; it is on {model.device}")
         self.model = model
         if precision is None:
-            precision = "bf16" if autocast and model.device.type == "cuda" else "fp32"
+            precision = "bf16" if model.device.type == "cuda" else "fp32"
         self.precision: Precision = resolve_precision(precision, model.device)
+        # derived, not a setting: bf16 on CUDA runs as autocast (on a CPU, as a bfloat16 model copy)
         self.autocast = self.precision.is_bf16 and model.device.type == "cuda"
         self._bf16_model: Optional[LGRNet] = None
         self.all_queries = all_queries

@@ -1,7 +1,7 @@
 """Post-processing: one clip's model output -> per-frame masks, probability maps and scores at the
-frames' original size. The one path used by :func:`~lgrnet.inference.clip.segment_clip`, the
+frames' original size. The one path used by the
 :class:`~lgrnet.inference.predictor.VideoPredictor` (and so ``lgrnet predict``, ``lgrnet evaluate``,
-the viewer and validation in training).
+the viewer and validation in training) and the streaming predictor.
 
 As published: take the query with the highest foreground class probability, threshold its logits
 at 0 and resize the mask back to the frame's size (nearest); the probability map is the sigmoid of
@@ -20,10 +20,9 @@ The per-frame confidence that the result files, the viewer and the API report::
 
 Why the clip factor: this model's failures are mostly whole videos whose polyp it does not know,
 where every frame's mask is a little less sure but each frame alone looks like a good one; the
-clip's median carries that evidence (docs/inference.md, "The per-frame score": with the model
-shipped until 2026-12-06, AUROC for failed frames 0.959 -> 0.981 on CVC-ClinicDB-612 Valid, where it was chosen, and
-0.810 -> 0.924 on Test). The masks and maps are the published post-processing's; only the score
-differs from it.
+clip's median carries that evidence (docs/inference.md, "The per-frame score", has the AUROCs
+measured with and without it). The masks and maps are the published post-processing's; only the
+score differs from it.
 """
 from __future__ import annotations
 
@@ -35,7 +34,15 @@ import torch
 import torch.nn.functional as F
 
 from ..models.lgrnet import LGRNetOutput
-from .confidence import mean_prob_inside
+
+
+def mean_prob_inside(logits: torch.Tensor) -> torch.Tensor:
+    """Mask2Former's mask score: the mean probability inside the mask (logits > 0), 0 for an empty
+    mask. (T, ..., h, w) -> (T, ...): one query's logits (T, h, w) or every query's (T, Nq, h, w)."""
+    p = logits.float().sigmoid()
+    m = logits > 0
+    area = m.flatten(-2).sum(-1)
+    return torch.where(area > 0, (p * m).flatten(-2).sum(-1) / area.clamp(min=1), torch.zeros_like(area, dtype=p.dtype))
 
 
 @dataclass

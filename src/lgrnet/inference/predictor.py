@@ -1,5 +1,6 @@
-"""Segment videos of any length in bounded memory: :class:`VideoPredictor` and :func:`predict_to_folder`.
+"""Segment videos of any length in bounded memory: :class:`VideoPredictor`.
 
+>>> from lgrnet.runs.predict_folder import predict_to_folder
 >>> predictor = VideoPredictor.from_pretrained("sunseg_pvt.safetensors")       # or VideoPredictor(model)
 >>> for fp in predictor.stream("exam.mp4"):          # one FramePrediction per frame, in order
 ...     fp.index, fp.score, fp.mask.shape             # mask (H, W) bool at the frame's size
@@ -9,8 +10,10 @@
 The parts, one module each: window planning (:mod:`lgrnet.inference.windows`), the memory budget
 (:mod:`lgrnet.inference.memory`), one clip through the model (:mod:`lgrnet.inference.clip_runner`),
 post-processing (:mod:`lgrnet.inference.postprocess`), loading (:mod:`lgrnet.inference.loading`),
-devices (:mod:`lgrnet.inference.device`) and the result folder (:mod:`lgrnet.runs.predict_folder`,
-:mod:`lgrnet.results.folder`). This module reads frames, runs windows and stitches the results.
+devices (:mod:`lgrnet.inference.device`), the reader and writer threads
+(:mod:`lgrnet.inference.pipeline`) and the result folder (:func:`lgrnet.runs.predict_folder.predict_to_folder`
+writes it through :class:`lgrnet.results.folder.ResultFolderWriter`). This module reads frames,
+runs windows and stitches the results.
 
 Whole clip or windows
 ---------------------
@@ -23,7 +26,8 @@ clip.
 
 The predictor keeps that published behaviour whenever the video fits the memory budget: it reads
 frames as a stream into a buffer of at most ``window`` frames, and if the stream ends before the
-buffer is full the whole video is one clip (identical to :func:`~lgrnet.inference.clip.segment_clip`).
+buffer is full the whole video is one clip (identical to running the clip once:
+:func:`~lgrnet.inference.clip.forward_clip` then :func:`~lgrnet.inference.postprocess.postprocess`).
 ``window`` is ``--window`` when given, else the largest clip the memory budget allows
 (:func:`~lgrnet.inference.memory.estimate_bytes_per_frame`; the budget defaults to half the available RAM capped at 8 GiB,
 or 80 % of the free GPU memory).
@@ -71,8 +75,9 @@ from ..precision import resolve_precision
 from ..runtime import tune_cpu_allocator
 from .clip_runner import ClipOutput, ClipRunner
 from .device import resolve_device
-from .clip import DEFAULT_INPUT_SIZE, check_input_size, frames_to_tensor
-from .loading import inference_size, load_model, recorded_confidence_threshold, resolve_weights
+from ..models.input_size import DEFAULT_INPUT_SIZE, check_input_size
+from .clip import frames_to_tensor
+from .loading import inference_size, load_model, recorded_metadata, resolve_weights
 from .memory import WindowPlan, parse_bytes, plan_window
 from .pipeline import Prefetcher, StageClock, reader_thread_helps
 from .postprocess import clip_mask_score, clip_maps, maps_at_size
@@ -363,9 +368,8 @@ class VideoPredictor:
     memory_budget: bytes (or '6G'); None: :func:`~lgrnet.inference.memory.default_memory_budget`;
     precision: "auto" (bf16 on CUDA and on CPUs with native bfloat16, else fp32), "fp32" or "bf16"
         (:mod:`lgrnet.precision`; bf16 on a CPU without native bfloat16 is a
-        :class:`~lgrnet.precision.PrecisionError`); None: as ``autocast`` says;
-    autocast: bf16 autocast on CUDA (when ``precision`` is None); all_queries: also return every
-        query's maps and scores;
+        :class:`~lgrnet.precision.PrecisionError`); None: bf16 (autocast) on CUDA, fp32 on a CPU;
+    all_queries: also return every query's maps and scores;
     cuda_graphs: on CUDA, run windowed videos by replaying a CUDA graph of the window's forward
         (:mod:`lgrnet.inference.cuda_graphs`; a whole-clip video runs eagerly: one forward gains
         nothing). A graph whose first replay differs from the eager forward is dropped with a
@@ -380,15 +384,20 @@ class VideoPredictor:
     tta: test-time augmentation, the clip run under the four flips of its (h, w) axes with the
         logits flipped back and averaged (:meth:`~lgrnet.inference.clip_runner.ClipRunner._run_tta`;
         4x the forward time, the same memory per forward).
-    The forward passes are :attr:`runner`'s (:class:`~lgrnet.inference.clip_runner.ClipRunner`).
+    The forward passes are :attr:`runner`'s (:class:`~lgrnet.inference.clip_runner.ClipRunner`),
+    which holds the run options (``runner.precision``, ``all_queries``, ``cuda_graphs``,
+    ``compile``, ``tta``); the predictor's own attributes are ``model``, ``size``, ``window``,
+    ``overlap``, ``memory_budget``, ``pipeline``, ``runner``, and from :meth:`from_pretrained`
+    ``weights``, ``preset`` and ``confidence_threshold``.
     See the module documentation for the windowing rule. On a CPU it calls
     :func:`lgrnet.runtime.tune_cpu_allocator` (process-wide; ``LGRNET_MALLOC_TUNING=0`` skips it).
     """
 
     def __init__(self, model: LGRNet, size: Union[int, Tuple[int, int]] = DEFAULT_INPUT_SIZE,
                  window: Optional[int] = None, overlap: Optional[int] = None,
-                 memory_budget: Union[None, int, str] = None, autocast: bool = True, all_queries: bool = False,
-                 cuda_graphs: bool = False, compile: bool = False, precision: Optional[str] = None, pipeline: bool = True, tta: bool = False):
+                 memory_budget: Union[None, int, str] = None, precision: Optional[str] = None,
+                 all_queries: bool = False, cuda_graphs: bool = False, compile: bool = False, pipeline: bool = True,
+                 tta: bool = False):
         self.size: Tuple[int, int] = check_input_size(size)
         self.pipeline = pipeline
         check_window(window, overlap)
@@ -396,8 +405,8 @@ class VideoPredictor:
         self.window = window
         self.overlap = overlap
         self.memory_budget = parse_bytes(memory_budget) if memory_budget is not None else None
-        self.runner = ClipRunner(self.model, autocast=autocast, all_queries=all_queries, cuda_graphs=cuda_graphs,
-                                 compile=compile, precision=precision, tta=tta)
+        self.runner = ClipRunner(self.model, precision=precision, all_queries=all_queries, cuda_graphs=cuda_graphs,
+                                 compile=compile, tta=tta)
         self.weights: Optional[str] = None
         # the score below which the review page lists a frame (recorded by the weights; None: the page's 0.5)
         self.confidence_threshold: Optional[float] = None
@@ -411,9 +420,10 @@ class VideoPredictor:
                         **settings) -> "VideoPredictor":
         """Load ``weights`` (our .safetensors, a model folder, a hub id ``org/name`` at ``revision``,
         or an authors' .pth with ``preset``) onto ``device`` ("auto": CUDA when available, else CPU)
-        and wrap them. ``size``: the model input size; None: the size the weights record (the demo
-        model: 192), else 352. ``settings``: the other arguments of :class:`VideoPredictor`. The one
-        way the commands load a model."""
+        and wrap them. ``size``: the model input size; None: the size the weights record
+        (:mod:`lgrnet.models.weight_metadata`; the shipped demo model records its own), else 352.
+        ``confidence_threshold`` is the weights' recorded one. ``settings``: the other arguments of
+        :class:`VideoPredictor`. The one way the commands load a model."""
         if size is not None:
             size = inference_size(None, size)  # option errors before the (slow) load
         check_window(settings.get("window"), settings.get("overlap"))
@@ -427,24 +437,17 @@ class VideoPredictor:
         given = os.fspath(weights)
         predictor.weights = os.path.abspath(given) if os.path.exists(given) else given
         predictor.preset = preset or predictor.preset
-        predictor.confidence_threshold = recorded_confidence_threshold(local)
+        predictor.confidence_threshold = recorded_metadata(local).confidence_threshold
         return predictor
 
     @property
     def device(self) -> torch.device:
         return self.model.device
 
-    # the run options live on the runner; these keep `predictor.cuda_graphs = ...` and friends working
-    autocast = property(lambda self: self.runner.autocast, lambda self, v: setattr(self.runner, "autocast", v))
-    all_queries = property(lambda self: self.runner.all_queries, lambda self, v: setattr(self.runner, "all_queries", v))
-    cuda_graphs = property(lambda self: self.runner.cuda_graphs, lambda self, v: setattr(self.runner, "cuda_graphs", v))
-    compile = property(lambda self: self.runner.compile, lambda self, v: setattr(self.runner, "compile", v))
-    tta = property(lambda self: self.runner.tta, lambda self, v: setattr(self.runner, "tta", v))
-
     def plan(self, frame_size: Tuple[int, int]) -> WindowPlan:
         """The window and overlap for frames of ``frame_size`` (H, W)."""
         return plan_window(self.model, self.size, frame_size, window=self.window, overlap=self.overlap,
-                           budget=self.memory_budget, all_queries=self.all_queries or self.tta)
+                           budget=self.memory_budget, all_queries=self.runner.all_queries or self.runner.tta)
 
     def settings(self) -> Dict[str, object]:
         """The run's settings, as recorded in predictions.json."""
@@ -452,8 +455,9 @@ class VideoPredictor:
 
         return {"weights": self.weights, "preset": self.preset, "size": list(self.size), "window": self.window,
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
-                "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.all_queries, "cuda_graphs": self.cuda_graphs,
-                "compile": self.compile, "pipeline": self.pipeline, "tta": "flips" if self.tta else "off",
+                "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.runner.all_queries,
+                "cuda_graphs": self.runner.cuda_graphs, "compile": self.runner.compile, "pipeline": self.pipeline,
+                "tta": "flips" if self.runner.tta else "off",
                 "confidence_threshold": self.confidence_threshold, "lgrnet_version": __version__, "torch_version": torch.__version__}
 
     def stream(self, frames, progress: Optional[ProgressFn] = None) -> PredictionStream:

@@ -25,7 +25,7 @@ t < K sees frames 0..t). No frame's result ever depends on a later frame: the bu
 frames pushed before the window ran.
 
 The output for a window equals running the model from scratch on the same K frames as one clip
-(:func:`~lgrnet.inference.clip.segment_clip`), up to float rounding (tests/test_live_stream.py);
+(``tests/helpers/reference.segment_clip``), up to float rounding (tests/test_live_stream.py);
 with dropped frames (:mod:`lgrnet.inference.realtime`) the window is the last K frames processed.
 Memory: K frames' features and K original frames, whatever the stream's length.
 
@@ -44,7 +44,8 @@ import torch
 
 from ..errors import InputError, UserError
 from ..models.lgrnet import LGRNet
-from .clip import DEFAULT_INPUT_SIZE, frames_to_tensor
+from ..models.input_size import DEFAULT_INPUT_SIZE
+from .clip import frames_to_tensor
 from .clip_runner import ClipOutput
 from .pipeline import StageClock
 from .postprocess import choose_query
@@ -232,7 +233,7 @@ class CausalPredictor(VideoPredictor):
         q = choose_query(out)
         class_probs = out.class_probs[0, :, 0].float().cpu()
         result = ClipOutput(query=q, class_score=float(class_probs[q]), logits=out.mask_logits[0, :, q].float().cpu())
-        if self.all_queries:
+        if self.runner.all_queries:
             result.all_logits = out.mask_logits[0].float().cpu()
             result.all_class_scores = class_probs.numpy()
         return result

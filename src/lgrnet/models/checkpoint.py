@@ -1,7 +1,9 @@
 """Checkpoints: our safetensors format, and conversion from the authors' ``.pth`` layout.
 
 Our format: one ``.safetensors`` file holding the model's state dict and, in its metadata, the
-model config as JSON (``lgrnet_config``) and a format version. Files are written atomically.
+model config as JSON (``lgrnet_config``) and a format version, beside what
+:mod:`lgrnet.models.weight_metadata` records (input size, threshold, recipe, ...). Files are
+written atomically.
 
 The authors' checkpoints (``BackboneEncoderDecoder_WithScaleConsistency``) store a state dict,
 bare or under ``'model'``; :func:`convert_authors_state_dict` maps its keys to ours (the rules
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
@@ -20,11 +22,12 @@ from ..config import ModelConfig, get_preset, model_config_from_dict, to_dict
 from ..files import atomic_write
 from .backbone import convert_imagenet_state_dict
 from .weight_files import read_safetensors_file, read_torch_file
+from .weight_metadata import RESERVED_KEYS, WeightMetadata, metadata_strings
 
 #: written into every .safetensors we save and checked on load: a file from a newer lgrnet whose
 #: layout this version cannot read is refused with a message instead of loading wrongly.
 FORMAT_VERSION = "1"
-_CONFIG_KEY = "lgrnet_config"
+_CONFIG_KEY, _FORMAT_KEY = RESERVED_KEYS
 
 # (authors' regex, our replacement), applied in order, first match wins.
 _ENC = r"^fusion_encoder\.transformer\.encoder\.layers\.(\d+)\."
@@ -131,7 +134,7 @@ def read_safetensors_config(path: str) -> Optional[ModelConfig]:
         return None  # read_safetensors_file says what is wrong with the file
     if _CONFIG_KEY not in meta:
         return None
-    version = meta.get("format_version", FORMAT_VERSION)
+    version = meta.get(_FORMAT_KEY, FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise FormatVersionError(f"weight-file format {version!r}, this lgrnet reads format {FORMAT_VERSION!r}: "
                          f"it was written by another lgrnet version; upgrade lgrnet")
@@ -182,7 +185,10 @@ def load_pretrained(cls, path: str, preset: Optional[str] = None, map_location: 
     return model.to(map_location)
 
 
-def save_pretrained(model, path: str, dtype: Optional[torch.dtype] = None, metadata: Optional[dict] = None) -> str:
+def save_pretrained(model, path: str, dtype: Optional[torch.dtype] = None,
+                    metadata: Union[WeightMetadata, Mapping[str, Any], None] = None) -> str:
+    """Write ``model`` to ``path`` (.safetensors) with its config and ``metadata``
+    (:func:`~lgrnet.models.weight_metadata.metadata_strings`), atomically; ``dtype``: cast floats."""
     from safetensors.torch import save_file
 
     if not path.endswith(".safetensors"):
@@ -193,7 +199,5 @@ def save_pretrained(model, path: str, dtype: Optional[torch.dtype] = None, metad
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         state[k] = v.contiguous()
-    meta = {_CONFIG_KEY: json.dumps(to_dict(model.config)), "format_version": FORMAT_VERSION}
-    for k, v in (metadata or {}).items():
-        meta[str(k)] = v if isinstance(v, str) else json.dumps(v)
+    meta = {**metadata_strings(metadata), _CONFIG_KEY: json.dumps(to_dict(model.config)), _FORMAT_KEY: FORMAT_VERSION}
     return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))

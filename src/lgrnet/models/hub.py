@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from ..config import ModelConfig, model_config_from_dict, to_dict
+from .shipped import resolve_shipped
+from .input_size import DEFAULT_INPUT_SIZE
+from .weight_metadata import WEIGHTS_NAME, WeightMetadata, metadata_strings
 
-WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 HUB_FILES = (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)
@@ -44,7 +46,7 @@ class ModelCardInfo:
     the model was trained and scored at; notes: free text appended to the card.
     """
 
-    input_size: int = 352
+    input_size: int = DEFAULT_INPUT_SIZE
     training_data: str = "not stated"
     data_terms: str = "not stated"
     scores: Dict[str, float] = field(default_factory=dict)
@@ -109,7 +111,6 @@ class ResolvedWeights:
     config: Optional[ModelConfig] = None
     source: str = "file"
     folder: Optional[str] = None
-    input_size: Optional[int] = None
 
 
 def read_config_json(path: str) -> Dict[str, object]:
@@ -129,7 +130,7 @@ def resolve(ref: str, revision: Optional[str] = None) -> ResolvedWeights:
     Raises FileNotFoundError (one line) when nothing is found: no such path, an id that is neither
     cached nor reachable (offline: says so), or a folder without ``model.safetensors``.
     """
-    ref = os.fspath(ref)
+    ref = resolve_shipped(ref)  # `demo`: the shipped model (lgrnet.models.shipped)
     if os.path.isfile(ref):
         if revision is not None:
             raise ValueError(f"{ref}: revision= applies to hub ids, not to a local file")
@@ -146,7 +147,7 @@ def _from_folder(folder: str, source: str, label: Optional[str] = None) -> Resol
     weights = os.path.join(folder, WEIGHTS_NAME)
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"{label}: has no {WEIGHTS_NAME} (a model folder holds {', '.join(HUB_FILES)})")
-    config, size = None, None
+    config = None
     cfg_path = os.path.join(folder, CONFIG_NAME)
     if os.path.isfile(cfg_path):
         data = read_config_json(cfg_path)
@@ -154,9 +155,7 @@ def _from_folder(folder: str, source: str, label: Optional[str] = None) -> Resol
             config = model_config_from_dict(data["model"])
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{cfg_path}: invalid model config ({exc})") from None
-        size = data.get("input_size")
-        size = int(size[0] if isinstance(size, (list, tuple)) else size) if size else None
-    return ResolvedWeights(path=weights, config=config, source=source, folder=folder, input_size=size)
+    return ResolvedWeights(path=weights, config=config, source=source, folder=folder)
 
 
 def _download(repo_id: str, revision: Optional[str]) -> str:
@@ -239,10 +238,10 @@ LGRNet video lesion segmentation weights in the [lgrnet](https://pypi.org/projec
 ```python
 from lgrnet import LGRNet, VideoPredictor
 model = LGRNet.from_pretrained("{load}")
-predictor = VideoPredictor.from_pretrained("{load}", size={info.input_size})
+predictor = VideoPredictor.from_pretrained("{load}")  # at the input size the weights record
 ```
 
-or `lgrnet predict exam.mp4 --weights {load} --size {info.input_size} --out results/`.
+or `lgrnet predict exam.mp4 --weights {load} --out results/`.
 {info.notes}
 """
 
@@ -258,9 +257,11 @@ def _front_matter(info: ModelCardInfo, preset: str) -> str:
 
 
 def save_folder(model, directory: str, info: Optional[ModelCardInfo] = None, dtype=None,
-                metadata: Optional[dict] = None, repo_id: Optional[str] = None) -> str:
+                metadata=None, repo_id: Optional[str] = None) -> str:
     """Write ``directory/{model.safetensors, config.json, README.md}`` (each file atomically; other
-    files in the folder are left alone). ``info``: the card's content, default :func:`card_info_for`."""
+    files in the folder are left alone). ``info``: the card's content, default :func:`card_info_for`;
+    the weights record its input size unless ``metadata`` (a
+    :class:`~lgrnet.models.weight_metadata.WeightMetadata` or a mapping) says another."""
     from ..files import write_text_atomic
     from .checkpoint import save_pretrained as save_file
 
@@ -268,7 +269,7 @@ def save_folder(model, directory: str, info: Optional[ModelCardInfo] = None, dty
         raise ValueError(f"{directory}: is a file; save_pretrained writes a folder (or pass a .safetensors path)")
     info = info or card_info_for(model.config)
     os.makedirs(directory, exist_ok=True)
-    meta = {"input_size": str(info.input_size), **(metadata or {})}  # the key training records too
+    meta = {**WeightMetadata(input_size=(info.input_size, info.input_size)).to_metadata(), **metadata_strings(metadata)}
     save_file(model, os.path.join(directory, WEIGHTS_NAME), dtype=dtype, metadata=meta)
     write_text_atomic(os.path.join(directory, CONFIG_NAME), json.dumps(config_json(model, info), indent=2) + "\n")
     write_text_atomic(os.path.join(directory, CARD_NAME), model_card(model, info, repo_id))

@@ -8,16 +8,10 @@
   with 4:2:0 chroma needs even sizes: odd widths or heights get one black column or row at the
   right or bottom.
 
-Encoder settings, chosen for speed (the writers run beside the model and share its cores);
-measured on this project's CPU, one thread, on 40 masks and probability maps that a trained
-``tiny`` model predicted for CVC-ColonDB-300 frames (574x500):
-
-- PNGs: zlib level 1 with the run-length strategy; masks with no row filter (0.6 ms a frame and
-  ~860 B, against 3.6 ms and ~2.4 kB with OpenCV's defaults at level 1), probability maps with
-  the "up" filter (2.1 ms and ~26 kB, against 5.1 ms and ~28 kB). The files are ordinary 8-bit
-  PNGs; OpenCV before 4.11 has no filter setting and uses its default filter.
-- H.264: x264's ``ultrafast`` preset at CRF 20 (2.4 ms of CPU a frame against 7.4 for
-  ``veryfast`` on 60 synthetic 574x500 frames; that file 2.1x as large).
+Encoder settings, chosen for speed (the writers run beside the model and share its cores; the
+measurements are in docs/inference.md, "Speed and memory measured here"): PNGs at zlib level 1 with
+the run-length strategy, masks with no row filter and probability maps with the "up" filter where
+this OpenCV has the setting (4.11 and later); H.264 with x264's ``ultrafast`` preset at CRF 20.
 """
 from __future__ import annotations
 

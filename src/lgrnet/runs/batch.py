@@ -130,8 +130,11 @@ def run_share(inputs: Sequence[str], names: Sequence[str], out_dir: Path, shard:
             log(f"{out_dir / name}: already complete; skipped (--overwrite redoes it)")
             return InputStatus(inp, name, "skipped")
         lock = NameLock(out_dir, name)
-        if not lock.acquire(wait=wait):
-            return None
+        try:
+            if not lock.acquire(wait=wait):
+                return None
+        except OSError as exc:
+            raise UserError(f"{lock.path}: cannot create the lock of this result ({exc.strerror or exc})") from None
         try:
             if not overwrite and is_done(name):  # another run finished it while we waited
                 log(f"{out_dir / name}: completed by another run; skipped")

@@ -102,7 +102,7 @@ def predict_to_folder(predictor: "VideoPredictor", input_path: Union[str, os.Pat
     source = open_source(input_path, fps=fps)  # input errors first, before anything is created
     warn_frame_size(source, predictor.size)  # tiny or extreme-aspect frames: results are doubtful
     write_seg = _want_dicom_seg(source, dicom_seg)
-    writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.all_queries)
+    writer = ResultFolderWriter(out_dir, name, overwrite=overwrite, overlay=overlay, all_queries=predictor.runner.all_queries)
     writer.check()  # refuse an existing result or an output that cannot be written, before any work
     t0 = time.perf_counter()
     stream = predictor.stream(source, progress)

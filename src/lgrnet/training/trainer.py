@@ -60,7 +60,9 @@ class TrainOptions:
 
     data / val: dataset split folders (``<split>/Frame/<video>/...`` + ``GT/``), several allowed;
     out_dir: the run folder; resume: continue from ``<out_dir>/last.pt``;
-    backbone_weights: ImageNet weights for the backbone (ignored when resuming);
+    backbone_weights: where the backbone starts, when given: it takes the place of the config's
+    ``train.backbone_weights`` (auto, imagenet, none, a file or a hub id: :mod:`lgrnet.models.imagenet`;
+    read at step 0 only: a resumed run keeps its weights);
     device: "auto" (CUDA if available), "cpu", "cuda" or "cuda:N";
     precision: "auto" (CUDA: autocast as ``train.amp`` says; CPU: float32), "fp32" (no autocast),
     "bf16" (bfloat16 autocast on CUDA or on a CPU with native bfloat16; float32 master weights
@@ -272,11 +274,8 @@ class Trainer:
         np.random.seed(tc.seed)
         torch.manual_seed(tc.seed)
         self.model = LGRNet(cfg.model)
-        if opts.backbone_weights and resume_state is None:
-            try:
-                self.model.backbone.load_imagenet(opts.backbone_weights)
-            except (ValueError, FileNotFoundError) as exc:
-                raise InputError(str(exc)) from None
+        # what the backbone started from: set up now, or (resuming) as the run recorded it
+        self.backbone_init = self._init_backbone() if resume_state is None else self._recorded_backbone_init()
         if opts.init_weights and resume_state is None:
             from .finetune import load_init_model
 
@@ -296,6 +295,7 @@ class Trainer:
         self.step = 0
         self._last_logged: Optional[int] = None
         self.best: Optional[Dict[str, float]] = None
+        self.validated_threshold: Optional[tuple] = None  # (threshold, where derived) of the last validation
         random.seed(tc.seed + self.rank)
         np.random.seed(tc.seed + self.rank)
         torch.manual_seed(tc.seed + self.rank)
@@ -311,6 +311,52 @@ class Trainer:
             self._write_run_files(resumed=resume_state is not None)
 
     # ------------------------------------------------------------------ setup
+
+    def _init_backbone(self) -> Dict[str, Any]:
+        """Load the backbone's starting weights (``--backbone-weights``, else ``train.backbone_weights``)
+        and say in one line which they are. Returns the record that run.json and the saved weights keep."""
+        from ..models.imagenet import how_to_get, normalisation_mismatch, resolve_backbone_weights
+
+        name = self.cfg.model.backbone.name
+        if self.opts.init_weights:  # the whole model comes from there (loaded next)
+            return {"kind": "init", "source": f"the model {self.opts.init_weights}",
+                    "path": os.path.abspath(self.opts.init_weights)}
+        spec = self.opts.backbone_weights or self.cfg.train.backbone_weights
+        try:
+            found = resolve_backbone_weights(spec, name)
+            if found is not None:
+                self.model.backbone.load_imagenet(found.path)
+        except (ValueError, FileNotFoundError) as exc:
+            raise InputError(str(exc)) from None
+        if found is None:
+            why = "--backbone-weights none" if spec == "none" else f"none on this machine; {how_to_get(name)}"
+            if self.is_main:
+                log.info("backbone %s starts from random weights, no ImageNet weights (%s)", name, why)
+            return {"kind": "scratch", "source": "random weights", "requested": spec}
+        if self.is_main:
+            log.info("backbone %s starts from ImageNet weights: %s (%s)", name, found.source, found.path)
+            if normalisation_mismatch(found, self.cfg.model.pixel_mean, self.cfg.model.pixel_std):
+                log.warning("the backbone's weights were trained on inputs normalised with mean %s, std %s; this "
+                            "config normalises with mean %s, std %s (set model.pixel_mean / model.pixel_std to match)",
+                            list(found.pixel_mean), list(found.pixel_std), list(self.cfg.model.pixel_mean),
+                            list(self.cfg.model.pixel_std))
+        return {**found.record(), "requested": spec}
+
+    def _recorded_backbone_init(self) -> Optional[Dict[str, Any]]:
+        """A resumed run's backbone record, from its run.json (None when it has none)."""
+        try:
+            with open(os.path.join(self.out_dir, "run.json"), encoding="utf-8") as f:
+                return json.load(f).get("backbone_init")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _weights_metadata(self, val_dice: Optional[float] = None):
+        """What the saved .safetensors record besides the config (:func:`.finetune.run_weight_metadata`):
+        input size, step, validation Dice, the backbone's start, the init weights, the threshold."""
+        from .finetune import run_weight_metadata
+
+        return run_weight_metadata(self.cfg.train.image_size, self.step, val_dice, self.backbone_init,
+                                   self.opts.init_weights, self.validated_threshold)
 
     def _make_loader(self, start_step: int) -> torch.utils.data.DataLoader:
         tc = self.cfg.train
@@ -334,7 +380,8 @@ class Trainer:
         run.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
         run.update({"data": [os.path.abspath(p) for p in self.opts.data],
                     "val": [os.path.abspath(p) for p in self.opts.val],
-                    "backbone_weights": self.opts.backbone_weights, "init_weights": self.opts.init_weights,
+                    "backbone_weights": self.opts.backbone_weights or self.cfg.train.backbone_weights,
+                    "backbone_init": self.backbone_init, "init_weights": self.opts.init_weights,
                     "world_size": self.world,
                     "device": str(self.device),
                     "precision": "fp32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch."),
@@ -469,13 +516,15 @@ class Trainer:
         if self.is_main and self.val_videos:
             res = validate(self.shipped_model(), self.val_videos, self.cfg.train.image_size, self.cfg.train.val_clip_len)
             dice = res["dice"]
+            if res.get("flag_threshold") is not None:
+                self.validated_threshold = (res["flag_threshold"], f"flag_threshold (Youden's J) on the validation videos "
+                                            f"({', '.join(self.opts.val)}) at step {self.step}")
             logger.record({"event": "val", "step": self.step, "val_dice": dice, "val_frames": res["frames"],
                            "elapsed": round(elapsed, 3)})
             if self.best is None or (not math.isnan(dice) and dice > self.best["val_dice"]):
                 self.best = {"val_dice": dice, "step": self.step}
                 self.shipped_model().save_pretrained(os.path.join(self.out_dir, "best.safetensors"),
-                                                    metadata={"step": self.step, "val_dice": dice,
-                                                              "input_size": self.cfg.train.image_size})
+                                                    metadata=self._weights_metadata(val_dice=dice))
         if self.world > 1:
             box = [self.best]
             dist.broadcast_object_list(box, src=0)
@@ -548,7 +597,7 @@ class Trainer:
                     self.save()
             if self.is_main and self.step > start:
                 self.shipped_model().save_pretrained(os.path.join(self.out_dir, "model.safetensors"),
-                                                    metadata={"step": self.step, "input_size": self.cfg.train.image_size})
+                                                    metadata=self._weights_metadata())
         finally:
             logger.close()
         return {"out_dir": self.out_dir, "step": self.step, "total_steps": self.total_steps, "stopped": stopped,

@@ -1,19 +1,19 @@
-"""Per-frame mask-quality estimates from one clip's chosen-query logits: candidates for the
-per-frame confidence, measured by ``benchmarks/confidence_auroc.py`` (docs/inference.md, "The
-per-frame score"). The predictor reports Mask2Former's score (class x mean prob inside the mask)
-times the clip's median mask score (:func:`lgrnet.inference.postprocess.clip_mask_score`, where it is
-defined); none of the frame-only candidates here beat Mask2Former's score on the Valid videos.
+"""Per-frame mask-quality candidates that the shipped score was compared with (benchmarks/
+confidence_auroc.py and confidence_features.py; docs/inference.md, "The per-frame score"). None of
+them beat the score the predictor reports (:mod:`lgrnet.inference.postprocess`).
 
 All take the chosen query's mask logits at the model's input size, (T, h, w), and return (T,)
 float tensors in [0, 1]; the mask is ``logits > 0`` as in post-processing.
 
-- :func:`mean_prob_inside`: mean probability inside the mask (Mask2Former's mask score);
 - :func:`expected_dice`: the Dice the probability map expects against its own mask,
   2 sum(p m) / (sum(p) + sum(m)) -- low when much probability mass lies outside the mask
   (a blurred or split prediction), 0 for an empty mask;
 - :func:`temporal_agreement`: mean IoU of the frame's mask with its neighbours' (t-1, t+1) masks;
 - :func:`view_agreement`: mean IoU of each test-time-augmentation view's mask with the averaged
   mask (needs the views' logits, (V, T, h, w)).
+
+Mask2Former's mask score, the mean probability inside the mask, is the package's
+(:func:`lgrnet.inference.postprocess.mean_prob_inside`).
 """
 from __future__ import annotations
 
@@ -25,14 +25,6 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     inter = (a & b).flatten(-2).sum(-1).float()
     union = (a | b).flatten(-2).sum(-1).float()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-
-
-def mean_prob_inside(logits: torch.Tensor) -> torch.Tensor:
-    """(T, ..., h, w) -> (T, ...): also for every query's logits (T, Nq, h, w)."""
-    p = logits.float().sigmoid()
-    m = logits > 0
-    area = m.flatten(-2).sum(-1)
-    return torch.where(area > 0, (p * m).flatten(-2).sum(-1) / area.clamp(min=1), torch.zeros_like(area, dtype=p.dtype))
 
 
 def expected_dice(logits: torch.Tensor) -> torch.Tensor:
