@@ -24,6 +24,7 @@ COMMANDS = {
     "score": "score prediction folders against ground truth",
     "train": "train LGRNet with the published recipe",
     "view": "review a prediction folder in the browser",
+    "live": "segment a live video (capture device, stream, file) causally, on a live page; record it",
     "dataset": "datasets from corrected results and annotation tools (COCO, CVAT); pre-annotation export",
     "convert": "convert an authors' .pth checkpoint to our .safetensors format",
     "export": "export a model to ONNX for a fixed clip length and frame size",

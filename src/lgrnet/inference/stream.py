@@ -1,6 +1,6 @@
 """Causal (streaming) segmentation: each frame's mask from that frame and the frames before it.
 
->>> predictor = CausalPredictor.from_pretrained("demo_tiny.safetensors", window=4, stride=1)
+>>> predictor = CausalPredictor.from_pretrained("demo", window=4, stride=1)
 >>> session = predictor.session()
 >>> for frame in camera:                      # uint8 RGB (H, W, 3), one at a time
 ...     for fp in session.push(frame):        # FramePrediction, as VideoPredictor yields them

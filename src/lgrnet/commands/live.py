@@ -1,0 +1,161 @@
+"""Segment a video while it is being captured: causal, with bounded latency, on a live page.
+
+SOURCE is a capture device (/dev/videoN or its index N), a network stream URL (rtsp://, http://,
+tcp:// MPEG-TS, ...: whatever FFmpeg opens) or a video file (as fast as it decodes; --realtime
+plays it at its own frame rate). Each frame is segmented from itself and the frames before it
+(a window of the last --window frames; --stride frames reported per window). When the model is
+slower than the source it works on the newest frame and drops the ones in between (counted). The
+page (loopback only) shows the newest frame with the outline, its score, the latency, frames/s and
+dropped frames; --out records a result folder that `lgrnet view`, `lgrnet score` and `lgrnet
+dataset` read (masks, probabilities, overlay.mp4, the processed frames, predictions.json/csv with
+each frame's latency). Ctrl-C stops it with the recording complete. A source that cannot be
+opened, stalls for --timeout seconds or (a device or stream) ends: one line, exit 2, the recording
+complete up to the last processed frame. A research tool, not a medical device (docs/live.md).
+
+examples:
+  lgrnet live /dev/video0 --weights demo --out exams/
+  lgrnet live rtsp://192.168.1.20:8554/endo --weights demo --port 8770
+  lgrnet live exam.mp4 --realtime --weights demo --window 6 --stride 2 --out runs/
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..errors import InputError, UserError
+from .arguments import add_device_argument, add_precision_argument, add_weights_arguments, check_output_folder
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("source", metavar="SOURCE", help="/dev/videoN or N, a stream URL, or a video file")
+    add_weights_arguments(p)
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="record a result folder DIR/<name> (default: no recording)")
+    p.add_argument("--name", default=None, help="the recorded folder's name (default: live-<date>-<time>)")
+    p.add_argument("--realtime", action="store_true",
+                   help="a video file: play it at its own frame rate, dropping frames the model cannot keep up with "
+                        "(devices and streams always run so)")
+    p.add_argument("--window", type=int, default=None, help="frames of context, the newest included (default 4)")
+    p.add_argument("--stride", type=int, default=None,
+                   help="frames reported per window (default 1; S adds up to S-1 frames of delay, saves model time)")
+    p.add_argument("--size", type=int, default=None,
+                   help="model input size, a multiple of 32 (default: the size the weights record)")
+    add_device_argument(p)
+    add_precision_argument(p)
+    p.add_argument("--host", default="127.0.0.1", help="the page's address (loopback only: 127.0.0.1, localhost, ::1)")
+    p.add_argument("--port", type=int, default=8766, help="the page's port (default 8766; 0: any free port)")
+    p.add_argument("--no-page", action="store_true", help="no live page (record or measure only)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait when opening the source and for each frame before it counts as stalled (default 10)")
+    p.add_argument("--linger", type=float, default=3.0,
+                   help="seconds the page stays up after the source ends, so it can say so (default 3)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many processed frames")
+
+
+def _check(args) -> None:
+    from ..inference.stream import DEFAULT_STRIDE, DEFAULT_WINDOW, check_causal
+
+    check_causal(DEFAULT_WINDOW if args.window is None else args.window,
+                 DEFAULT_STRIDE if args.stride is None else args.stride)
+    if args.host not in LOOPBACK:
+        raise UserError(f"--host {args.host}: the live page listens on loopback only (127.0.0.1, localhost, ::1); "
+                        f"reach it from elsewhere through an SSH tunnel (docs/live.md)")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: must be 0..65535")
+    if args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout}: must be positive")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
+    if args.out is not None:
+        check_output_folder(args.out)
+
+
+def run(args) -> int:
+    from ..inference.realtime import LatencyStats, run_live
+    from ..inference.stream import CausalPredictor
+    from ..io.capture import open_capture
+    from ..runs.live_record import LiveRecorder
+
+    _check(args)
+    recorder = None
+    if args.out is not None:  # an existing result or an unwritable folder: before the model loads
+        recorder = LiveRecorder(args.out, args.name or time.strftime("live-%Y%m%d-%H%M%S"), fps=25.0)
+    predictor = CausalPredictor.from_pretrained(args.weights, preset=args.preset, device=args.device, size=args.size,
+                                                window=args.window, stride=args.stride, precision=args.precision)
+    source = open_capture(args.source, realtime=args.realtime, open_timeout=args.timeout, read_timeout=args.timeout)
+    settings = predictor.settings()
+    settings.update(source=source.path, source_kind=source.kind, source_fps=source.fps,
+                    drop_frames=source.realtime, recording=None)
+    server = state = None
+    if not args.no_page:
+        from ..viewer.live import LiveState, serve_live
+
+        state = LiveState(source.path, settings)
+        try:
+            server, url = serve_live(state, args.host, args.port)
+        except OSError as exc:
+            source.close()
+            raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
+        print(f"live page: {url}", file=sys.stderr, flush=True)
+    if recorder is not None:
+        recorder.fps = source.fps
+        recorder.start(source.frame_size)
+        settings["recording"] = str(recorder.writer.final)
+    stats = LatencyStats()
+    failure = None
+    ended = "ended"
+    live = run_live(predictor.session(where=source.path), source.frames(), drop=source.realtime,
+                    stall_timeout=args.timeout)
+    try:
+        try:
+            for lp in live:
+                stats.add(lp)
+                if state is not None:
+                    state.publish(lp, stats.summary())
+                if recorder is not None:
+                    recorder.add(lp)
+                if args.max_frames is not None and stats.processed >= args.max_frames:
+                    ended = "max-frames"
+                    break
+            else:
+                if source.live:  # a device or a stream is not expected to end
+                    failure = f"{source.path}: the stream ended after {stats.processed} processed frames"
+        except InputError as exc:
+            failure = str(exc)
+        except KeyboardInterrupt:
+            ended = "interrupted"
+        finally:
+            live.close()
+            source.close()
+        ended = "failed" if failure else ended
+        figures = stats.run_summary()
+        settings.update(ended=ended, failure=failure, frames_read=stats.processed + stats.dropped, **figures)
+        path = recorder.finish(settings) if recorder is not None else None
+        recorder = None
+        print(f"{source.path}: {figures['processed']} frames processed, {figures['dropped']} dropped, latency p50 "
+              f"{figures['latency_p50_ms']} ms, p99 {figures['latency_p99_ms']} ms, {figures['fps']} frames/s"
+              + (f"; recorded {path}" if path else ""), file=sys.stderr, flush=True)
+        if state is not None:
+            state.finish("failed" if failure else ("stopped" if ended == "interrupted" else "ended"), failure or "")
+            _linger(args.linger)
+    except BaseException:
+        if recorder is not None:
+            recorder.abort()
+        raise
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    if failure:
+        raise UserError(failure)
+    return 0
+
+
+def _linger(seconds: float) -> None:
+    """Keep the page up a little, so that it shows how the run ended (Ctrl-C skips the wait)."""
+    try:
+        time.sleep(max(0.0, seconds))
+    except KeyboardInterrupt:
+        pass
