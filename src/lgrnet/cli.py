@@ -49,18 +49,39 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=getattr(module, "__doc__", None),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        add_threads_argument(p)
         p.set_defaults(_run=module.run)
     return parser
 
 
+THREADS_HELP = ("CPU threads for the model (default: $LGRNET_THREADS, else $OMP_NUM_THREADS, else auto: the cores "
+                "this process may use; idle threads sleep, so a busy machine is shared fairly: docs/speed.md)")
+
+
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--threads N|auto`` on a command's parser and on its subcommands' (``lgrnet dataset from-results
+    --threads 1``); a subcommand's copy leaves the value alone unless given."""
+    p.add_argument("--threads", default=None, metavar="N", help=THREADS_HELP)
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--threads", default=argparse.SUPPRESS, metavar="N", help=THREADS_HELP)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    from .runtime import configure_threads, prepare_openmp, tune_cpu_allocator
+
+    prepare_openmp()  # idle OpenMP threads sleep: before the commands import torch (lgrnet.runtime)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from .runtime import tune_cpu_allocator
-
+    try:
+        configure_threads(getattr(args, "threads", None))  # before any compute
+    except ValueError as exc:
+        print(f"lgrnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     tune_cpu_allocator()  # glibc: reuse freed tensor memory (see lgrnet.runtime)
     with _input_warnings_as_lines(args.command):
         return _run(args)

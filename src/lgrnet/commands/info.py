@@ -1,4 +1,5 @@
-"""Show this installation: versions, devices, optional packages, and which implementation of each
+"""Show this installation: versions, devices, CPU threads (how many, who chose, OpenMP's wait
+policy), optional packages (DICOM decoders, annotation formats, ...), and which implementation of each
 special op the model would run on each device (the dispatcher's automatic choice, or what
 LGRNET_OPS / LGRNET_OPS_<OP> force), and the precision `--precision auto` picks on each device
 (bf16 on CUDA and on CPUs with native bfloat16, else fp32). Include its output when reporting a
@@ -18,8 +19,14 @@ from typing import Dict, List, Optional
 OPTIONAL_PACKAGES = {
     "av": "video files (PyAV)",
     "pydicom": "DICOM files",
+    "pillow": "images; DICOM JPEG baseline / extended",
+    "pylibjpeg": "DICOM compressed pixel data (optional: lgrnet[dicom])",
+    "pylibjpeg-libjpeg": "DICOM JPEG lossless / JPEG-LS (optional: lgrnet[dicom])",
+    "pylibjpeg-openjpeg": "DICOM JPEG 2000 / HTJ2K (optional: lgrnet[dicom])",
+    "pylibjpeg-rle": "DICOM RLE, faster (optional: lgrnet[dicom])",
     "highdicom": "DICOM SEG output (optional)",
     "huggingface_hub": "models by hub id (optional)",
+    "pycocotools": "COCO masks in lgrnet dataset import/export (optional: lgrnet[annotation])",
     "onnxscript": "ONNX export (optional)",
     "onnxruntime": "running exported ONNX files (optional)",
     "timm": "backbones",
@@ -68,7 +75,7 @@ def collect() -> Dict[str, object]:
 
     from ..version import __version__
     from ..precision import resolve_precision
-    from ..runtime import tune_cpu_allocator
+    from ..runtime import thread_settings, tune_cpu_allocator
 
     precision = {"cpu": resolve_precision("auto", "cpu").as_dict()}
     targets: List = [("cpu", torch.float32)]
@@ -86,6 +93,7 @@ def collect() -> Dict[str, object]:
         "lgrnet": __version__, "python": platform.python_version(), "platform": platform.platform(),
         "torch": torch.__version__, "torch_cuda": torch.version.cuda,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+        "thread_settings": thread_settings(),  # how many, who chose, OpenMP's wait policy, the load
         "cpu_allocator_tuned": tune_cpu_allocator(),
         "cuda_devices": devices,
         "precision": precision,  # what --precision auto picks on each device, and why
@@ -102,6 +110,13 @@ def run(args) -> int:
     print(f"lgrnet {info['lgrnet']}, Python {info['python']}, torch {info['torch']} "
           f"(CUDA build {info['torch_cuda'] or 'none'}), {info['platform']}")
     print(f"CPU: {info['cpu_capability']}, {info['threads']} threads, allocator tuned: {info['cpu_allocator_tuned']}")
+    t = info["thread_settings"]
+    omp = t["openmp"]
+    print(f"threads: {t['threads']} ({t['reason']}; {t['usable_cores']} usable cores, load average {t['load_average']}); "
+          f"OMP_WAIT_POLICY {omp.get('OMP_WAIT_POLICY')} ({omp['source']}"
+          + (f", GOMP_SPINCOUNT {omp['GOMP_SPINCOUNT']}" if omp.get("GOMP_SPINCOUNT") else "")
+          + "): idle threads sleep instead of spinning, so other programs' load slows a run fairly; "
+            "--threads N or LGRNET_THREADS=N to choose (docs/speed.md)")
     if info["cuda_devices"]:
         for d in info["cuda_devices"]:
             print(f"{d['device']}: {d['name']}, {d['memory_gib']} GiB, compute capability {d['capability']}")
@@ -111,7 +126,7 @@ def run(args) -> int:
         print(f"precision auto on {dev}: {p['precision']} ({p['reason']})")
     print("packages:")
     for name, what in OPTIONAL_PACKAGES.items():
-        print(f"  {name:12s} {info['packages'][name] or '-':10s} {what}")
+        print(f"  {name:19s} {info['packages'][name] or '-':10s} {what}")
     columns = list(info["ops"])
     print("op implementations (inference):")
     print("  " + f"{'op':24s}" + "".join(f"{c:18s}" for c in columns))
