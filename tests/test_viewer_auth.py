@@ -520,3 +520,33 @@ def test_a_reviewer_opens_the_printed_url_edits_and_reloads(tmp_path, tls):
             d.quit()
         _, err = _stop(proc)
     assert token not in err
+
+
+# ---- `lgrnet dataset from-results --reviewer` ---------------------------------------------------
+
+def test_dataset_from_results_filters_by_reviewer(tmp_path, capsys):
+    from lgrnet.cli import main
+    from lgrnet.io.images import list_images, read_mask
+    from lgrnet.results import corrections as corr
+
+    root = make_result(tmp_path / "case01")
+    square = np.zeros((H, W), bool)
+    square[10:30, 20:50] = True
+    corr.save_mask(root, 1, square, 0, reviewer="Dr Ada")
+    corr.set_state(root, 2, "checked", 0, reviewer="Dr Bob")
+    corr.save_mask(root, 3, ~square, 0, reviewer="Dr Ada")
+    corr.set_state(root, 5, "checked", 0)  # no name recorded (a loopback page nobody named)
+    names = [f["name"].rsplit(".", 1)[0] for f in json.loads((root / "predictions.json").read_text())["frames"]]
+    for who, want in (("Dr Ada", {1: square, 3: ~square}), ("Dr Bob", {2: disc_mask(2)}), (None, None)):
+        out = tmp_path / f"ds-{who}"
+        rc = main(["dataset", "from-results", str(root), "--out", str(out), *(["--reviewer", who] if who else [])])
+        assert rc == 0, capsys.readouterr().err
+        got = {p.stem: read_mask(p, 127) for p in list_images(out / "GT" / "case01")}
+        if want is None:  # no filter: every reviewed frame
+            assert sorted(got) == sorted(names[i] for i in (1, 2, 3, 5))
+            continue
+        assert sorted(got) == sorted(names[i] for i in want)
+        assert all(np.array_equal(got[names[i]], m) for i, m in want.items())
+    rc = main(["dataset", "from-results", str(root), "--out", str(tmp_path / "ds-eve"), "--reviewer", "Eve"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "by 'Eve'" in err and "Dr Ada, Dr Bob, (no name)" in err and "Traceback" not in err

@@ -7,7 +7,7 @@ there. Corrections follow :mod:`lgrnet.results.corrections`: a frame's corrected
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -25,12 +25,14 @@ ONLY = ("checked", "edited", "all")
 
 @dataclass
 class ReviewedFrames:
-    """The reviewed frames of one result: ``states[index]`` = "checked" | "edited", and the path
-    of the mask that holds each one's right answer."""
+    """The reviewed frames of one result: ``states[index]`` = "checked" | "edited", the path of the
+    mask that holds each one's right answer, and who made the last change (``reviewers[index]``, ""
+    when status.json does not say)."""
 
     result: Result
     states: Dict[int, str]
     mask_paths: Dict[int, Path]
+    reviewers: Dict[int, str] = field(default_factory=dict)
 
 
 def frame_index_by_key(result: Result) -> Dict[str, int]:
@@ -55,6 +57,7 @@ def reviewed_frames(result: Result) -> ReviewedFrames:
     keys = frame_index_by_key(result)
     states: Dict[int, str] = {}
     paths: Dict[int, Path] = {}
+    reviewers: Dict[int, str] = {}
     where = corr.status_path(result.root)
     for key, st in status.items():
         if key not in keys:
@@ -69,7 +72,8 @@ def reviewed_frames(result: Result) -> ReviewedFrames:
             raise InputError(f"{where}: frame {key!r} is marked checked, but the model's mask {model} is missing")
         states[i] = st.state
         paths[i] = fixed if fixed is not None else model
-    return ReviewedFrames(result, states, paths)
+        reviewers[i] = st.reviewer
+    return ReviewedFrames(result, states, paths, reviewers)
 
 
 def _correction_file(result: Result, key: str, index: int) -> Optional[Path]:
@@ -113,12 +117,13 @@ def read_mask_file(path: Path, size) -> np.ndarray:
     return m
 
 
-def selected_masks(reviewed: ReviewedFrames, only: str, size) -> Dict[int, np.ndarray]:
-    """{index: mask} of the frames whose state matches ``only`` ("checked", "edited" or "all")."""
+def selected_masks(reviewed: ReviewedFrames, only: str, size, reviewer: Optional[str] = None) -> Dict[int, np.ndarray]:
+    """{index: mask} of the frames whose state matches ``only`` ("checked", "edited" or "all") and, when
+    ``reviewer`` is given, whose last change that reviewer made."""
     if only not in ONLY:
         raise ValueError(f"only must be one of {ONLY}, got {only!r}")
     return {i: read_mask_file(reviewed.mask_paths[i], size) for i, s in sorted(reviewed.states.items())
-            if only == "all" or s == only}
+            if (only == "all" or s == only) and (reviewer is None or reviewed.reviewers.get(i, "") == reviewer)}
 
 
 def result_video_masks(result: Result, name: Optional[str] = None, corrected: bool = True) -> VideoMasks:

@@ -33,6 +33,8 @@ def add_arguments(p) -> None:
     fr.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (created; videos are added)")
     fr.add_argument("--only", choices=("checked", "edited", "all"), default="all",
                     help="which reviewed frames get a mask: marked checked, edited, or both (default all)")
+    fr.add_argument("--reviewer", metavar="NAME", default=None,
+                    help="only the frames whose last change NAME made (the reviewer names status.json records)")
     fr.add_argument("--overwrite", action="store_true", help="replace videos of the same name in DATASET")
 
     im = sub.add_parser("import", help="training layout from a COCO, CVAT video or segmentation-mask export",
@@ -107,10 +109,14 @@ def _from_results(args) -> int:
             raise UserError(f"{args.out}: already holds video {name!r}; pass --overwrite to replace it")
         source = open_result_source(r)
         reviewed = reviewed_frames(r)
-        masks = selected_masks(reviewed, args.only, source.frame_size)
+        masks = selected_masks(reviewed, args.only, source.frame_size, reviewer=args.reviewer)
         if not masks:
             states = sorted(set(reviewed.states.values()))
-            raise UserError(f"{r.root}: no frame is marked {args.only if args.only != 'all' else 'checked or edited'} "
+            by = ""
+            if args.reviewer is not None:
+                names = sorted({n or "(no name)" for n in reviewed.reviewers.values()})
+                by = f" by {args.reviewer!r} (reviewers found: {', '.join(names) or 'none'})"
+            raise UserError(f"{r.root}: no frame is marked {args.only if args.only != 'all' else 'checked or edited'}{by} "
                             f"(states found: {', '.join(states) or 'none; nothing reviewed yet'})")
         plans.append((name, source, masks))
     for name, source, masks in plans:
