@@ -337,3 +337,49 @@ def test_watch_killed_and_restarted_stores_each_instance_once(tmp_path, weights,
         assert segs_by_source(server.url, cines[0]["study"]) == {c["sop"]: 2 for c in [*cines, new]}
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_every_cine_form_through_the_pacs(orthanc, weights, tmp_path, capsys):
+    """Each cine form scanners write (tests/dicom_forms.py), with and without a Frame of Reference, in one
+    study: fetched, segmented and stored; each stored SEG references its instance, holds the local
+    result's masks and passes dciodvfy with no error."""
+    import shutil
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from dicom_forms import FORMS, unavailable, write_form
+
+    study_uid = generate_uid()
+    local_dir = tmp_path / "files"
+    local_dir.mkdir()
+    sources = {}
+    for form in FORMS:
+        if unavailable(form):
+            continue
+        for frame_of_reference in (False, True):
+            path, _, _ = write_form(local_dir, form, frame_of_reference=frame_of_reference)
+            ds = pydicom.dcmread(path)
+            ds.StudyInstanceUID = study_uid
+            ds.save_as(path)
+            orthanc.upload(path)
+            sources[str(ds.SOPInstanceUID)] = path
+    out = tmp_path / "pacs"
+    assert predict(f"dicomweb:{orthanc.url}", "--study", study_uid, "--store", "--weights", weights, "--out", out,
+                   "--no-overlay") == 0
+    local = tmp_path / "local"
+    assert predict(*sources.values(), "--weights", weights, "--out", local, "--no-overlay") == 0
+    segs = {s.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID: s
+            for s in stored_objects(orthanc.url, study_uid, SEG_CLASS)}
+    assert sorted(segs) == sorted(sources)
+    for sop, path in sources.items():
+        seg, src = segs[sop], pydicom.dcmread(path, stop_before_pixels=True)
+        expected = folder_masks(local / path.stem)
+        assert np.array_equal(seg_masks(seg, int(src.NumberOfFrames), int(src.Rows), int(src.Columns)), expected), path.name
+        if shutil.which("dciodvfy"):
+            stored = tmp_path / f"{path.stem}-seg.dcm"
+            seg.save_as(stored)
+            run = subprocess.run(["dciodvfy", str(stored)], capture_output=True, text=True)
+            errors = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("Error")]
+            assert not errors, (path.name, errors)
