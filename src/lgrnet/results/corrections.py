@@ -3,6 +3,9 @@
 Beside the model's own ``masks/`` (never modified), a result folder may hold::
 
     corrections/masks/<frame>.png   uint8 0/255 mask at the frame's original size, the corrected mask
+    corrections/boxes/<frame>.json  the frame's boxes, a box file of :mod:`lgrnet.data.boxes`:
+                                    {"boxes": [[x, y, w, h], ...], "frame_size": [H, W]}, frame pixels,
+                                    COCO's convention; an empty list: the frame shows no lesion
     corrections/status.json         per-frame review state, schema below
 
 ``<frame>`` is :func:`lgrnet.results.folder.frame_key` of the frame's index (``000012`` for
@@ -13,7 +16,7 @@ that names frames that way is read the same.
 ``status.json`` (version 1)::
 
     {"version": 1,
-     "frames": {"<frame>": {"state": "checked" | "edited",
+     "frames": {"<frame>": {"state": "checked" | "edited" | "boxed",
                             "time": "<ISO-8601 time of the last change, e.g. 2026-12-01T21:50:03Z>",
                             "version": <int, incremented by every write of this frame>,
                             "reviewer": "<who made the last change>"}}}   (optional)
@@ -21,16 +24,26 @@ that names frames that way is read the same.
 - ``checked``: the model's mask is right as it is (no file in ``corrections/masks/`` needed; if one
   exists it is used);
 - ``edited``: the frame's corrected mask is ``corrections/masks/<frame>.png`` (it must exist);
+- ``boxed``: the frame is annotated by the boxes of ``corrections/boxes/<frame>.json`` (it must
+  exist), not by a mask: ``lgrnet dataset from-results`` writes them as the training layout's
+  ``Box/<video>/<frame>.json``;
 - frames missing from ``frames`` have not been reviewed.
 
-``version`` lets concurrent editors refuse stale writes: every write names the version it read.
+A frame holds one kind of correction: a mask (``edited``) or boxes (``boxed``), never both; to
+change kind, forget the frame first (``unchecked``). Folders written before boxes existed read
+as they did (the schema is still version 1; ``boxed`` is one more state).
 
-The one writer is :func:`save_mask` (a reviewer's mask: state ``edited``) and :func:`set_state`
-(``checked``, ``edited`` or ``unchecked``); the review page and scripts alike go through them. Each
-checks the version and writes while holding the folder's lock (``corrections/.lock``, ``flock``
-where the system has it, plus a lock per folder in this process), so two servers or scripts on one
-folder are serialised as well as two threads of one. A stale version raises :class:`StaleWrite`, a
-state that contradicts the files (``checked`` with a corrected mask, ``edited`` without one)
+``version`` lets concurrent editors refuse stale writes: every write names the version it read.
+It counts every write of the frame, mask, boxes and state alike.
+
+The one writer is :func:`save_mask` (a reviewer's mask: state ``edited``), :func:`save_boxes` (a
+reviewer's boxes: state ``boxed``) and :func:`set_state` (``checked``, ``edited``, ``boxed`` or
+``unchecked``); the review page and scripts alike go through them. Each checks the version and
+writes while holding the folder's lock (``corrections/.lock``, ``flock`` where the system has it,
+plus a lock per folder in this process), so two servers or scripts on one folder are serialised as
+well as two threads of one. A stale version raises :class:`StaleWrite`; a state that contradicts
+the files (``checked`` with a corrected mask or boxes, ``edited`` without a mask or with boxes,
+``boxed`` without boxes or with a mask) or an invalid box (outside the frame, not a positive size)
 :class:`BadCorrection`; the review page answers them with 409 and 400. Every file here is written
 atomically (:mod:`lgrnet.files`).
 """
@@ -44,10 +57,11 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, Mapping, Optional, Union
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..data.boxes import BoxError, box_file_text, read_box_file
 from ..errors import InputError
 from ..files import write_bytes_atomic, write_text_atomic
 from .folder import frame_key
@@ -60,10 +74,11 @@ except ImportError:  # pragma: no cover - Windows: the in-process lock only
 
 CORRECTIONS_DIR = "corrections"
 MASKS_DIR = "masks"
+BOXES_DIR = "boxes"
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
 SCHEMA_VERSION = 1
-STATES = ("checked", "edited")
+STATES = ("checked", "edited", "boxed")
 #: what :func:`set_state` accepts: the stored states, and ``unchecked`` to forget a frame's review
 SET_STATES = STATES + ("unchecked",)
 
@@ -114,16 +129,40 @@ def status_path(result: PathLike) -> Path:
     return Path(result) / CORRECTIONS_DIR / STATUS_FILE
 
 
-def mask_path(result: PathLike, key: str) -> Path:
-    """``<result>/corrections/masks/<key>.png``."""
+def _check_key(key: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._-]+", key) or key in (".", ".."):
         raise ValueError(f"{key!r}: not a valid frame key")
-    return Path(result) / CORRECTIONS_DIR / MASKS_DIR / f"{key}.png"
+    return key
+
+
+def mask_path(result: PathLike, key: str) -> Path:
+    """``<result>/corrections/masks/<key>.png``."""
+    return Path(result) / CORRECTIONS_DIR / MASKS_DIR / f"{_check_key(key)}.png"
 
 
 def corrected_mask_path(result: PathLike, index: int) -> Path:
     """Where the writer puts frame ``index``'s corrected mask: ``<result>/corrections/masks/<index:06d>.png``."""
     return mask_path(result, frame_key(index))
+
+
+def boxes_path(result: PathLike, key: str) -> Path:
+    """``<result>/corrections/boxes/<key>.json``."""
+    return Path(result) / CORRECTIONS_DIR / BOXES_DIR / f"{_check_key(key)}.json"
+
+
+def corrected_boxes_path(result: PathLike, index: int) -> Path:
+    """Where the writer puts frame ``index``'s boxes: ``<result>/corrections/boxes/<index:06d>.json``."""
+    return boxes_path(result, frame_key(index))
+
+
+def read_boxes(result: PathLike, index: int, frame_size: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
+    """Frame ``index``'s corrected boxes as float32 (N, 4) ``[x, y, w, h]`` (N may be 0: no lesion),
+    None when it has none. ``frame_size`` (H, W), when given, must be the file's. Raises
+    :class:`InputError` (:class:`lgrnet.data.boxes.BoxError`) naming the file for a malformed one."""
+    path = corrected_boxes_path(result, index)
+    if not path.is_file():
+        return None
+    return read_box_file(path, frame_size)
 
 
 def read_status(result: PathLike) -> Dict[str, FrameStatus]:
@@ -146,7 +185,8 @@ def read_status(result: PathLike) -> Dict[str, FrameStatus]:
     out: Dict[str, FrameStatus] = {}
     for key, entry in data.get("frames", {}).items():
         if not isinstance(entry, dict) or entry.get("state") not in STATES:
-            raise InputError(f"{path}: frame {key!r} must have \"state\": \"checked\" or \"edited\", got {entry!r}")
+            raise InputError(f"{path}: frame {key!r} must have \"state\": \"checked\", \"edited\" or \"boxed\", "
+                             f"got {entry!r}")
         v = entry.get("version", 1)
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise InputError(f"{path}: frame {key!r} has an invalid version {v!r}")
@@ -207,12 +247,16 @@ def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: 
     it ``edited`` by ``reviewer``, if the frame's stored version is ``expected_version`` (0: not yet
     reviewed), under the folder's lock, the mask first. Returns the new status.
 
-    Raises :class:`StaleWrite` (nothing written) when the version differs; :class:`InputError`
-    when status.json cannot be read (it is never overwritten then)."""
+    Raises :class:`StaleWrite` (nothing written) when the version differs; :class:`BadCorrection`
+    when the frame holds boxes (state ``boxed``); :class:`InputError` when status.json cannot be read
+    (it is never overwritten then)."""
     data = encode_png(mask_to_uint8(np.asarray(mask, bool)), "corrected mask")
     with folder_lock(result):
         frames = read_status(result)
         cur = _check_version(frames, index, expected_version)
+        if corrected_boxes_path(result, index).is_file():
+            raise BadCorrection(f"frame {index} is annotated by boxes; forget them (state 'unchecked') before "
+                                "correcting its mask")
         write_bytes_atomic(corrected_mask_path(result, index), data)
         new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1, reviewer)
         frames[frame_key(index)] = new
@@ -220,31 +264,69 @@ def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: 
     return new
 
 
+def save_boxes(result: PathLike, index: int, boxes: object, frame_size: Sequence[int], expected_version: int,
+               reviewer: str = "") -> FrameStatus:
+    """Store frame ``index``'s boxes (``[[x, y, w, h], ...]`` or an (N, 4) array in pixels of the
+    frame, N may be 0: annotated, no lesion) for a frame of ``frame_size`` (H, W) and mark it
+    ``boxed`` by ``reviewer``, if the frame's stored version is ``expected_version`` (0: not yet
+    reviewed), under the folder's lock. The file is :mod:`lgrnet.data.boxes`'s box file (values
+    written so that they read back exactly as float32). Returns the new status.
+
+    Raises :class:`BadCorrection` (one line, nothing written) for an invalid box (not four numbers,
+    a non-positive size, outside the frame) or a frame with a corrected mask (state ``edited``),
+    :class:`StaleWrite` for a stale version, :class:`InputError` when status.json cannot be read."""
+    key = frame_key(index)
+    try:
+        text = box_file_text(boxes, frame_size, f"frame {index}")
+    except BoxError as exc:
+        raise BadCorrection(str(exc)) from None
+    with folder_lock(result):
+        frames = read_status(result)
+        cur = _check_version(frames, index, expected_version)
+        if corrected_mask_path(result, index).is_file():
+            raise BadCorrection(f"frame {index} has a corrected mask (state 'edited'); revert it to the model's mask "
+                                "(state 'unchecked') before annotating it with boxes")
+        write_text_atomic(boxes_path(result, key), text)
+        new = FrameStatus("boxed", now_iso(), (cur.version if cur else 0) + 1, reviewer)
+        frames[key] = new
+        write_status(result, frames)
+    return new
+
+
 def set_state(result: PathLike, index: int, state: str, expected_version: int,
               reviewer: str = "") -> Optional[FrameStatus]:
-    """Mark frame ``index`` ``checked`` (the model's mask is right: no corrected mask may exist),
-    ``edited`` (its corrected mask must exist) or ``unchecked`` (forget the review and remove the
-    corrected mask: back to the model's), if its stored version is ``expected_version``, under the
-    folder's lock, recording ``reviewer``. Returns the new status (None for ``unchecked``).
+    """Mark frame ``index`` ``checked`` (the model's mask is right: no corrected mask or boxes may
+    exist), ``edited`` (its corrected mask must exist), ``boxed`` (its boxes must exist) or
+    ``unchecked`` (forget the review and remove the corrected mask and boxes: back to the model's),
+    if its stored version is ``expected_version``, under the folder's lock, recording ``reviewer``.
+    Returns the new status (None for ``unchecked``).
 
     Raises :class:`BadCorrection` for a state that contradicts the files or is not in
     :data:`SET_STATES`, :class:`StaleWrite` for a stale version (nothing written either way)."""
     if state not in SET_STATES:
-        raise BadCorrection(f"state {state!r}: expected checked, edited or unchecked")
+        raise BadCorrection(f"state {state!r}: expected checked, edited, boxed or unchecked")
     path = corrected_mask_path(result, index)
+    bpath = corrected_boxes_path(result, index)
     key = frame_key(index)
     with folder_lock(result):
         frames = read_status(result)
         cur = _check_version(frames, index, expected_version)
-        if state == "checked" and path.is_file():
-            raise BadCorrection(f"frame {key} has a corrected mask, so it is 'edited'; revert it to the "
-                                "model's mask (state 'unchecked') before marking it checked")
-        if state == "edited" and not path.is_file():
-            raise BadCorrection(f"frame {key} has no corrected mask to mark as edited")
+        has_mask, has_boxes = path.is_file(), bpath.is_file()
+        if state == "checked" and (has_mask or has_boxes):
+            kind = "a corrected mask, so it is 'edited'" if has_mask else "boxes, so it is 'boxed'"
+            raise BadCorrection(f"frame {key} has {kind}; revert it to the model's mask (state 'unchecked') "
+                                "before marking it checked")
+        if state == "edited" and (not has_mask or has_boxes):
+            raise BadCorrection(f"frame {key} has no corrected mask to mark as edited" if not has_mask else
+                                f"frame {key} has boxes, so it is 'boxed', not 'edited'")
+        if state == "boxed" and (not has_boxes or has_mask):
+            raise BadCorrection(f"frame {key} has no boxes to mark as boxed" if not has_boxes else
+                                f"frame {key} has a corrected mask, so it is 'edited', not 'boxed'")
         new: Optional[FrameStatus] = None
         if state == "unchecked":
             frames.pop(key, None)
-            path.unlink(missing_ok=True)  # asked for: the reviewer's mask of this frame goes
+            path.unlink(missing_ok=True)  # asked for: the reviewer's mask and boxes of this frame go
+            bpath.unlink(missing_ok=True)
         else:
             new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1, reviewer)
             frames[key] = new
