@@ -111,7 +111,7 @@ def test_from_results_reads_keys_by_frame_name(tmp_path, capsys, predicted):
 def test_from_results_errors(tmp_path, capsys, predicted):
     folder_res, video_res = fresh_results(predicted, tmp_path)
     rc, err = run(capsys, "from-results", folder_res, "--out", tmp_path / "ds")
-    assert rc == 2 and "no frame is marked checked or edited (states found: none; nothing reviewed yet)" in err
+    assert rc == 2 and "no frame is marked checked, edited or boxed (states found: none; nothing reviewed yet)" in err
     corr.save_mask(folder_res, 1, blob((500, 574), 1, 1, 9, 9), expected_version=0)
     (folder_res / "corrections" / "masks" / "000001.png").unlink()
     rc, err = run(capsys, "from-results", folder_res, "--out", tmp_path / "ds")
@@ -120,7 +120,7 @@ def test_from_results_errors(tmp_path, capsys, predicted):
     status.parent.mkdir(parents=True)
     status.write_text('{"version": 1, "frames": {"000002": {"state": "fixed"}}}')
     rc, err = run(capsys, "from-results", video_res, "--out", tmp_path / "ds")
-    assert rc == 2 and "status.json: frame '000002' must have \"state\": \"checked\" or \"edited\"" in err
+    assert rc == 2 and "status.json: frame '000002' must have \"state\": \"checked\", \"edited\" or \"boxed\"" in err
     status.write_text('{"version": 1, "frames": {"000099": {"state": "checked"}}}')
     rc, err = run(capsys, "from-results", video_res, "--out", tmp_path / "ds")
     assert rc == 2 and "frame '000099' is not a frame of" in err

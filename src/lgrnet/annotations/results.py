@@ -2,7 +2,8 @@
 
 A result folder records its input in predictions.json (``input``); its frames are re-read from
 there. Corrections follow :mod:`lgrnet.results.corrections`: a frame's corrected mask is
-``corrections/masks/<frame>.png`` and its review state is in ``corrections/status.json``.
+``corrections/masks/<frame>.png``, a boxed frame's boxes ``corrections/boxes/<frame>.json``, and
+its review state is in ``corrections/status.json``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
+from ..data.boxes import read_box_file
 from ..io.images import read_mask
 from ..errors import InputError
 from ..results import corrections as corr
@@ -20,19 +22,21 @@ from ..results.folder import PREDICTIONS, Result, frame_key
 from .frames import VideoMasks
 
 PathLike = Union[str, os.PathLike]
-ONLY = ("checked", "edited", "all")
+ONLY = ("checked", "edited", "boxed", "all")
 
 
 @dataclass
 class ReviewedFrames:
-    """The reviewed frames of one result: ``states[index]`` = "checked" | "edited", the path of the
-    mask that holds each one's right answer, and who made the last change (``reviewers[index]``, ""
+    """The reviewed frames of one result: ``states[index]`` = "checked" | "edited" | "boxed", the
+    path of the mask that holds each checked or edited frame's right answer (``mask_paths``), the box
+    file of each boxed frame (``box_paths``), and who made the last change (``reviewers[index]``, ""
     when status.json does not say)."""
 
     result: Result
     states: Dict[int, str]
     mask_paths: Dict[int, Path]
     reviewers: Dict[int, str] = field(default_factory=dict)
+    box_paths: Dict[int, Path] = field(default_factory=dict)
 
 
 def frame_index_by_key(result: Result) -> Dict[str, int]:
@@ -49,20 +53,29 @@ def frame_index_by_key(result: Result) -> Dict[str, int]:
 
 
 def reviewed_frames(result: Result) -> ReviewedFrames:
-    """The frames of ``result`` marked checked or edited, with the mask file to use for each.
+    """The frames of ``result`` marked checked, edited or boxed, with the mask file to use for each
+    checked or edited frame and the box file of each boxed one.
 
-    Raises :class:`InputError` for a status key that names no frame, or an edited frame whose
-    corrected mask is missing."""
+    Raises :class:`InputError` for a status key that names no frame, an edited frame whose
+    corrected mask is missing, or a boxed frame whose box file is missing."""
     status = corr.read_status(result.root)
     keys = frame_index_by_key(result)
     states: Dict[int, str] = {}
     paths: Dict[int, Path] = {}
+    box_paths: Dict[int, Path] = {}
     reviewers: Dict[int, str] = {}
     where = corr.status_path(result.root)
     for key, st in status.items():
         if key not in keys:
             raise InputError(f"{where}: frame {key!r} is not a frame of {result.root} ({result.num_frames} frames)")
         i = keys[key]
+        if st.state == "boxed":
+            boxes = _correction_file(result, key, i, corr.boxes_path)
+            if boxes is None:
+                raise InputError(f"{where}: frame {key!r} is marked boxed, but "
+                                 f"{corr.corrected_boxes_path(result.root, i)} does not exist")
+            states[i], box_paths[i], reviewers[i] = "boxed", boxes, st.reviewer
+            continue
         fixed = _correction_file(result, key, i)
         if st.state == "edited" and fixed is None:
             raise InputError(f"{where}: frame {key!r} is marked edited, but {corr.corrected_mask_path(result.root, i)} "
@@ -73,13 +86,14 @@ def reviewed_frames(result: Result) -> ReviewedFrames:
         states[i] = st.state
         paths[i] = fixed if fixed is not None else model
         reviewers[i] = st.reviewer
-    return ReviewedFrames(result, states, paths, reviewers)
+    return ReviewedFrames(result, states, paths, reviewers, box_paths)
 
 
-def _correction_file(result: Result, key: str, index: int) -> Optional[Path]:
+def _correction_file(result: Result, key: str, index: int, where=corr.mask_path) -> Optional[Path]:
+    """The frame's file among ``where(root, key)`` for its index key and the key status.json uses."""
     for k in dict.fromkeys([frame_key(index), key]):
         try:
-            p = corr.mask_path(result.root, k)
+            p = where(result.root, k)
         except ValueError:
             continue
         if p.is_file():
@@ -117,13 +131,24 @@ def read_mask_file(path: Path, size) -> np.ndarray:
     return m
 
 
-def selected_masks(reviewed: ReviewedFrames, only: str, size, reviewer: Optional[str] = None) -> Dict[int, np.ndarray]:
-    """{index: mask} of the frames whose state matches ``only`` ("checked", "edited" or "all") and, when
-    ``reviewer`` is given, whose last change that reviewer made."""
+def _selected(reviewed: ReviewedFrames, only: str, reviewer: Optional[str], kinds) -> List[int]:
     if only not in ONLY:
         raise ValueError(f"only must be one of {ONLY}, got {only!r}")
-    return {i: read_mask_file(reviewed.mask_paths[i], size) for i, s in sorted(reviewed.states.items())
-            if (only == "all" or s == only) and (reviewer is None or reviewed.reviewers.get(i, "") == reviewer)}
+    return [i for i, s in sorted(reviewed.states.items())
+            if s in kinds and (only == "all" or s == only) and (reviewer is None or reviewed.reviewers.get(i, "") == reviewer)]
+
+
+def selected_masks(reviewed: ReviewedFrames, only: str, size, reviewer: Optional[str] = None) -> Dict[int, np.ndarray]:
+    """{index: mask} of the checked or edited frames whose state matches ``only`` ("checked", "edited",
+    "boxed" (none) or "all") and, when ``reviewer`` is given, whose last change that reviewer made."""
+    return {i: read_mask_file(reviewed.mask_paths[i], size) for i in _selected(reviewed, only, reviewer, ("checked", "edited"))}
+
+
+def selected_boxes(reviewed: ReviewedFrames, only: str, size, reviewer: Optional[str] = None) -> Dict[int, np.ndarray]:
+    """{index: float32 (N, 4) ``[x, y, w, h]``} of the boxed frames when ``only`` is "boxed" or "all"
+    (and, when ``reviewer`` is given, whose last change that reviewer made); each box file checked
+    to be for a frame of ``size`` (H, W) (:class:`InputError` naming the file)."""
+    return {i: read_box_file(reviewed.box_paths[i], size) for i in _selected(reviewed, only, reviewer, ("boxed",))}
 
 
 def result_video_masks(result: Result, name: Optional[str] = None, corrected: bool = True) -> VideoMasks:

@@ -1,12 +1,14 @@
 """Make training datasets from corrected results and annotation-tool files; export pre-annotations.
 
 A dataset is the layout `lgrnet train --data` reads: DATASET/Frame/<video>/<frame> with masks in
-DATASET/GT/<video>/<frame>.png. Every frame of a video is written (clips need the neighbours);
-masks only for the annotated frames. Adding videos to an existing dataset is fine; a video that
+DATASET/GT/<video>/<frame>.png and boxes in DATASET/Box/<video>/<frame>.json (lgrnet.data.boxes).
+Every frame of a video is written (clips need the neighbours); masks and boxes only for the
+annotated frames. Adding videos to an existing dataset is fine; a video that
 is already there is replaced only with --overwrite. See docs/annotation.md.
 
 examples:
   lgrnet dataset from-results results/exam1 results/exam2 --out data/ours --only all
+  lgrnet dataset from-results results/exam3 --out data/ours-boxes --only boxed
   lgrnet dataset import --format coco instances_default.json --frames exam1.mp4 --out data/ours
   lgrnet dataset import --format cvat-video annotations.xml --frames frames/exam2 --out data/ours
   lgrnet dataset import --format cvat-masks export.zip --frames exam3.mp4 --out data/ours --label polyp
@@ -31,8 +33,9 @@ def add_arguments(p) -> None:
                                     "frames' masks of result folders as a training dataset.")
     fr.add_argument("results", nargs="+", metavar="RESULT", help="result folder of `lgrnet predict` (with corrections/)")
     fr.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (created; videos are added)")
-    fr.add_argument("--only", choices=("checked", "edited", "all"), default="all",
-                    help="which reviewed frames get a mask: marked checked, edited, or both (default all)")
+    fr.add_argument("--only", choices=("checked", "edited", "boxed", "all"), default="all",
+                    help="which reviewed frames are written: marked checked or edited (a mask in GT/), boxed "
+                         "(their boxes in Box/), or all of them (default all)")
     fr.add_argument("--reviewer", metavar="NAME", default=None,
                     help="only the frames whose last change NAME made (the reviewer names status.json records)")
     fr.add_argument("--overwrite", action="store_true", help="replace videos of the same name in DATASET")
@@ -95,7 +98,7 @@ def _say(text: str) -> None:
 
 def _from_results(args) -> int:
     from ..annotations.layout import check_video_name, video_exists, write_video
-    from ..annotations.results import open_result_source, reviewed_frames, selected_masks
+    from ..annotations.results import open_result_source, reviewed_frames, selected_boxes, selected_masks
     from ..results.folder import load_result, safe_filename
 
     results = [load_result(r) for r in args.results]
@@ -110,18 +113,21 @@ def _from_results(args) -> int:
         source = open_result_source(r)
         reviewed = reviewed_frames(r)
         masks = selected_masks(reviewed, args.only, source.frame_size, reviewer=args.reviewer)
-        if not masks:
+        boxes = selected_boxes(reviewed, args.only, source.frame_size, reviewer=args.reviewer)
+        if not masks and not boxes:
             states = sorted(set(reviewed.states.values()))
             by = ""
             if args.reviewer is not None:
-                names = sorted({n or "(no name)" for n in reviewed.reviewers.values()})
+                found = set(reviewed.reviewers.values())
+                names = sorted(n for n in found if n) + (["(no name)"] if "" in found else [])
                 by = f" by {args.reviewer!r} (reviewers found: {', '.join(names) or 'none'})"
-            raise UserError(f"{r.root}: no frame is marked {args.only if args.only != 'all' else 'checked or edited'}{by} "
-                            f"(states found: {', '.join(states) or 'none; nothing reviewed yet'})")
-        plans.append((name, source, masks))
-    for name, source, masks in plans:
-        w = write_video(args.out, name, source, masks, overwrite=args.overwrite)
-        _say(f"{args.out}: video {w.name}: {w.frames} frames, {w.masks} masks ({w.nonempty} with a lesion)")
+            raise UserError(f"{r.root}: no frame is marked {args.only if args.only != 'all' else 'checked, edited or boxed'}"
+                            f"{by} (states found: {', '.join(states) or 'none; nothing reviewed yet'})")
+        plans.append((name, source, masks, boxes))
+    for name, source, masks, boxes in plans:
+        w = write_video(args.out, name, source, masks, overwrite=args.overwrite, boxes=boxes)
+        with_boxes = f", {w.box_frames} frames with boxes ({w.boxes} boxes)" if boxes else ""
+        _say(f"{args.out}: video {w.name}: {w.frames} frames, {w.masks} masks ({w.nonempty} with a lesion){with_boxes}")
     return 0
 
 
