@@ -28,6 +28,9 @@ from lgrnet.viewer import ViewerApp, find_results
 from lgrnet.viewer.auth import Auth, generate_token, load_tokens
 from lgrnet.viewer.routing import Router
 from lgrnet.viewer.server import ROUTES, serve_in_thread
+from served_page import Client as _Client
+from served_page import chrome as _chrome
+from served_page import parse_address
 from viewer_results import H, N, W, disc_mask, make_result, make_video
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -99,23 +102,6 @@ def test_a_wrong_token_costs_what_a_right_one_does():
 
 # ---- a server on all addresses, reached through 127.0.0.1 --------------------------------------
 
-class _Client:
-    def __init__(self, port: int, context=None) -> None:
-        self.port, self.context = port, context
-
-    def request(self, method, path, body=None, headers=None):
-        if self.context is not None:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.context)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            res = conn.getresponse()
-            return res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
-        finally:
-            conn.close()
-
-
 def _runner(input_path, out_dir, progress):
     from lgrnet.viewer.frames import open_frames
 
@@ -164,6 +150,9 @@ def _requests(tmp_path):
         ("GET", "/api/results/0/corrections/2.png", None, {}), ("HEAD", "/api/results/0/masks.zip", None, {}),
         ("PUT", "/api/results/0/corrections/2.png", png, {"Content-Type": "image/png", "X-Expected-Version": "0"}),
         ("POST", "/api/results/0/corrections/3/status", b'{"state": "checked", "version": 0}',
+         {"Content-Type": "application/json"}),
+        ("GET", "/api/results/0/corrections/4/boxes", None, {}),
+        ("PUT", "/api/results/0/corrections/4/boxes", b'{"boxes": [[10, 12, 30, 20]], "version": 0}',
          {"Content-Type": "application/json"}),
         ("POST", "/api/upload", video.read_bytes(), {"X-Filename": "up.mp4"}),
     ]
@@ -219,6 +208,7 @@ def test_every_route_is_refused_without_the_token_and_works_with_it(team):
     st = read_status(root)
     assert st["000002"].state == "edited" and st["000002"].reviewer == "Ada"
     assert st["000003"].state == "checked" and st["000003"].reviewer == "Ada"
+    assert st["000004"].state == "boxed" and st["000004"].reviewer == "Ada"
     # scripts: the token as a bearer header
     status, _, out = client.request("GET", "/api/info", headers={"Authorization": f"Bearer {token}"})
     assert status == 200 and json.loads(out)["auth"] == {"required": True, "reviewer": None}
@@ -322,11 +312,7 @@ def _stop(proc):
 
 def _printed(line):
     url = line.split(" at ")[1].split()[0]
-    scheme, rest = url.split("://", 1)
-    hostport, _, tail = rest.partition("/")
-    port = int(hostport.rsplit(":", 1)[1])
-    token = tail.split("?token=", 1)[1] if "?token=" in tail else None
-    return scheme, port, token, url
+    return (*parse_address(url), url)
 
 
 def test_the_token_is_printed_once_and_never_logged_or_written(tmp_path):
@@ -438,28 +424,6 @@ def test_tls_serves_the_printed_fingerprint(tmp_path):
 
 
 # ---- the page in headless Chromium, over HTTP and HTTPS -----------------------------------------
-
-def _chrome(tmp_path):
-    from conftest import CHROMEDRIVER, CHROMIUM
-
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        pytest.skip(f"headless browser test needs {' and '.join(missing)}")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
-                 "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
-        opts.add_argument(flag)
-    opts.set_capability("acceptInsecureCerts", True)  # the session's self-signed certificate
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    return driver
-
 
 @pytest.mark.browser
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])

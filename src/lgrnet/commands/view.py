@@ -24,9 +24,7 @@ examples:
 from __future__ import annotations
 
 import errno
-import ipaddress
 import signal
-import socket
 import sys
 import threading
 import webbrowser
@@ -34,6 +32,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .arguments import add_device_argument, add_precision_argument, add_weights_arguments, check_output_folder
+from .serving import PageAccess, add_serving_arguments
 
 
 def add_arguments(p) -> None:
@@ -41,21 +40,7 @@ def add_arguments(p) -> None:
                    help="a result folder (holding predictions.json), or a folder of them; the masks corrected and the "
                         "frames marked checked on the page are saved in each result's corrections/ (lgrnet dataset "
                         "from-results makes training data of them)")
-    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only). Anything else serves "
-                        "the network and needs an access token on every request (see --token-file)")
-    p.add_argument("--token-file", type=Path, default=None,
-                   help="access tokens: a file of lines TOKEN or NAME TOKEN (the name is recorded with that reviewer's "
-                        "corrections); default: $LGRNET_VIEW_TOKEN, else a random token printed at start")
-    p.add_argument("--require-token", action="store_true",
-                   help="require the access token on loopback too (always required on other addresses; on loopback "
-                        "--token-file requires it as well)")
-    p.add_argument("--tls", action="store_true",
-                   help="serve HTTPS with a self-signed certificate made for this session (its SHA-256 fingerprint "
-                        "is printed, to compare with the browser's)")
-    p.add_argument("--certfile", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
-    p.add_argument("--keyfile", type=Path, default=None, help="the certificate's private key (PEM), if not in --certfile")
+    add_serving_arguments(p, default_port=8765)
     add_weights_arguments(p, required=False, what="the model for the page's video uploads (without it uploads are off)")
     add_device_argument(p, default="cpu", what="the uploads' predictions")
     p.add_argument("--size", type=int, default=None,
@@ -68,22 +53,6 @@ def add_arguments(p) -> None:
                    help="keep uploaded videos and their results here (default: a temporary folder removed on exit)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--verbose", action="store_true", help="log every request")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _shown_host(host: str) -> str:
-    """The name to print in the page's address: this machine's name for a wildcard address."""
-    if host in ("0.0.0.0", "::", ""):
-        host = socket.getfqdn() or socket.gethostname()
-    return f"[{host}]" if ":" in host else host
 
 
 def _stop_on_sigterm():
@@ -99,27 +68,11 @@ def _stop_on_sigterm():
 
 def run(args) -> int:
     from ..results.folder import find_results
-    from ..viewer.auth import Auth, generate_token, load_tokens
-    from ..viewer.server import LOOPBACK_HOSTS, ViewerApp, make_server
-    from ..viewer.tls import self_signed, server_context
+    from ..viewer.server import ViewerApp, make_server
 
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port {args.port}: must be 0..65535")
     if args.max_upload_mb <= 0 or args.cache_mb <= 0:
         raise UserError("--max-upload-mb and --cache-mb must be positive")
-    if args.tls and args.certfile is not None:
-        raise UserError("--tls makes a certificate; --certfile uses yours: pass one of them")
-    if args.keyfile is not None and args.certfile is None:
-        raise UserError("--keyfile needs --certfile")
-    loopback = _is_loopback(args.host)
-    tokens = load_tokens(args.token_file)  # before anything slow: a bad token file is one line
-    if loopback and not args.require_token and args.token_file is None:
-        tokens = {}  # loopback as before: $LGRNET_VIEW_TOKEN applies beyond it, or with --require-token
-    generated = None
-    if (not loopback or args.require_token) and not tokens:
-        generated = generate_token()
-        tokens = {generated: ""}
-    ssl_context = server_context(args.certfile, args.keyfile) if args.certfile is not None else None
+    access = PageAccess(args, "lgrnet view", cookie="lgrnet_view")  # before anything slow: a bad token file is one line
     if args.upload_dir is not None:
         check_output_folder(args.upload_dir, "the uploads")  # before the model loads
     broken: list = []
@@ -137,41 +90,29 @@ def run(args) -> int:
         except Exception as exc:  # safetensors, config and state-dict errors alike: name the file
             raise UserError(f"{args.weights}: cannot load the model ({type(exc).__name__}: {exc})") from None
 
-    if not loopback and ssl_context is None and not args.tls:
-        print(f"lgrnet view: warning: listening on {args.host} without TLS: the access token and the videos cross "
-              "the network in clear (add --tls or --certfile/--keyfile)", file=sys.stderr)
+    access.warn_cleartext()
     if args.upload_dir is not None:
         args.upload_dir.mkdir(parents=True, exist_ok=True)
     app = ViewerApp(results, runner=runner, upload_disabled_reason=reason, work_dir=args.upload_dir,
                     max_upload_bytes=int(args.max_upload_mb * 2**20), cache_bytes=int(args.cache_mb * 2**20),
-                    allowed_hosts=LOOPBACK_HOSTS if loopback else None, verbose=args.verbose)
-    certificate = None
+                    allowed_hosts=access.allowed_hosts, verbose=args.verbose)
     try:
-        if args.tls:
-            certificate = self_signed(args.host)
-            ssl_context = server_context(certificate.certfile, certificate.keyfile)
+        access.start()
         try:
-            server = make_server(app, args.host, args.port, ssl_context=ssl_context)
+            server = make_server(app, args.host, args.port, ssl_context=access.ssl_context)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UserError(f"port {args.port} is in use; pass another --port (0 picks a free one)") from None
             raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
-        host, port = server.server_address[:2]
-        url = f"{'https' if ssl_context is not None else 'http'}://{_shown_host(host)}:{port}/"
-        if tokens:  # every request needs a token; the cookie is this port's
-            app.auth = Auth(tokens, cookie_name=f"lgrnet_view_{port}", secure=ssl_context is not None)
+        app.auth = access.auth(server.server_address[1])  # every request needs a token; the cookie is this port's
         for name, problem in broken:
             print(f"lgrnet view: warning: not serving {name}: {problem}", file=sys.stderr)
         for r in results:
             for w in r.warnings:
                 print(f"lgrnet view: warning: {r.root}: {w}", file=sys.stderr)
         skipped = f" ({len(broken)} broken, listed above)" if broken else ""
-        if certificate is not None:
-            print(f"lgrnet view: self-signed certificate for this session, SHA-256 fingerprint {certificate.fingerprint} "
-                  "(check that the browser shows the same before accepting it)", flush=True)
-        # the one place the token is shown: the address to open (never logged, never written to a file)
-        opened = f"{url}?token={generated}" if generated else url
-        note = "" if generated or not tokens else "; open it with ?token=YOUR-TOKEN once, the page keeps it in a cookie"
+        access.print_fingerprint()
+        _, opened, note = access.address(server.server_address)
         print(f"lgrnet view: {len(results)} result(s){skipped} from {args.result_dir} at {opened}  (Ctrl+C to stop{note})",
               flush=True)
         if args.open:
@@ -187,6 +128,5 @@ def run(args) -> int:
                 signal.signal(signal.SIGTERM, previous)
     finally:
         app.close()
-        if certificate is not None:
-            certificate.close()
+        access.close()
     return 0

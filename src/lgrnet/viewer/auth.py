@@ -1,6 +1,7 @@
 """Access tokens for the review page (and any page served beside it, such as the live page).
 
-When ``lgrnet view`` listens beyond loopback, every request must carry a secret, as Jupyter does:
+When ``lgrnet view`` or ``lgrnet live`` listens beyond loopback, every request must carry a secret,
+as Jupyter does:
 
 - a random token made at start (:func:`generate_token`, 256 bits; printed once, as a URL), or
 - tokens the user supplies: the environment variable ``LGRNET_VIEW_TOKEN`` or a token file
@@ -59,10 +60,12 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
-def load_tokens(token_file: Optional[Path] = None, env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+def load_tokens(token_file: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
+                command: str = "lgrnet view") -> Dict[str, str]:
     """Tokens the user supplies, ``{token: reviewer name or ""}``: from ``token_file`` if given, else
     from ``$LGRNET_VIEW_TOKEN``; ``{}`` when neither is set. Bad input is a one-line :class:`UserError`
-    naming the file (tokens shorter than 12 characters, two names for one token, an empty file)."""
+    naming the file (tokens shorter than 12 characters, two names for one token, an empty file); a
+    file other users can read is a warning line starting with ``command``."""
     env = os.environ if env is None else env
     if token_file is not None:
         path = Path(token_file)
@@ -87,7 +90,7 @@ def load_tokens(token_file: Optional[Path] = None, env: Optional[Mapping[str, st
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             import sys
 
-            print(f"lgrnet view: warning: {path}: other users can read this token file (chmod 600 {path})", file=sys.stderr)
+            print(f"{command}: warning: {path}: other users can read this token file (chmod 600 {path})", file=sys.stderr)
         return tokens
     value = (env.get(TOKEN_ENV) or "").strip()
     if not value:
@@ -109,7 +112,8 @@ class Decision:
 class Auth:
     """The tokens a server accepts (``{token: reviewer name}``), checked on every request."""
 
-    def __init__(self, tokens: Mapping[str, str], *, cookie_name: str = "lgrnet_view", secure: bool = False) -> None:
+    def __init__(self, tokens: Mapping[str, str], *, cookie_name: str = "lgrnet_view", secure: bool = False,
+                 command: str = "lgrnet view") -> None:
         if not tokens:
             raise ValueError("Auth needs at least one token")
         self._key = secrets.token_bytes(32)  # cookies of this process only: a restart needs the token again
@@ -117,6 +121,7 @@ class Auth:
         self._secrets = sorted(tokens, key=len, reverse=True)  # for redact() only
         self.cookie_name = cookie_name
         self.secure = secure
+        self.command = command  # who printed the address, named in the refusals
 
     def identify(self, presented: str) -> Optional[str]:
         """The reviewer name of ``presented`` ("" for an unnamed token), or None when it is no token.
@@ -161,11 +166,11 @@ class Auth:
         elif cookie is not None:
             name = self.identify_cookie(cookie)
         else:
-            return Decision(self._refuse(parts.path, "this page needs its access token: open the address `lgrnet view` "
+            return Decision(self._refuse(parts.path, f"this page needs its access token: open the address `{self.command}` "
                                                      "printed (it ends in ?token=...)"))
         if name is None:
             return Decision(self._refuse(parts.path, "the access token is wrong (or the server was restarted with "
-                                                     "another): open the address `lgrnet view` printed"))
+                                                     f"another): open the address `{self.command}` printed"))
         return Decision(None, name)
 
     def cookie(self, token: str) -> str:
@@ -183,11 +188,10 @@ class Auth:
         morsel = jar.get(self.cookie_name)
         return morsel.value if morsel is not None else None
 
-    @staticmethod
-    def _refuse(path: str, message: str) -> Reply:
+    def _refuse(self, path: str, message: str) -> Reply:
         if path.startswith("/api/"):
             return Reply.json({"error": message}, 401)
-        body = (f"<!doctype html><meta charset=utf-8><title>lgrnet view: access token needed</title>"
+        body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(self.command)}: access token needed</title>"
                 f"<p>{html.escape(message)}.</p>").encode("utf-8")
         return Reply(401, body, "text/html; charset=utf-8", {"Cache-Control": "no-store"})
 

@@ -1,4 +1,5 @@
-"""HTTPS for the review page: the user's certificate, or a self-signed one made for the session.
+"""HTTPS for the review page and the live page: the user's certificate, or a self-signed one made
+for the session, and the TLS handshake in each connection's thread (:func:`finish_request_with`).
 
 A self-signed certificate is made with the ``cryptography`` package when it is installed, else
 with the ``openssl`` command; its SHA-256 fingerprint is printed so that a reviewer can compare it
@@ -36,6 +37,28 @@ def server_context(certfile: Path, keyfile: Optional[Path] = None) -> ssl.SSLCon
     return ctx
 
 
+def finish_request_with(ctx: ssl.SSLContext):
+    """A ``finish_request`` method for a ``socketserver`` server class that serves ``ctx``'s TLS: the
+    handshake runs in the connection's thread (a slow client holds no other), within 30 s; a client
+    that is not TLS (plain HTTP to the https port) or gives up is dropped without an answer."""
+    def finish_request(self, request, client_address):
+        request.settimeout(30)
+        try:
+            tls = ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        tls.settimeout(None)
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    return finish_request
+
+
 def fingerprint(certfile: Path) -> str:
     """SHA-256 of the certificate (DER), as browsers show it: ``AB:CD:...``."""
     der = ssl.PEM_cert_to_DER_cert(Path(certfile).read_text())
@@ -59,7 +82,7 @@ def _is_ip(name: str) -> bool:
 
 @dataclass
 class SessionCertificate:
-    """A self-signed certificate made for one ``lgrnet view`` session."""
+    """A self-signed certificate made for one ``lgrnet view`` or ``lgrnet live`` session."""
 
     certfile: Path
     keyfile: Path
@@ -133,4 +156,4 @@ def _with_openssl(cert: Path, key: Path, names: Sequence[str], days: int) -> Non
     key.chmod(0o600)
 
 
-__all__ = ["SessionCertificate", "fingerprint", "self_signed", "server_context"]
+__all__ = ["SessionCertificate", "fingerprint", "finish_request_with", "self_signed", "server_context"]
