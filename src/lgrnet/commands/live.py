@@ -5,17 +5,23 @@ tcp:// MPEG-TS, ...: whatever FFmpeg opens) or a video file (as fast as it decod
 plays it at its own frame rate). Each frame is segmented from itself and the frames before it
 (a window of the last --window frames; --stride frames reported per window). When the model is
 slower than the source it works on the newest frame and drops the ones in between (counted). The
-page (loopback only) shows the newest frame with the outline, its score, the latency, frames/s and
-dropped frames; --out records a result folder that `lgrnet view`, `lgrnet score` and `lgrnet
-dataset` read (masks, probabilities, overlay.mp4, the processed frames, predictions.json/csv with
-each frame's latency). Ctrl-C stops it with the recording complete. A source that cannot be
-opened, stalls for --timeout seconds or (a device or stream) ends: one line, exit 2, the recording
-complete up to the last processed frame. A research tool, not a medical device (docs/live.md).
+page shows the newest frame with the outline, its score, the latency, frames/s and dropped frames;
+--out records a result folder that `lgrnet view`, `lgrnet score` and `lgrnet dataset` read (masks,
+probabilities, overlay.mp4, the processed frames, predictions.json/csv with each frame's latency).
+Ctrl-C stops it with the recording complete. A source that cannot be opened, stalls for --timeout
+seconds or (a device or stream) ends: one line, exit 2, the recording complete up to the last
+processed frame. A research tool, not a medical device (docs/live.md).
+
+The page is served as `lgrnet view` serves its page (docs/viewer.md, "Serving a team on a hospital
+network"): on 127.0.0.1 only, unless --host says otherwise; beyond loopback every request needs an
+access token (a random one printed once as a URL, or $LGRNET_VIEW_TOKEN, or --token-file); --tls or
+--certfile/--keyfile for HTTPS.
 
 examples:
   lgrnet live /dev/video0 --weights demo --out exams/
   lgrnet live rtsp://192.168.1.20:8554/endo --weights demo --port 8770
   lgrnet live exam.mp4 --realtime --weights demo --window 6 --stride 2 --out runs/
+  lgrnet live /dev/video0 --weights demo --host 0.0.0.0 --tls     # watched from a tablet on the ward network
 """
 from __future__ import annotations
 
@@ -24,8 +30,7 @@ import time
 
 from ..errors import InputError, UserError
 from .arguments import add_device_argument, add_precision_argument, add_weights_arguments, check_output_folder
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from .serving import PageAccess, add_serving_arguments
 
 
 def add_arguments(p) -> None:
@@ -44,8 +49,7 @@ def add_arguments(p) -> None:
                    help="model input size, a multiple of 32 (default: the size the weights record)")
     add_device_argument(p)
     add_precision_argument(p)
-    p.add_argument("--host", default="127.0.0.1", help="the page's address (loopback only: 127.0.0.1, localhost, ::1)")
-    p.add_argument("--port", type=int, default=8766, help="the page's port (default 8766; 0: any free port)")
+    add_serving_arguments(p, default_port=8766, page="the live page")
     p.add_argument("--no-page", action="store_true", help="no live page (record or measure only)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait when opening the source and for each frame before it counts as stalled (default 10)")
@@ -54,22 +58,20 @@ def add_arguments(p) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many processed frames")
 
 
-def _check(args) -> None:
+def _check(args) -> "PageAccess | None":
+    """Check the options before anything slow -> who may open the page (None: --no-page)."""
     from ..inference.stream import DEFAULT_STRIDE, DEFAULT_WINDOW, check_causal
 
     check_causal(DEFAULT_WINDOW if args.window is None else args.window,
                  DEFAULT_STRIDE if args.stride is None else args.stride)
-    if args.host not in LOOPBACK:
-        raise UserError(f"--host {args.host}: the live page listens on loopback only (127.0.0.1, localhost, ::1); "
-                        f"reach it from elsewhere through an SSH tunnel (docs/live.md)")
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port {args.port}: must be 0..65535")
+    access = None if args.no_page else PageAccess(args, "lgrnet live", cookie="lgrnet_live")
     if args.timeout <= 0:
         raise UserError(f"--timeout {args.timeout}: must be positive")
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
     if args.out is not None:
         check_output_folder(args.out)
+    return access
 
 
 def run(args) -> int:
@@ -78,7 +80,7 @@ def run(args) -> int:
     from ..io.capture import open_capture
     from ..runs.live_record import LiveRecorder
 
-    _check(args)
+    access = _check(args)
     recorder = None
     if args.out is not None:  # an existing result or an unwritable folder: before the model loads
         recorder = LiveRecorder(args.out, args.name or time.strftime("live-%Y%m%d-%H%M%S"), fps=25.0)
@@ -89,16 +91,26 @@ def run(args) -> int:
     settings.update(source=source.path, source_kind=source.kind, source_fps=source.fps,
                     drop_frames=source.realtime, recording=None)
     server = state = None
-    if not args.no_page:
-        from ..viewer.live import LiveState, serve_live
+    if access is not None:
+        from ..viewer.live import LiveState, make_live_server, start_live_server
 
         state = LiveState(source.path, settings)
+        access.warn_cleartext()
         try:
-            server, url = serve_live(state, args.host, args.port)
-        except OSError as exc:
+            access.start()
+            server = make_live_server(state, args.host, args.port, ssl_context=access.ssl_context)
+        except (OSError, UserError) as exc:
             source.close()
+            access.close()
+            if isinstance(exc, UserError):
+                raise
             raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
-        print(f"live page: {url}", file=sys.stderr, flush=True)
+        server.auth = access.auth(server.server_address[1])  # every request needs a token; the cookie is this port's
+        start_live_server(server)
+        access.print_fingerprint()
+        # the one place a generated token is shown: the address to open, on stdout (never in a log line)
+        _, opened, note = access.address(server.server_address)
+        print(f"live page: {opened}" + (f"  ({note[2:]})" if note else ""), flush=True)
     if recorder is not None:
         recorder.fps = source.fps
         recorder.start(source.frame_size)
@@ -148,6 +160,8 @@ def run(args) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
+        if access is not None:
+            access.close()
     if failure:
         raise UserError(failure)
     return 0

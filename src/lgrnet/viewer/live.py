@@ -11,11 +11,13 @@ Standard library only (``http.server.ThreadingHTTPServer``), GET only::
 
 The page polls the status and loads the frame whenever a new one is ready, so JPEGs are encoded
 only as fast as the browser takes them, never in the model's thread. The run publishes into a
-:class:`LiveState` (thread-safe). Bound to 127.0.0.1 by default; requests whose Host header is not
-a loopback name are then refused (DNS rebinding). Access control: a handler's ``auth`` (an object
-with ``check(method, target, headers)`` returning a decision whose ``reply`` is None or the refusal,
-as :class:`lgrnet.viewer.auth.Auth`) is asked before every request; :func:`make_live_server`
-takes it.
+:class:`LiveState` (thread-safe). The same rules as the review page (:mod:`lgrnet.viewer.listen`,
+:mod:`lgrnet.viewer.auth`, :mod:`lgrnet.viewer.tls`): bound to 127.0.0.1 by default, and then
+requests whose Host header is not a loopback name are refused (DNS rebinding); an access check
+(``server.auth``: an object with ``check(method, target, headers)`` returning a decision whose
+``reply`` is None or the answer to send instead, as :class:`lgrnet.viewer.auth.Auth`; always set by
+``lgrnet live`` beyond loopback) is asked before every request, the Host check aside; HTTPS with an
+``ssl_context``. Nothing is written: no route takes a body (a POST or PUT is 501).
 """
 from __future__ import annotations
 
@@ -25,18 +27,28 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..results.writers import draw_overlay
 from .frames import encode_jpeg
+from .listen import LOOPBACK_HOSTS, host_name, http_server, is_loopback, page_url
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"live.html": "text/html; charset=utf-8", "live.js": "text/javascript; charset=utf-8",
                 "live.css": "text/css; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+#: data: for the page's empty icon (href="data:,"), which the browser would otherwise fetch as /favicon.ico
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 STATES = ("starting", "running", "ended", "failed", "stopped")
+
+
+def without_credentials(source: str) -> str:
+    """``source`` as the page shows it: a URL's user name and password (``rtsp://user:pass@host/``)
+    replaced by ``***``, since everyone who may open the page sees it."""
+    parts = urlsplit(source)
+    if "://" not in source or "@" not in parts.netloc:
+        return source
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 class LiveState:
@@ -49,8 +61,10 @@ class LiveState:
 
     def __init__(self, source: str, settings: Optional[Dict[str, Any]] = None):
         self._lock = threading.Lock()
-        self._status: Dict[str, Any] = {"state": "starting", "message": "", "source": source, "frame": None,
-                                        "settings": settings or {}, "processed": 0, "dropped": 0}
+        self._source = (source, without_credentials(source))  # a failure message names the source: shown without them
+        self._status: Dict[str, Any] = {"state": "starting", "message": "", "source": without_credentials(source),
+                                        "frame": None, "settings": settings if settings is not None else {},
+                                        "processed": 0, "dropped": 0}  # settings: the run's dict, it may add to it
         self._latest = None  # the newest FramePrediction
         self._jpeg: Tuple[Optional[int], bytes] = (None, b"")
 
@@ -67,11 +81,16 @@ class LiveState:
         if state not in STATES:
             raise ValueError(state)
         with self._lock:
-            self._status.update(state=state, message=message)
+            self._status.update(state=state, message=message.replace(*self._source))
 
     def status(self) -> Dict[str, Any]:
         with self._lock:
-            return dict(self._status)
+            out = dict(self._status)
+        settings = dict(out["settings"])
+        if isinstance(settings.get("source"), str):
+            settings["source"] = without_credentials(settings["source"])
+        out["settings"] = settings
+        return out
 
     def frame_jpeg(self) -> Optional[bytes]:
         """The newest frame with its outline, as JPEG (encoded once per frame); None before the first."""
@@ -89,12 +108,10 @@ class LiveState:
 class LiveHandler(BaseHTTPRequestHandler):
     """The live page's requests (see the module documentation). Set on a subclass (made by
     :func:`make_live_server`): ``state`` (:class:`LiveState`), ``loopback_only`` (refuse a Host
-    header that is not a loopback name), ``auth`` (None, or an access check; see the module
-    documentation)."""
+    header that is not a loopback name). The access check is the server's ``auth`` (None: none)."""
 
     state: LiveState
     loopback_only = True
-    auth: Any = None
     server_version = "lgrnet-live"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: the terminal shows the run
@@ -102,13 +119,10 @@ class LiveHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, ctype: str, headers: Optional[Dict[str, str]] = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("Referrer-Policy", "no-referrer")
-        for k, v in (headers or {}).items():
+        fields = {"Content-Type": ctype, "Content-Length": str(len(body)), "Cache-Control": "no-store",
+                  "X-Content-Type-Options": "nosniff", "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer"}
+        fields.update(headers or {})  # an access check's answer: its own Location, Set-Cookie, Cache-Control
+        for k, v in fields.items():
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
@@ -117,16 +131,12 @@ class LiveHandler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._send(status, json.dumps({"error": message}).encode(), "application/json")
 
-    def _host_ok(self) -> bool:
-        host = (self.headers.get("Host") or "").strip()
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
-        return name.lower() in LOOPBACK_HOSTS
-
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        if self.loopback_only and not self._host_ok():
+        if self.loopback_only and host_name(self.headers.get("Host")) not in LOOPBACK_HOSTS:
             return self._error(403, "this page answers only to a loopback host name (127.0.0.1, localhost)")
-        if self.auth is not None:
-            decision = self.auth.check(self.command, self.path, self.headers)
+        auth = getattr(self.server, "auth", None)
+        if auth is not None:
+            decision = auth.check(self.command, self.path, self.headers)
             reply = getattr(decision, "reply", None)
             if reply is not None:
                 return self._send(reply.status, reply.body, reply.ctype, dict(reply.headers))
@@ -154,22 +164,29 @@ class LiveHandler(BaseHTTPRequestHandler):
 
 
 def make_live_server(state: LiveState, host: str = "127.0.0.1", port: int = 0, auth: Any = None,
-                     handler: type = LiveHandler) -> ThreadingHTTPServer:
-    """A server for ``state``'s page on ``host:port`` (port 0: a free one; see ``server_address``).
-    ``auth``: an access check for every request (see the module documentation); ``handler``: a
-    subclass of :class:`LiveHandler` to serve with (to add routes or wrap the answers)."""
-    cls = type("BoundLiveHandler", (handler,), {"state": state, "auth": auth,
-                                                "loopback_only": host in LOOPBACK_HOSTS})
-    server = ThreadingHTTPServer((host, port), cls)
-    server.daemon_threads = True
+                     handler: type = LiveHandler, ssl_context=None) -> ThreadingHTTPServer:
+    """A server for ``state``'s page on ``host:port`` (port 0: a free one; see ``server_address``),
+    not yet serving (:func:`start_live_server`). ``auth``: the access check of every request, also
+    settable as ``server.auth`` before serving (``lgrnet live`` makes it once the port is known: the
+    cookie's name holds it); ``ssl_context``: HTTPS; ``handler``: a subclass of
+    :class:`LiveHandler` to serve with (to add routes or wrap the answers)."""
+    cls = type("BoundLiveHandler", (handler,), {"state": state, "loopback_only": is_loopback(host)})
+    server = http_server(cls, host, port, ssl_context)
+    server.auth = auth
     return server
 
 
-def serve_live(state: LiveState, host: str = "127.0.0.1", port: int = 0, auth: Any = None) -> Tuple[ThreadingHTTPServer, str]:
-    """Start :func:`make_live_server` in a daemon thread -> (server, the page's URL). Stop it with
+def start_live_server(server: ThreadingHTTPServer) -> str:
+    """Serve ``server`` (:func:`make_live_server`) in a daemon thread -> the page's URL. Stop it with
     ``server.shutdown()``."""
-    server = make_live_server(state, host, port, auth=auth)
     threading.Thread(target=server.serve_forever, name="lgrnet-live-server", daemon=True).start()
     h, p = server.server_address[:2]
-    shown = f"[{h}]" if ":" in h else h
-    return server, f"http://{shown}:{p}/"
+    return page_url(h, p, tls=server.ssl_context is not None)
+
+
+def serve_live(state: LiveState, host: str = "127.0.0.1", port: int = 0, auth: Any = None,
+               ssl_context=None) -> Tuple[ThreadingHTTPServer, str]:
+    """:func:`make_live_server` serving in a daemon thread -> (server, the page's URL). Stop it with
+    ``server.shutdown()``."""
+    server = make_live_server(state, host, port, auth=auth, ssl_context=ssl_context)
+    return server, start_live_server(server)
