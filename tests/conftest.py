@@ -1,9 +1,11 @@
 """Shared test fixtures.
 
 ``shared_dir``: the read-only folder with the authors' fixtures (official/) and real videos (data/).
-Found at $LGRNET_SHARED when set, else <repo>/../shared, else /work/shared. The tests that need it (the
-fixtures, the oracle, the real videos) must run in CI, so a missing folder FAILS them with a message
-saying so; in a bare clone set LGRNET_SKIP_SHARED=1 to skip them instead (see the README).
+Found at $LGRNET_SHARED when set (only there: a setting that names a missing folder means "not
+available"), else at <repo>/../shared; nowhere else. Without it the tests that need it (the fixtures,
+the oracle, the real videos) SKIP, and the end of the run says how many and where the folder was
+looked for. CI sets LGRNET_REQUIRE_SHARED=1 (.ci/run): then a missing folder FAILS those tests, so that
+nothing is skipped silently there.
 """
 from __future__ import annotations
 
@@ -14,35 +16,53 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_ENV, REQUIRE_ENV = "LGRNET_SHARED", "LGRNET_REQUIRE_SHARED"
+#: every skip for want of the shared folder starts with this (counted by pytest_terminal_summary)
+SHARED_SKIP = "needs the shared data folder"
+
+
+def shared_candidate() -> Path:
+    """Where the shared folder is looked for: $LGRNET_SHARED when set, else <repo>/../shared."""
+    return Path(os.environ[SHARED_ENV]) if os.environ.get(SHARED_ENV) else REPO.parent / "shared"
 
 
 def find_shared_dir() -> Path | None:
-    if os.environ.get("LGRNET_SHARED"):  # set: only there (a wrong setting is not papered over)
-        candidates = [os.environ["LGRNET_SHARED"]]
-    else:
-        candidates = [REPO.parent / "shared", "/work/shared"]
-    for c in candidates:
-        if c and (Path(c) / "official").is_dir():
-            return Path(c)
-    return None
+    c = shared_candidate()
+    return c if (c / "official").is_dir() else None
 
 
-SKIP_SHARED = "LGRNET_SKIP_SHARED"
+def shared_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
 
 
 def shared_missing(what: str) -> None:
-    """A test cannot run without a part of the shared folder: fail, or skip when the user opted out."""
-    if os.environ.get(SKIP_SHARED, "").strip() not in ("", "0"):
-        pytest.skip(f"{what} ({SKIP_SHARED} is set)")
-    pytest.fail(f"{what}: the fixture, oracle and real-video tests need it. Point $LGRNET_SHARED at the "
-                f"folder, or set {SKIP_SHARED}=1 to skip these tests in a bare clone", pytrace=False)
+    """A test cannot run without a part of the shared folder: skip, or fail where CI requires it."""
+    if shared_required():
+        pytest.fail(f"{what}: the fixture, oracle and real-video tests need it and {REQUIRE_ENV}=1 is set. "
+                    f"Point ${SHARED_ENV} at the folder (with official/ and data/)", pytrace=False)
+    pytest.skip(f"{SHARED_SKIP}: {what}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One visible line at the end of the run: how many tests skipped for want of the shared folder."""
+    n = 0
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(rep, "longrepr", None)
+        if isinstance(longrepr, tuple) and len(longrepr) == 3 and SHARED_SKIP in str(longrepr[2]):
+            n += 1
+    if n:
+        terminalreporter.write_sep("=", "shared data", yellow=True)
+        terminalreporter.write_line(
+            f"{n} test{'s' if n != 1 else ''} skipped: the shared data folder was not found at {shared_candidate()} "
+            f"(or lacks a part these tests read); set {SHARED_ENV}=/path/to/shared (with official/ and data/) "
+            f"to run them", yellow=True)
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     d = find_shared_dir()
     if d is None:
-        shared_missing("the shared data folder (../shared with official/ and data/) is not available")
+        shared_missing(f"{shared_candidate()} (with official/ and data/) is not available")
     return d
 
 
@@ -56,7 +76,7 @@ def data_dir(shared_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_path(shared_dir):
-    """``shared_path("data/...")``: that path inside the shared folder; fails (or skips, opted out)
+    """``shared_path("data/...")``: that path inside the shared folder; skips (fails where required)
     when it is missing."""
     def get(rel: str) -> Path:
         p = shared_dir / rel

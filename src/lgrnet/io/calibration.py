@@ -37,6 +37,17 @@ class Calibration:
     def to_json(self) -> Dict[str, Any]:
         return {"mm_per_pixel_x": round(self.mm_x, 9), "mm_per_pixel_y": round(self.mm_y, 9), "source": self.source}
 
+    @classmethod
+    def from_json(cls, obj: Any) -> Optional["Calibration"]:
+        """The calibration :meth:`to_json` wrote (predictions.json's ``calibration``); None when ``obj``
+        is not one (null, or a pixel size that is not a positive number)."""
+        if not isinstance(obj, dict):
+            return None
+        mm_x, mm_y = _positive(obj.get("mm_per_pixel_x")), _positive(obj.get("mm_per_pixel_y"))
+        if mm_x is None or mm_y is None:
+            return None
+        return cls(mm_x, mm_y, str(obj.get("source") or ""))
+
 
 def _positive(value) -> Optional[float]:
     try:

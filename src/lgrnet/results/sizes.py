@@ -87,6 +87,18 @@ class SizeTracker:
         cal, note = source_calibration(source)
         return cls(calibration=cal, note=note)
 
+    @classmethod
+    def for_result(cls, meta: Dict[str, Any]) -> "SizeTracker":
+        """The tracker of a written result, from its predictions.json (``meta``): its stored
+        ``calibration``, so that :meth:`row` measures a mask (a reviewer's corrected one) exactly as
+        the frames' rows were measured; without one, ``note`` is the recorded reason."""
+        from ..io.calibration import Calibration
+
+        cal = Calibration.from_json(meta.get("calibration"))
+        note = None if cal is not None else (meta.get("calibration_note")
+                                             or "predictions.json records no calibration; no sizes in mm (never guessed)")
+        return cls(calibration=cal, note=note)
+
     @property
     def columns(self) -> List[str]:
         """predictions.csv's extra columns (none without a calibration)."""

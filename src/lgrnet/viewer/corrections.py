@@ -174,7 +174,8 @@ def _expected_version(req: Request) -> int:
     return int(v)
 
 
-def _frame(req: Request) -> Tuple[Result, int]:
+def frame_of(req: Request) -> Tuple[Result, int]:
+    """The request's result and frame index (404 for a frame out of range)."""
     r = req.app.result(req.params["rid"])
     index = req.params["index"]
     if not 0 <= index < r.num_frames:
@@ -202,18 +203,26 @@ def _get_status(req: Request) -> Reply:
     return Reply.json({**status_json(_statuses(r.root)), "writable": os.access(r.root, os.W_OK)})
 
 
-def _get_mask(req: Request) -> Reply:
-    r, index = _frame(req)
-    # the version before the mask: a write in between pairs an old version with the new mask, which
-    # makes the client's next write a (false) conflict rather than a silent overwrite
-    frames = _statuses(r.root)
-    st = frames.get(frame_key(index))
-    extra = {"Cache-Control": "no-store", "X-Mask-Version": str(st.version if st else 0),
-             "X-Mask-State": st.state if st else "unchecked"}
+def current_mask(r: Result, index: int) -> Tuple[Optional[FrameStatus], str, Optional[bytes]]:
+    """Frame ``index``'s mask as the page shows it: (its review status or None, the source
+    "corrected" | "model" | "empty", the PNG bytes or None for "empty"). The status is read before
+    the mask: a write in between pairs an old version with the new mask, which makes the client's
+    next write a (false) conflict rather than a silent overwrite."""
+    st = _statuses(r.root).get(frame_key(index))
     for source, path in (("corrected", corrected_mask_path(r.root, index)), ("model", r.mask_path(index))):
         data = _read_inside(r.root, path)
         if data is not None:
-            return Reply(200, data, "image/png", {**extra, "X-Mask-Source": source})
+            return st, source, data
+    return st, "empty", None
+
+
+def _get_mask(req: Request) -> Reply:
+    r, index = frame_of(req)
+    st, source, data = current_mask(r, index)
+    extra = {"Cache-Control": "no-store", "X-Mask-Version": str(st.version if st else 0),
+             "X-Mask-State": st.state if st else "unchecked"}
+    if data is not None:
+        return Reply(200, data, "image/png", {**extra, "X-Mask-Source": source})
     size = frame_size(r, index)
     if size is None:
         raise HttpError(404, f"{_label(index)} has no mask and its size is unknown")
@@ -221,7 +230,7 @@ def _get_mask(req: Request) -> Reply:
 
 
 def _put_mask(req: Request) -> Reply:
-    r, index = _frame(req)
+    r, index = frame_of(req)
     expected = _expected_version(req)
     reviewer = _reviewer(req)
     size = frame_size(r, index)
@@ -233,7 +242,7 @@ def _put_mask(req: Request) -> Reply:
 
 
 def _post_status(req: Request) -> Reply:
-    r, index = _frame(req)
+    r, index = frame_of(req)
     ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if ctype != "application/json":  # also keeps plain HTML forms of other sites out
         raise HttpError(415, "the status must be sent as application/json")
@@ -257,4 +266,5 @@ ROUTES: List[Route] = [
     Route("POST", "/api/results/<rid>/corrections/<index:int>/status", _post_status),
 ]
 
-__all__ = ["ROUTES", "decode_mask_png", "encode_mask_png", "frame_size", "save_mask", "set_state"]
+__all__ = ["ROUTES", "current_mask", "decode_mask_png", "encode_mask_png", "frame_of", "frame_size", "save_mask",
+           "set_state"]

@@ -18,6 +18,8 @@ Every request goes through one route table (:data:`ROUTES`, method + path patter
     GET  /api/jobs/<jid>                     an upload's progress
     .../api/results/<rid>/corrections...     a reviewer's masks and frame states (GET, PUT, POST):
                                              :data:`lgrnet.viewer.corrections.ROUTES`
+    GET  /api/results/<rid>/sizes/<i>.json   mask i's lesion size in mm (the corrected mask's for
+                                             an edited frame): :data:`lgrnet.viewer.sizes.ROUTES`
 
 Bound to 127.0.0.1 by default; then requests whose Host header is not a loopback name are refused
 (DNS rebinding). A POST or PUT must come from the page's own origin. With an access token
@@ -47,6 +49,7 @@ from . import served_files
 from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
 from .routing import HttpError, Reply, Request, Route, Router, parse_path
+from .sizes import ROUTES as SIZE_ROUTES
 from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -389,6 +392,7 @@ ROUTES: List[Route] = [
     Route("GET", "/api/results/<rid>/predictions.csv", _csv),
     Route("GET", "/api/results/<rid>/overlay.mp4", _overlay),
     *CORRECTION_ROUTES,
+    *SIZE_ROUTES,
 ]
 ROUTER = Router(ROUTES)
 

@@ -4,6 +4,7 @@ import { OUTLINE_COLOR, FRAME_CACHE, PREFETCH, FILL_RGBA, ZOOM_MAX, numFrames, f
 import { el, ctx, api, sleep, fmt, fmtBox } from "./dom.js";
 import { maskFromPixels, getDoc, updateReview } from "./corrections.js";
 import { drawCurve } from "./curve.js";
+import { frameRows } from "./sizes.js";
 
 export function trimCache(map) {
   while (map.size > FRAME_CACHE) map.delete(map.keys().next().value);
@@ -180,7 +181,7 @@ export function fitCanvas(w, h) {
 
 // ---- the frame's details -------------------------------------------------------------------
 // The model's scores, and the mask's area and box: the corrected mask's for an edited frame (once its
-// pixels are loaded), else the model's (predictions.json).
+// pixels are loaded), else the model's (predictions.json); then its sizes in mm (sizes.js).
 export function showFrameInfo() {
   const i = state.index, f = (state.pred && state.pred.frames[i]) || {};
   const doc = frameStateName(i) === "edited" ? state.ready.get(docKey(i)) : null;
@@ -196,7 +197,7 @@ export function showFrameInfo() {
   }
   const items = [["name", f.name ?? "–"], ["confidence", fmt(f.score)], ["class", fmt(f.class_score)],
     ["mask", fmt(f.mask_score)], ["clip", fmt(f.clip_mask_score)], [`area${which}`, area], [`box${which}`, box],
-    ["query", f.query ?? "–"]];
+    ["query", f.query ?? "–"], ...frameRows(i, f, frameStateName(i) === "edited", showFrameInfo)];
   el.frameInfo.replaceChildren(...items.map(([k, v]) => {
     const d = document.createElement("div");
     const dt = document.createElement("dt"); dt.textContent = k;

@@ -3,12 +3,13 @@ import { numFrames, base, state } from "./state.js";
 import { el, api, fmt, banner, saveStatus } from "./dom.js";
 import { goTo, setPlaying } from "./player.js";
 import { buildLowList } from "./curve.js";
+import { summaryRows } from "./sizes.js";
 
 // ---- results ----------------------------------------------------------------------------
 export function fillDetails(p) {
   const rows = [["source", p.input ?? "–"], ["kind", p.kind ?? "–"], ["frames", p.num_frames],
     ["size", p.width && p.height ? `${p.width} × ${p.height}` : "–"], ["fps", fmt(p.fps, 2)],
-    ["folder", p.display_name]];
+    ["folder", p.display_name], ...summaryRows(p)];
   const nodes = [];
   for (const [k, v] of rows) {
     const dt = document.createElement("dt"); dt.textContent = k;

@@ -21,6 +21,8 @@
 //                recorded 0.921 to 0.92); thrTouched: the user moved the slider, so later results keep it
 //   reviewer     who corrects: the name bound to the access token, else the one typed on the page
 //   curveRange   the confidence axis [lo, hi] as last drawn (scaled to the data)
+//   sizes        edited frames' sizes in mm from GET sizes/<i>.json: "<rid>/<frame key>" -> {version, body}
+//                (body null while asked for); the model's are predictions.json's (sizes.js)
 
 export const OUTLINE_COLOR = "#39ff14";
 export const FRAME_CACHE = 96;      // decoded frames kept in the page
@@ -36,7 +38,7 @@ export const state = {
   corr: { frames: {}, writable: false }, docs: new Map(), ready: new Map(), tool: "view", fillChosen: false,
   view: { zoom: 1, ox: 0, oy: 0 }, k0: 1, k: 1, stroke: null, pan: null, poly: null, hover: null,
   fillPainted: null, fillCanvas: document.createElement("canvas"),
-  thr: 0.5, thrTouched: false, reviewer: "", curveRange: [0, 1],
+  thr: 0.5, thrTouched: false, reviewer: "", curveRange: [0, 1], sizes: new Map(),
 };
 
 export function numFrames() { return state.pred ? state.pred.frames.length : 0; }
