@@ -11,16 +11,23 @@ table, :data:`ROUTES`)::
                                                      model's, else empty), headers X-Mask-Version,
                                                      X-Mask-Source (corrected | model | empty), X-Mask-State
     PUT  /api/results/<rid>/corrections/<i>.png      body: a PNG mask; header X-Expected-Version: N
-    POST /api/results/<rid>/corrections/<i>/status   body: {"state": "checked" | "edited" | "unchecked",
-                                                            "version": N}
+    POST /api/results/<rid>/corrections/<i>/status   body: {"state": "checked" | "edited" | "boxed" |
+                                                            "unchecked", "version": N}
+    GET  /api/results/<rid>/corrections/<i>/boxes    the frame's state (as in status.json) with
+                                                     "boxes": [[x, y, w, h], ...] (null: the frame has
+                                                     none) and "frame_size": [H, W]
+    PUT  /api/results/<rid>/corrections/<i>/boxes    body: {"boxes": [[x, y, w, h], ...], "version": N}
+                                                     (application/json; frame pixels, COCO's convention;
+                                                     [] = the frame shows no lesion): state "boxed"
 
 Each write records who made it (the request's reviewer: the name bound to the access token, else
 the name the page sends in ``X-Reviewer``) and when. The writing (version check, lock, files) is the
 result folder's one corrections writer, :func:`lgrnet.results.corrections.save_mask` /
-:func:`~lgrnet.results.corrections.set_state`; this module is its HTTP face: a stale write (another
-tab, session or reviewer changed the frame since this one read it,
-:class:`~lgrnet.results.corrections.StaleWrite`) is answered with 409 naming who changed it, a state
-that contradicts the files (:class:`~lgrnet.results.corrections.BadCorrection`) with 400.
+:func:`~lgrnet.results.corrections.save_boxes` / :func:`~lgrnet.results.corrections.set_state`;
+this module is its HTTP face: a stale write (another tab, session or reviewer changed the frame
+since this one read it, :class:`~lgrnet.results.corrections.StaleWrite`) is answered with 409 naming
+who changed it, a state that contradicts the files or an invalid box
+(:class:`~lgrnet.results.corrections.BadCorrection`) with 400 and one line.
 """
 from __future__ import annotations
 
@@ -34,14 +41,17 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from ..data.boxes import box_file_text
 from ..errors import InputError
 from ..results import corrections
-from ..results.corrections import BadCorrection, FrameStatus, StaleWrite, corrected_mask_path, read_status, status_json
+from ..results.corrections import (BadCorrection, FrameStatus, StaleWrite, corrected_boxes_path, corrected_mask_path,
+                                   read_status, status_json)
 from ..results.folder import Result, frame_key
 from .routing import HttpError, Reply, Request, Route
 from .served_files import NotServed, read_result_file
 
 MAX_STATUS_BYTES = 4096
+MAX_BOXES_BYTES = 256 << 10  # thousands of boxes
 MAX_MASK_BYTES = 64 << 20  # whatever the frame size
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -158,6 +168,29 @@ def save_mask(root: Path, index: int, mask: np.ndarray, expected: int, reviewer:
         return _frame_json(index, corrections.save_mask(root, index, mask, expected, reviewer=reviewer))
 
 
+def save_boxes(root: Path, index: int, boxes: Any, frame_size: Tuple[int, int], expected: int,
+               reviewer: str = "") -> Dict[str, Any]:
+    """:func:`lgrnet.results.corrections.save_boxes` (``frame_size`` (H, W)), answered as the frame's
+    JSON with its boxes."""
+    with _as_refusals():
+        st = corrections.save_boxes(root, index, boxes, frame_size, expected, reviewer=reviewer)
+    written = json.loads(box_file_text(boxes, frame_size))  # what the file holds (it was valid)
+    return {**_frame_json(index, st), "boxes": written["boxes"], "frame_size": written["frame_size"]}
+
+
+def _boxes_json(root: Path, index: int, size: Tuple[int, int]) -> Optional[List[List[float]]]:
+    """The frame's saved boxes, numbers as the file writes them (None: it has none); 500 naming
+    the file when it is not a valid box file for a frame of ``size`` (H, W)."""
+    data = _read_inside(root, corrected_boxes_path(root, index))
+    if data is None:
+        return None
+    try:
+        corrections.read_boxes(root, index, size)  # checked (one line naming the file)
+        return [list(b) for b in json.loads(data)["boxes"]]
+    except InputError as exc:
+        raise HttpError(500, str(exc)) from None
+
+
 def set_state(root: Path, index: int, state: Any, expected: int, reviewer: str = "") -> Dict[str, Any]:
     """:func:`lgrnet.results.corrections.set_state`, answered as the frame's JSON."""
     with _as_refusals():
@@ -258,12 +291,51 @@ def _post_status(req: Request) -> Reply:
         return Reply.json(set_state(r.root, index, obj.get("state"), version, reviewer))
 
 
+def _known_size(r: Result, index: int) -> Tuple[int, int]:
+    """(H, W) of frame ``index``; 409 when unknown."""
+    size = frame_size(r, index)
+    if size is None:
+        raise HttpError(409, f"{_label(index)}: its size is unknown (no model mask, no width/height)")
+    return size[1], size[0]
+
+
+def _get_boxes(req: Request) -> Reply:
+    r, index = frame_of(req)
+    st = _statuses(r.root).get(frame_key(index))  # the version before the boxes, as for masks
+    size = _known_size(r, index)
+    return Reply.json({**_frame_json(index, st), "boxes": _boxes_json(r.root, index, size), "frame_size": list(size)})
+
+
+def _put_boxes(req: Request) -> Reply:
+    r, index = frame_of(req)
+    obj = _json_body(req, MAX_BOXES_BYTES, "the boxes")
+    version = obj.get("version") if isinstance(obj, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or "boxes" not in obj:
+        raise HttpError(400, 'the boxes must be sent as {"boxes": [[x, y, w, h], ...], "version": N}')
+    reviewer = _reviewer(req)
+    size = _known_size(r, index)
+    with _writing(r):
+        return Reply.json(save_boxes(r.root, index, obj["boxes"], size, version, reviewer))
+
+
+def _json_body(req: Request, limit: int, what: str) -> Any:
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":  # also keeps plain HTML forms of other sites out
+        raise HttpError(415, f"{what} must be sent as application/json")
+    try:
+        return json.loads(req.read_body(limit, what))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HttpError(400, f"{what}: not valid JSON") from None
+
+
 #: The corrections' entries of the server's route table (:data:`lgrnet.viewer.server.ROUTES`).
 ROUTES: List[Route] = [
     Route("GET", "/api/results/<rid>/corrections", _get_status),
     Route("GET", "/api/results/<rid>/corrections/<index:int>.png", _get_mask),
     Route("PUT", "/api/results/<rid>/corrections/<index:int>.png", _put_mask),
     Route("POST", "/api/results/<rid>/corrections/<index:int>/status", _post_status),
+    Route("GET", "/api/results/<rid>/corrections/<index:int>/boxes", _get_boxes),
+    Route("PUT", "/api/results/<rid>/corrections/<index:int>/boxes", _put_boxes),
 ]
 
 __all__ = ["ROUTES", "current_mask", "decode_mask_png", "encode_mask_png", "frame_of", "frame_size", "save_mask",
