@@ -104,6 +104,24 @@ class LossConfig:
 
 
 @dataclass
+class BoxLossConfig:
+    """The box-supervised loss of frames annotated with a box only (docs/training.md, "Training from
+    boxes"; :mod:`lgrnet.losses.box`): BoxInst's projection term (Dice of the predicted mask's
+    max-projections onto the x and y axes against the box's) and pairwise term (neighbouring pixels
+    of similar LAB colour inside the box should agree), both at 1/``stride`` of the input size.
+    Unused when no frame is box-supervised: mask-only training is the published loss."""
+
+    projection_weight: float = 5.0  # the published mask terms weigh 5 (BCE) + 5 (dice)
+    pairwise_weight: float = 5.0  # BoxInst: as the projection term, after its warm-up
+    pairwise_warmup_iters: int = 300  # the pairwise weight ramps linearly from 0 over these steps
+    color_threshold: float = 0.3  # tau: pairs with exp(-||lab_i - lab_j|| / theta) >= tau are similar
+    color_theta: float = 2.0
+    pairwise_dilation: int = 2  # the 8 neighbours at this distance (BoxInst: 3x3 kernel, dilation 2)
+    stride: int = 4  # the loss's resolution: 1/stride of the input (BoxInst's mask resolution)
+    match_weight: float = 2.0  # projection Dice in the matching cost of box frames (masks: 2 / 2 / 2)
+
+
+@dataclass
 class TrainConfig:
     """The published recipe (docs/training.md, 'The recipe, and where it comes from')."""
 
@@ -157,6 +175,14 @@ class TrainConfig:
     # "none" (random), a weight file, or a hub id (timm/pvt_v2_b2.in1k). Read once, at step 0.
     backbone_weights: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
+    # What supervises each training frame (docs/training.md, "Training from boxes"): "masks" (a
+    # frame's mask where it has one, else its box file with the box loss), "boxes" (every annotated
+    # frame's box: its box file, else derived from its mask, one box per connected component; the
+    # masks are used for nothing else), "fill_boxes" (the same boxes filled as masks, published loss:
+    # the naive baseline), "mixed:F" (a fraction F of the frames with masks keep them, chosen by
+    # train.seed; the others get the box of their mask).
+    supervision: str = "masks"
+    box_loss: BoxLossConfig = field(default_factory=BoxLossConfig)
 
 
 @dataclass

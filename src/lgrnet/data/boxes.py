@@ -13,10 +13,10 @@ A box file is JSON::
 
 in pixels of the frame, COCO's convention: ``x, y`` the top-left corner (the image's top-left
 corner is 0, 0; pixel ``(r, c)`` covers ``[c, c+1) x [r, r+1)``), ``w, h`` the width and height,
-floats allowed. Every box lies inside the frame (``0 <= x``, ``x + w <= W``, same for y) and has a
-positive size. An empty list means the frame was annotated and shows no lesion; a frame without a
-box file (and without a mask) is not annotated (context only). ``frame_size`` guards against boxes
-written for a resized copy of the frame.
+floats allowed. Every box lies inside the frame (``0 <= x``, ``x + w <= W``, same for y, to
+:data:`EDGE_TOLERANCE`) and has a positive size. An empty list means the frame was annotated and
+shows no lesion; a frame without a box file (and without a mask) is not annotated (context only).
+``frame_size`` guards against boxes written for a resized copy of the frame.
 
 Values are read as float32 (N, 4) arrays; :func:`write_box_file` writes the shortest decimal that
 reads back as the same float32, so write -> read is exact.
@@ -39,6 +39,9 @@ PathLike = Union[str, os.PathLike]
 #: The folder beside ``Frame/`` and ``GT/`` that holds the box files.
 BOX_DIR_NAME = "Box"
 BOX_SUFFIX = ".json"
+#: How far (pixels) a box may reach past the frame's edge and still count as inside: float32 values
+#: such as x = 22.9, w = 1.1 add up to a hair over 24.
+EDGE_TOLERANCE = 1e-3
 
 
 class BoxError(InputError):
@@ -63,10 +66,11 @@ def _frame_size(frame_size: Sequence[int], where: str) -> Tuple[int, int]:
     return h, w
 
 
-def validate_boxes(boxes: object, frame_size: Sequence[int], where: str) -> np.ndarray:
+def validate_boxes(boxes: object, frame_size: Sequence[int], where: str, single: bool = False) -> np.ndarray:
     """``boxes`` (a list of ``[x, y, w, h]`` or an (N, 4) array) checked against a frame of
     ``frame_size`` (H, W); returns float32 (N, 4). Raises :class:`BoxError` naming ``where`` and the
-    first problem: not four finite numbers, a non-positive width or height, a box outside the frame."""
+    first problem: not four finite numbers, a non-positive width or height, a box outside the frame.
+    ``single``: ``where`` names one box (a COCO annotation): the message says "box", not "box i"."""
     h_img, w_img = _frame_size(frame_size, where)
     if isinstance(boxes, np.ndarray):
         if boxes.size and (boxes.ndim != 2 or boxes.shape[1] != 4):
@@ -78,16 +82,17 @@ def validate_boxes(boxes: object, frame_size: Sequence[int], where: str) -> np.n
         raise BoxError(f"{where}: 'boxes' must be a list of [x, y, w, h], not {type(boxes).__name__}")
     out = np.zeros((len(rows), 4), np.float64)
     for i, row in enumerate(rows):
+        box = "box" if single else f"box {i}"
         if (not isinstance(row, (list, tuple, np.ndarray)) or len(row) != 4
                 or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in row)):
-            raise BoxError(f"{where}: box {i} is {row!r}, not [x, y, w, h] (four numbers)")
+            raise BoxError(f"{where}: {box} is {row!r}, not [x, y, w, h] (four numbers)")
         x, y, w, h = (float(v) for v in row)
         if not all(math.isfinite(v) for v in (x, y, w, h)):
-            raise BoxError(f"{where}: box {i} {[x, y, w, h]} has a value that is not finite")
+            raise BoxError(f"{where}: {box} {[x, y, w, h]} has a value that is not finite")
         if w <= 0 or h <= 0:
-            raise BoxError(f"{where}: box {i} {_fmt(row)} has a non-positive size (w={_num(w)}, h={_num(h)})")
-        if x < 0 or y < 0 or x + w > w_img or y + h > h_img:
-            raise BoxError(f"{where}: box {i} {_fmt(row)} lies outside the {w_img}x{h_img} frame "
+            raise BoxError(f"{where}: {box} {_fmt(row)} has a non-positive size (w={_num(w)}, h={_num(h)})")
+        if x < -EDGE_TOLERANCE or y < -EDGE_TOLERANCE or x + w > w_img + EDGE_TOLERANCE or y + h > h_img + EDGE_TOLERANCE:
+            raise BoxError(f"{where}: {box} {_fmt(row)} lies outside the {w_img}x{h_img} frame "
                            f"(x {_num(x)}..{_num(x + w)}, y {_num(y)}..{_num(y + h)})")
         out[i] = (x, y, w, h)
     return out.astype(np.float32)
@@ -106,6 +111,11 @@ def read_box_file(path: PathLike, frame_size: Optional[Sequence[int]] = None) ->
     lesion). ``frame_size`` (H, W), when given, must equal the file's ``frame_size``. Raises
     :class:`BoxError` (one line naming the file and the problem) for unreadable or malformed files,
     a frame size mismatch, or an invalid box (see :func:`validate_boxes`)."""
+    return read_box_annotation(path, frame_size)[0]
+
+
+def read_box_annotation(path: PathLike, frame_size: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """(:func:`read_box_file`'s boxes, the file's frame size (H, W))."""
     path = Path(path)
     try:
         data = json.loads(path.read_bytes())
@@ -126,10 +136,10 @@ def read_box_file(path: PathLike, frame_size: Optional[Sequence[int]] = None) ->
         if want != stored_hw:
             raise BoxError(f"{path}: the boxes are for a {stored_hw[1]}x{stored_hw[0]} frame, but the frame is "
                            f"{want[1]}x{want[0]}")
-    return validate_boxes(data["boxes"], stored_hw, str(path))
+    return validate_boxes(data["boxes"], stored_hw, str(path)), stored_hw
 
 
-def _shortest(v: np.float32) -> Union[int, float]:
+def json_number(v: np.float32) -> Union[int, float]:
     """The shortest JSON number that reads back (through float32) as ``v``."""
     if float(v).is_integer():
         return int(v)
@@ -140,7 +150,7 @@ def box_file_text(boxes: object, frame_size: Sequence[int], where: str = "boxes"
     """The JSON text of a box file (validated as :func:`validate_boxes`)."""
     arr = validate_boxes(boxes, frame_size, where)
     h, w = _frame_size(frame_size, where)
-    rows = [[_shortest(v) for v in row] for row in arr]
+    rows = [[json_number(v) for v in row] for row in arr]
     return json.dumps({"boxes": rows, "frame_size": [h, w]}) + "\n"
 
 

@@ -6,6 +6,7 @@
 1. frame folders (MICCAI VPS test sets, SUN-SEG, the authors' reorganised copies, generic)::
 
        <dir>/Frame/<video>/<frame>.<jpg|png>      <dir>/GT/<video>/<frame>.png
+       <dir>/Box/<video>/<frame>.json             (boxes, optional: :mod:`lgrnet.data.boxes`)
 
 2. an image set (Kvasir-SEG as ``images/`` + ``masks/``, IVPS): images directly in ``<dir>/Frame/``;
    every image is a one-frame video named by its file stem.
@@ -13,7 +14,7 @@
    ``<dir>/Seen`` and ``<dir>/Unseen`` (layout 1 each), as the authors' ``Combine`` folders hold.
 4. per-video folders (the MICCAI VPS training sets as released)::
 
-       <dir>/<video>/Frame/<frame>                <dir>/<video>/GT/<frame>.png
+       <dir>/<video>/Frame/<frame>                <dir>/<video>/GT/<frame>.png   <dir>/<video>/Box/<frame>.json
 
 ``split`` is a path under ``root`` (``TestHardDataset/Unseen``, ``CVC-ClinicDB-612/Test``), or one of
 the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, the UFUV names
@@ -22,7 +23,8 @@ the authors' data-set names (``polyp_hard_unseen_validate``, ``612-test``, the U
 may also be the folder above ``SUN-SEG-Annotation``.
 
 Frames are ordered by the numbers in their names (natural sort), not as strings; masks are matched
-to frames by file stem. :func:`validate_videos` checks a split before use.
+to frames by file stem, and so are box files. A frame may have a mask, boxes, both, or neither (a
+context frame). :func:`validate_videos` checks a split before use.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.images import UNSUPPORTED_FRAME_MODES, find_image, image_header, list_images, list_subdirs, read_mask_gray
 from . import ufuv
+from .boxes import BOX_DIR_NAME, BOX_SUFFIX, read_box_file
 
 # Training reads a GT mask as "grey > 0", as the authors binarise training masks
 # (polyp_utils.get_frames_mask); scoring uses the toolboxes' "> 128".
@@ -52,14 +55,18 @@ class DatasetError(InputError):
 class VideoRecord:
     """One video: its frames in temporal order and, aligned with them, its masks.
 
-    ``masks[i]`` is None where frame i has no annotation (or the dataset has no GT at all);
+    ``masks[i]`` is None where frame i has no mask (or the dataset has no GT at all);
     ``extra_masks`` are masks in the video's GT folder that match no frame (see :func:`validate_videos`).
+    ``boxes[i]``: frame i's box file or None (``boxes`` is empty when the video has no Box/ folder);
+    ``extra_boxes``: box files that match no frame.
     """
 
     name: str
     frames: Tuple[Path, ...]
     masks: Tuple[Optional[Path], ...]
     extra_masks: Tuple[Path, ...] = ()
+    boxes: Tuple[Optional[Path], ...] = ()
+    extra_boxes: Tuple[Path, ...] = ()
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -67,6 +74,18 @@ class VideoRecord:
     @property
     def has_masks(self) -> bool:
         return any(m is not None for m in self.masks)
+
+    @property
+    def has_boxes(self) -> bool:
+        return any(b is not None for b in self.boxes)
+
+    def box_file(self, i: int) -> Optional[Path]:
+        """Frame i's box file, or None."""
+        return self.boxes[i] if self.boxes else None
+
+    def is_annotated(self, i: int) -> bool:
+        """Frame i has a mask or a box file."""
+        return self.masks[i] is not None or self.box_file(i) is not None
 
 
 def _find_subdir(root: Path, candidates: Sequence[str]) -> Optional[Path]:
@@ -164,10 +183,12 @@ def find_videos(root: Union[str, Path], split: Optional[str] = None, require_mas
     """
     info = resolve_split(root, split)
     if info.layout == "per-video":
-        records = [_video_from_folders(d.name, _find_subdir(d, FRAME_DIR_NAMES), _find_subdir(d, MASK_DIR_NAMES))
+        records = [_video_from_folders(d.name, _find_subdir(d, FRAME_DIR_NAMES), _find_subdir(d, MASK_DIR_NAMES),
+                                       d / BOX_DIR_NAME)
                    for d in info.parts]
-        if require_masks and all(_find_subdir(d, MASK_DIR_NAMES) is None for d in info.parts):
-            raise DatasetError(f"{info.path}: no <video>/GT/ folder with masks")
+        if require_masks and all(_find_subdir(d, MASK_DIR_NAMES) is None and not (d / BOX_DIR_NAME).is_dir()
+                                 for d in info.parts):
+            raise DatasetError(f"{info.path}: no <video>/GT/ folder with masks (nor a <video>/Box/ folder with boxes)")
         return records
     records: List[VideoRecord] = []
     seen: Dict[str, Path] = {}
@@ -183,8 +204,9 @@ def find_videos(root: Union[str, Path], split: Optional[str] = None, require_mas
 def _frame_folder_videos(base: Path, require_masks: bool) -> List[VideoRecord]:
     frame_dir = _find_subdir(base, FRAME_DIR_NAMES)
     mask_dir = _find_subdir(base, MASK_DIR_NAMES)
-    if require_masks and mask_dir is None:
-        raise DatasetError(f"{base}: has no GT/ folder with masks")
+    box_dir = base / BOX_DIR_NAME if (base / BOX_DIR_NAME).is_dir() else None
+    if require_masks and mask_dir is None and box_dir is None:
+        raise DatasetError(f"{base}: has no GT/ folder with masks (nor a Box/ folder with boxes)")
     videos = list_subdirs(frame_dir)
     if not videos:
         # A flat folder of images: every image is a one-frame video (e.g. Kvasir-SEG).
@@ -196,12 +218,25 @@ def _frame_folder_videos(base: Path, require_masks: bool) -> List[VideoRecord]:
             mask = None
             if mask_dir is not None:
                 mask = find_image(mask_dir, img.stem)
-            records.append(VideoRecord(img.stem, (img,), (mask,)))
+            box = box_dir / (img.stem + BOX_SUFFIX) if box_dir is not None else None
+            boxes = (box if box is not None and box.is_file() else None,) if box_dir is not None else ()
+            records.append(VideoRecord(img.stem, (img,), (mask,), boxes=boxes))
         return records
-    return [_video_from_folders(v, frame_dir / v, mask_dir / v if mask_dir is not None else None) for v in videos]
+    return [_video_from_folders(v, frame_dir / v, mask_dir / v if mask_dir is not None else None,
+                                box_dir / v if box_dir is not None else None) for v in videos]
 
 
-def _video_from_folders(name: str, frame_dir: Optional[Path], mask_dir: Optional[Path]) -> VideoRecord:
+def _box_files(box_dir: Optional[Path], frames: Sequence[Path]) -> Tuple[Tuple[Optional[Path], ...], Tuple[Path, ...]]:
+    """(box file of each frame or None, box files matching no frame); ((), ()) without a box folder."""
+    if box_dir is None or not box_dir.is_dir():
+        return (), ()
+    files = {p.stem: p for p in sorted(box_dir.iterdir()) if p.suffix == BOX_SUFFIX and not p.name.startswith(".")}
+    stems = {f.stem for f in frames}
+    return tuple(files.get(f.stem) for f in frames), tuple(p for s, p in files.items() if s not in stems)
+
+
+def _video_from_folders(name: str, frame_dir: Optional[Path], mask_dir: Optional[Path],
+                        box_dir: Optional[Path] = None) -> VideoRecord:
     frames = list_images(frame_dir) if frame_dir is not None else []
     masks: List[Optional[Path]] = [None] * len(frames)
     extra: Tuple[Path, ...] = ()
@@ -209,7 +244,8 @@ def _video_from_folders(name: str, frame_dir: Optional[Path], mask_dir: Optional
         masks = [find_image(mask_dir, f.stem) for f in frames]
         stems = {f.stem for f in frames}
         extra = tuple(m for m in list_images(mask_dir) if m.stem not in stems)
-    return VideoRecord(name, tuple(frames), tuple(masks), extra)
+    boxes, extra_boxes = _box_files(box_dir, frames)
+    return VideoRecord(name, tuple(frames), tuple(masks), extra, boxes, extra_boxes)
 
 
 @dataclass
@@ -221,9 +257,15 @@ class ValidationReport:
     frames: int
     masks: int
     nonbinary_masks: List[Path]
+    box_frames: int = 0  # frames with a box file
+    boxes: int = 0  # boxes in them
+    box_only_frames: int = 0  # frames with a box file and no mask
 
     def summary(self) -> str:
         text = f"{self.videos} video(s), {self.frames} frame(s), {self.masks} mask(s)"
+        if self.box_frames:
+            text += (f", {self.box_frames} frame(s) with a box file ({self.boxes} box(es); "
+                     f"{self.box_only_frames} frame(s) with boxes and no mask)")
         if self.nonbinary_masks:
             text += (f"; {len(self.nonbinary_masks)} mask(s) are not binary and are thresholded at 128 "
                      f"(e.g. {self.nonbinary_masks[0]})")
@@ -235,7 +277,9 @@ _MAX_NAMED = 5
 
 def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, check_masks: bool = True) -> ValidationReport:
     """Check videos before use and raise one :class:`DatasetError` that lists every problem, naming
-    files: empty videos, frames without a mask (when ``require_masks``), masks without a frame,
+    files: empty videos, frames without a mask (when ``require_masks``; a box file counts), masks or
+    box files without a frame, malformed box files or boxes (outside the frame, non-positive size, a
+    ``frame_size`` other than the frame's),
     unreadable frames (their headers are read) or masks, 16-bit, float or alpha frames
     (:data:`UNSUPPORTED_FRAME_MODES`), frames of different sizes within a video, masks whose size
     differs from their frame's, and masks that thresholding at 128 would empty (e.g. {0, 1} label
@@ -251,7 +295,7 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
 
     if not videos:
         raise DatasetError("no videos to validate")
-    n_frames = n_masks = 0
+    n_frames = n_masks = n_box_frames = n_boxes = n_box_only = 0
     nonbinary: List[Path] = []
     for rec in videos:
         if not rec.frames:
@@ -259,8 +303,10 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
             continue
         for m in rec.extra_masks:
             add("masks without a frame", str(m))
+        for b in rec.extra_boxes:
+            add("box files without a frame", str(b))
         sizes = {}
-        for frame, mask in zip(rec.frames, rec.masks):
+        for k, (frame, mask) in enumerate(zip(rec.frames, rec.masks)):
             n_frames += 1
             try:
                 size, mode = image_header(frame)
@@ -271,8 +317,16 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
                 add("frames that are not 8-bit grey or RGB (16-bit, float or with alpha: convert them)",
                     f"{frame}: {mode} frames are not supported")
             sizes.setdefault(size, frame)
+            box = rec.box_file(k)
+            if box is not None:
+                n_box_frames += 1
+                n_box_only += mask is None
+                try:
+                    n_boxes += len(read_box_file(box, (size[1], size[0])))
+                except InputError as exc:
+                    add("bad box files", str(exc))
             if mask is None:
-                if require_masks:
+                if require_masks and box is None:
                     add("frames without a mask", str(frame))
                 continue
             n_masks += 1
@@ -306,7 +360,7 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
             shown = "; ".join(items[:_MAX_NAMED]) + (f"; and {len(items) - _MAX_NAMED} more" if len(items) > _MAX_NAMED else "")
             parts.append(f"{len(items)} {kind}: {shown}")
         raise DatasetError("dataset check failed: " + " | ".join(parts))
-    return ValidationReport(len(videos), n_frames, n_masks, nonbinary)
+    return ValidationReport(len(videos), n_frames, n_masks, nonbinary, n_box_frames, n_boxes, n_box_only)
 
 
 def validate_split(root: Union[str, Path], split: Optional[str] = None, require_masks: bool = True,
@@ -321,6 +375,9 @@ def validate_split(root: Union[str, Path], split: Optional[str] = None, require_
             frame_dir, mask_dir = _find_subdir(base, FRAME_DIR_NAMES), _find_subdir(base, MASK_DIR_NAMES)
             if mask_dir is not None:
                 orphans += [str(mask_dir / d) for d in list_subdirs(mask_dir) if not (frame_dir / d).is_dir()]
+            if (base / BOX_DIR_NAME).is_dir():
+                orphans += [str(base / BOX_DIR_NAME / d) for d in list_subdirs(base / BOX_DIR_NAME)
+                            if not (frame_dir / d).is_dir()]
     elif info.layout == "images":
         frame_dir, mask_dir = _find_subdir(info.path, FRAME_DIR_NAMES), _find_subdir(info.path, MASK_DIR_NAMES)
         if mask_dir is not None:

@@ -37,16 +37,21 @@ class ClipTarget:
 
     masks: (n, T', H, W) float in {0, 1}, one channel per object, only the annotated frames;
     classes: (n,) int64 class of each object (0 = lesion for the binary datasets);
-    has_ann: (T,) bool, which of the clip's T frames are annotated (T' of them).
+    has_ann: (T,) bool, which of the clip's T frames are annotated (T' of them);
+    box_frames: None (every annotated frame has a mask: this loss), or (T',) bool marking the
+    annotated frames whose ``masks`` entry is a filled box, supervised by
+    :class:`lgrnet.losses.box_criterion.BoxSupervisedCriterion`'s box loss instead.
     """
 
     masks: torch.Tensor
     classes: torch.Tensor
     has_ann: torch.Tensor
+    box_frames: Optional[torch.Tensor] = None
 
     def to(self, device) -> "ClipTarget":
         return ClipTarget(self.masks.to(device, non_blocking=True), self.classes.to(device, non_blocking=True),
-                          self.has_ann.to(device, non_blocking=True))
+                          self.has_ann.to(device, non_blocking=True),
+                          None if self.box_frames is None else self.box_frames.to(device, non_blocking=True))
 
     @property
     def num_objects(self) -> int:

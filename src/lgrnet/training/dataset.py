@@ -22,8 +22,8 @@ from ..config import TrainConfig
 from ..losses.criterion import ClipTarget
 from .clip_sampler import sample_clip
 from ..data.datasets import DatasetError, VideoRecord, validate_videos
-from ..data.datasets import TRAIN_MASK_THRESHOLD
-from ..io.images import read_frame, read_mask
+from ..io.images import read_frame
+from .supervision import plan_supervision, load_target
 from .transforms import apply_recipe, augment_clip, draw_params, draw_recipe_params
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class ClipBatch:
                          self.seeds, self.positions)
 
     def pin_memory(self) -> "ClipBatch":
-        return ClipBatch(self.video.pin_memory(), [ClipTarget(t.masks.pin_memory(), t.classes, t.has_ann)
+        return ClipBatch(self.video.pin_memory(), [ClipTarget(t.masks.pin_memory(), t.classes, t.has_ann, t.box_frames)
                                                    for t in self.targets], self.seeds, self.positions)
 
 
@@ -53,7 +53,8 @@ def _seed_int(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = True) -> List[VideoRecord]:
+def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = True,
+                 allow_boxes: bool = False) -> List[VideoRecord]:
     """Check what training (or validation) needs before step 1; return the usable videos.
 
     The files are checked by :func:`lgrnet.data.datasets.validate_videos` from their headers
@@ -63,10 +64,13 @@ def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = Tr
     :class:`DatasetError`. Frames without a mask are fine (they are not reference frames), and
     videos without any mask are skipped with a warning (an error if none is left). Masks are not
     checked for being binary: training binarises them with ``> 0``, as the authors do.
+    ``allow_boxes`` (training): a box file annotates a frame as a mask does (box files are read
+    and checked: :mod:`lgrnet.data.boxes`).
     """
     if not videos:
         raise DatasetError(f"{root}: no videos found")
-    unannotated = [v.name for v in videos if need_masks and len(v) and not v.has_masks]
+    unannotated = [v.name for v in videos
+                   if need_masks and len(v) and not v.has_masks and not (allow_boxes and v.has_boxes)]
     usable = [v for v in videos if v.name not in set(unannotated)]
     if usable:
         try:
@@ -76,26 +80,31 @@ def check_videos(videos: Sequence[VideoRecord], root: str, need_masks: bool = Tr
     if unannotated:
         if not usable:
             raise DatasetError(f"{root}: no video has ground-truth masks (expected GT/<video>/<frame>.png "
-                               f"next to Frame/<video>/<frame>)")
+                               f"next to Frame/<video>/<frame>" + (", or boxes in Box/<video>/<frame>.json)"
+                                                                    if allow_boxes else ")"))
         log.warning("%s: skipping %d video(s) without any mask: %s%s", root, len(unannotated),
                     ", ".join(unannotated[:10]), " ..." if len(unannotated) > 10 else "")
     if need_masks:
-        unmasked, total = count_unmasked_frames(usable)
+        unmasked, total = count_unmasked_frames(usable, allow_boxes)
         if unmasked:
             log.warning("%s: %d of %d frames have no mask (they are context frames of clips, never reference "
                         "frames)", root, unmasked, total)
     return usable
 
 
-def count_unmasked_frames(videos: Sequence[VideoRecord]) -> Tuple[int, int]:
-    """(frames without a mask, all frames) over ``videos``."""
-    unmasked = sum(1 for v in videos for m in v.masks if m is None)
+def count_unmasked_frames(videos: Sequence[VideoRecord], allow_boxes: bool = False) -> Tuple[int, int]:
+    """(frames without a mask (nor a box file, with ``allow_boxes``), all frames) over ``videos``."""
+    unmasked = sum(1 for v in videos for i in range(len(v)) if not (v.is_annotated(i) if allow_boxes else v.masks[i]))
     return unmasked, sum(len(v.masks) for v in videos)
 
 
 class TrainClipDataset(torch.utils.data.Dataset):
     """Clips for training. Index it with ``(reference_index, stream_position)`` (what
-    :class:`StreamSampler` yields); ``len()`` is the number of reference frames."""
+    :class:`StreamSampler` yields); ``len()`` is the number of reference frames.
+
+    Each frame is supervised as ``cfg.supervision`` says (:mod:`.supervision`): by its mask, by its
+    box (the clip's target marks those frames in ``box_frames``), by its box filled as a mask, or
+    not at all (context). Every annotated frame (mask or box) can be a reference frame."""
 
     def __init__(self, videos: Sequence[VideoRecord], cfg: TrainConfig, seed: Optional[int] = None,
                  reference_stride: Optional[int] = None):
@@ -105,9 +114,10 @@ class TrainClipDataset(torch.utils.data.Dataset):
         stride = cfg.reference_stride if reference_stride is None else reference_stride
         if stride < 1:
             raise ValueError(f"reference_stride must be >= 1, got {stride}")
+        self.plan = plan_supervision(self.videos, cfg.supervision, self.seed)
         self.references: List[Tuple[int, int]] = []
         for vi, v in enumerate(self.videos):
-            annotated = [i for i, m in enumerate(v.masks) if m is not None]
+            annotated = [i for i, t in enumerate(self.plan[vi]) if t is not None]
             self.references += [(vi, i) for i in annotated[::stride]]
         if not self.references:
             raise DatasetError("no annotated frame to build training clips from")
@@ -124,14 +134,17 @@ class TrainClipDataset(torch.utils.data.Dataset):
         # As published: redraw a clip in which the object never shows (at most 3 draws in all).
         for attempt in range(3):
             idx = sample_clip(len(v), ref, cfg.clip_len, rng, cfg.num_local, cfg.local_max_gap)
-            masks = [None if v.masks[i] is None else read_mask(v.masks[i], TRAIN_MASK_THRESHOLD) for i in idx]
+            masks = [load_target(v, i, self.plan[vi][i]) for i in idx]
             if any(m is not None and m.any() for m in masks):
                 break
         frames = [read_frame(v.frames[i]) for i in idx]
         for i, f, m in zip(idx, frames, masks):
             if m is not None and m.shape != f.shape[:2]:
-                raise DatasetError(f"{v.masks[i]}: mask is {m.shape[1]}x{m.shape[0]} but frame {v.frames[i]} "
+                what = "mask" if self.plan[vi][i].source == "mask" else "box file's frame_size"
+                where = v.masks[i] if self.plan[vi][i].source == "mask" else v.box_file(i)
+                raise DatasetError(f"{where}: {what} is {m.shape[1]}x{m.shape[0]} but frame {v.frames[i]} "
                                    f"is {f.shape[1]}x{f.shape[0]}")
+        is_box = [self.plan[vi][i] is not None and self.plan[vi][i].kind == "box" for i in idx]
         params = draw_params(rng, cfg.hflip, cfg.vflip, cfg.rot90)
         frames_a, masks_a = augment_clip(frames, masks, cfg.image_size, params)
         video = torch.from_numpy(frames_a).permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, S, S)
@@ -144,8 +157,11 @@ class TrainClipDataset(torch.utils.data.Dataset):
         has_ann = torch.tensor([m is not None for m in masks_a], dtype=torch.bool)
         ann = [torch.from_numpy(m) for m in masks_a if m is not None]
         stacked = torch.stack(ann).float()[None]  # (1, T', S, S): one object, the lesion
+        # box frames: the box loss; a box frame without a box (annotated, no lesion) is an exact empty mask
+        box_frames = torch.tensor([b and bool(m.any()) for b, m in zip(is_box, masks_a) if m is not None])
+        box_frames = box_frames if bool(box_frames.any()) else None
         if stacked.any():
-            target = ClipTarget(stacked, torch.zeros(1, dtype=torch.int64), has_ann)
+            target = ClipTarget(stacked, torch.zeros(1, dtype=torch.int64), has_ann, box_frames)
         else:  # a clip without the lesion: every query should say "no object"
             target = ClipTarget(stacked[:0], torch.zeros(0, dtype=torch.int64), has_ann)
         return {"video": video, "target": target, "seed": _seed_int(self.seed, position, 1), "position": int(position),

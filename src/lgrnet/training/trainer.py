@@ -40,7 +40,7 @@ from ..config import LGRNetConfig, config_from_dict, to_dict
 from ..data.datasets import DatasetError, VideoRecord, find_videos
 from .dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
 from ..errors import InputError, UserError
-from ..losses.criterion import SetCriterion
+from ..losses.box_criterion import BoxSupervisedCriterion
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
 from ..precision import resolve_precision
@@ -118,6 +118,16 @@ def check_train_config(cfg: LGRNetConfig) -> None:
         problems.append("train.aug_* must be >= 0 (brightness, contrast, saturation and scale below 1)")
     if t.loss.num_points < 1:
         problems.append(f"train.loss.num_points must be >= 1, got {t.loss.num_points}")
+    try:
+        from .supervision import parse_supervision
+
+        parse_supervision(t.supervision)
+    except UserError as exc:
+        problems.append(str(exc))
+    b = t.box_loss
+    if b.stride < 1 or b.pairwise_dilation < 1 or b.color_theta <= 0 or min(b.projection_weight, b.pairwise_weight,
+                                                                             b.match_weight) < 0:
+        problems.append("train.box_loss: stride and pairwise_dilation must be >= 1, color_theta > 0, the weights >= 0")
     if problems:
         raise UserError("; ".join(problems))
 
@@ -159,11 +169,13 @@ def training_autocast_dtype(precision: str, device: torch.device, amp: bool) -> 
     return torch.bfloat16 if chosen.is_bf16 else None
 
 
-def load_split_videos(roots: Sequence[str], what: str) -> List[VideoRecord]:
+def load_split_videos(roots: Sequence[str], what: str, allow_boxes: bool = False) -> List[VideoRecord]:
+    """The videos of dataset splits, checked (:func:`.dataset.check_videos`); ``allow_boxes``
+    (training): frames annotated with box files count as annotated."""
     videos: List[VideoRecord] = []
     for root in roots:
         found = find_videos(root, require_masks=True)
-        found = check_videos(found, str(root), need_masks=True)
+        found = check_videos(found, str(root), need_masks=True, allow_boxes=allow_boxes)
         videos += found
     if not videos:
         raise DatasetError(f"no {what} videos given")
@@ -265,9 +277,16 @@ class Trainer:
 
         if not opts.data:
             raise UserError("no training data: pass --data ROOT (a split folder with Frame/ and GT/)")
-        self.train_videos = load_split_videos(opts.data, "training")
+        self.train_videos = load_split_videos(opts.data, "training", allow_boxes=True)
         self.val_videos = load_split_videos(opts.val, "validation") if opts.val else []
         self.dataset = TrainClipDataset(self.train_videos, tc)
+        from .supervision import count_kinds
+
+        kinds = count_kinds(self.dataset.plan)
+        self.box_supervised = kinds["box"] > 0  # the log gains the box terms
+        if self.rank == 0 and (kinds["box"] or kinds["fill"] or tc.supervision != "masks"):
+            log.info("supervision %s: %d frame(s) with a mask, %d with a box (box loss), %d with a filled box, "
+                     "%d context only", tc.supervision, kinds["mask"], kinds["box"], kinds["fill"], kinds["context"])
 
         # Same initial weights on every process, then per-process streams (as the authors do).
         random.seed(tc.seed)
@@ -286,7 +305,8 @@ class Trainer:
                 raise InputError(f"{opts.init_weights}: does not fit the run's model config ({str(exc).splitlines()[0]})") from None
             del init
         self.model.to(self.device).train()
-        self.criterion = SetCriterion(tc.loss, cfg.model.decoder.num_classes).to(self.device)
+        # the published loss; frames supervised by boxes (train.supervision, Box/ files) add the box terms
+        self.criterion = BoxSupervisedCriterion(tc.loss, tc.box_loss, cfg.model.decoder.num_classes).to(self.device)
         self.optimizer = build_optimizer(self.model, tc)
         self.scheduler = build_scheduler(self.optimizer, tc)
         self.ema = build_ema(self.model, tc.ema_decay)
@@ -466,7 +486,8 @@ class Trainer:
         with amp:
             out = self.model(video)
         gens = [torch.Generator(device=self.device).manual_seed(s) for s in batch.seeds]
-        losses = self.criterion(out.aux, batch.targets, gens)
+        self.criterion.set_step(step)
+        losses = self.criterion(out.aux, batch.targets, gens, images=video)
         loss = losses["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1} (clips at stream positions "
@@ -474,6 +495,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         return {"loss": float(loss.detach()), "loss_bce": float(losses["loss_bce"]),
                 "loss_dice": float(losses["loss_dice"]), "loss_class": float(losses["loss_class"]),
+                "loss_box_proj": float(losses["loss_box_proj"]), "loss_box_pair": float(losses["loss_box_pair"]),
                 "num_objects": float(losses["num_objects"]), "size": size}
 
     def optimizer_step(self) -> float:
@@ -562,7 +584,9 @@ class Trainer:
                     self.step = step + 1
                     now = time.time()
                     if self.step % tc.log_every == 0 or self.step == self.total_steps:
-                        mean = self._mean_over_processes({k: stats[k] for k in ("loss", "loss_bce", "loss_dice", "loss_class")})
+                        keys = ["loss", "loss_bce", "loss_dice", "loss_class"] + (
+                            ["loss_box_proj", "loss_box_pair"] if self.box_supervised else [])
+                        mean = self._mean_over_processes({k: stats[k] for k in keys})
                         lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
                         rec = {"event": "train", "step": self.step, **{k: round(v, 7) for k, v in mean.items()},
                                "lr": lrs.get("head/decay", next(iter(lrs.values()))),

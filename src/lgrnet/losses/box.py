@@ -1,0 +1,151 @@
+"""The box-supervised mask loss of BoxInst (Tian et al., "BoxInst: High-Performance Instance
+Segmentation with Box Annotations", CVPR 2021), the objective WeakPolyp (Wei et al., MICCAI 2023)
+builds on for polyps; written to be read, checked against naive loops in tests/test_box_loss.py.
+
+A frame annotated with a box says two things about the mask, and the loss uses both:
+
+* **projection**: the mask's max-projection onto the x axis (does any pixel of column c belong to
+  the lesion?) is the box's, and so is its projection onto the y axis. With the predicted mask
+  probabilities ``p = sigmoid(logits)``::
+
+      L_proj = Dice(max_y p, max_y b) + Dice(max_x p, max_x b),
+      Dice(u, v) = 1 - 2 <u, v> / (|u|^2 + |v|^2 + eps)       (BoxInst's form, eps = 1e-5)
+
+  where ``b`` is the filled box (the union of a frame's boxes). For the box of each 8-connected
+  component of a mask (:func:`lgrnet.data.boxes.mask_to_box`), ``max b`` equals the mask's own
+  projections, so a perfect mask has zero projection loss.
+* **pairwise colour affinity**: two neighbouring pixels i, j (the 8 neighbours at distance
+  ``dilation``) whose colours are close in CIE LAB, ``s_ij = exp(-||lab_i - lab_j|| / theta) >=
+  tau``, likely have the same label. The loss is -log P(same label) = -log(p_i p_j + (1-p_i)(1-p_j)),
+  averaged over the similar pairs whose pixel i lies inside the box (theta = 2, tau = 0.3: BoxInst's).
+
+Both terms work at 1/``stride`` of the input (logits, box and image are average-pooled), as BoxInst
+does on its 1/4-resolution masks. Functions take (R, H, W) stacks, one row per (object, frame).
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+
+DICE_EPS = 1e-5
+
+# sRGB D65 -> XYZ (IEC 61966-2-1) and the D65 white point, as skimage.color.rgb2lab uses.
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
+               (0.212671, 0.715160, 0.072169),
+               (0.019334, 0.119193, 0.950227))
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+
+def axis_projections(prob: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(R, H, W) -> (onto x: (R, W) max over rows, onto y: (R, H) max over columns)."""
+    return prob.amax(dim=1), prob.amax(dim=2)
+
+
+def projection_dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(R, L), (R, L) -> (R,): 1 - 2 <p, t> / (sum p^2 + sum t^2 + eps) (BoxInst's dice_coefficient)."""
+    inter = (pred * target).sum(-1)
+    union = (pred * pred).sum(-1) + (target * target).sum(-1) + DICE_EPS
+    return 1.0 - 2.0 * inter / union
+
+
+def projection_loss(mask_logits: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
+    """(R, H, W) logits and (R, H, W) filled boxes in [0, 1] -> (R,) Dice on x plus Dice on y."""
+    px, py = axis_projections(mask_logits.float().sigmoid())
+    bx, by = axis_projections(box_masks.float())
+    return projection_dice(px, bx) + projection_dice(py, by)
+
+
+def pairwise_projection_cost(mask_logits: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
+    """Matching cost: (Nq, T, H, W) logits and (n, T, H, W) boxes -> (Nq, n), the projection loss
+    of every query against every object, the x and y projections of all T frames joined."""
+    px, py = axis_projections(mask_logits.float().sigmoid().flatten(0, 1))
+    bx, by = axis_projections(box_masks.float().flatten(0, 1))
+    nq, n = mask_logits.shape[0], box_masks.shape[0]
+    p = torch.cat([px, py], -1).reshape(nq, -1)  # (Nq, T*(W+H)); x and y parts scored apart below
+    b = torch.cat([bx, by], -1).reshape(n, -1)
+    w = px.shape[-1]
+    t = mask_logits.shape[1]
+    is_x = torch.zeros(t, w + py.shape[-1], dtype=torch.bool, device=p.device)
+    is_x[:, :w] = True
+    is_x = is_x.flatten()
+
+    def dice(sel: torch.Tensor) -> torch.Tensor:
+        ps, bs = p[:, sel], b[:, sel]
+        inter = ps @ bs.T
+        union = (ps * ps).sum(-1)[:, None] + (bs * bs).sum(-1)[None, :] + DICE_EPS
+        return 1.0 - 2.0 * inter / union
+
+    return dice(is_x) + dice(~is_x)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) sRGB in [0, 1] -> CIE LAB (D65; L in [0, 100]), as ``skimage.color.rgb2lab``."""
+    rgb = rgb.float().clamp(0, 1)
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    m = torch.tensor(_RGB_TO_XYZ, dtype=lin.dtype, device=lin.device)
+    xyz = torch.einsum("ij,...jhw->...ihw", m, lin)
+    white = torch.tensor(_WHITE_D65, dtype=lin.dtype, device=lin.device).view(3, 1, 1)
+    xyz = xyz / white
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
+    fx, fy, fz = f.unbind(-3)
+    lum = torch.where(xyz[..., 1, :, :] > 0.008856, 116.0 * fy - 16.0, 903.3 * xyz[..., 1, :, :])
+    return torch.stack([lum, 500.0 * (fx - fy), 200.0 * (fy - fz)], -3)
+
+
+def neighbour_offsets(dilation: int) -> List[Tuple[int, int]]:
+    """The 8 (dy, dx) offsets of a 3x3 kernel with ``dilation``, centre left out, in raster order."""
+    return [(dy * dilation, dx * dilation) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+
+
+def _shifted(x: torch.Tensor, dy: int, dx: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(R, C, H, W) -> (x at (r + dy, c + dx), (H, W) bool: that neighbour is inside the image)."""
+    h, w = x.shape[-2:]
+    out = torch.zeros_like(x)
+    valid = torch.zeros(h, w, dtype=torch.bool, device=x.device)
+    r0, r1 = max(0, -dy), min(h, h - dy)
+    c0, c1 = max(0, -dx), min(w, w - dx)
+    if r1 > r0 and c1 > c0:
+        out[..., r0:r1, c0:c1] = x[..., r0 + dy:r1 + dy, c0 + dx:c1 + dx]
+        valid[r0:r1, c0:c1] = True
+    return out, valid
+
+
+def color_similarity(lab: torch.Tensor, dilation: int = 2, theta: float = 2.0) -> torch.Tensor:
+    """(R, 3, H, W) LAB -> (R, 8, H, W): exp(-||lab_i - lab_j|| / theta) for each pixel i and its
+    neighbour j at :func:`neighbour_offsets`; 0 where j is outside the image."""
+    sims = []
+    for dy, dx in neighbour_offsets(dilation):
+        other, valid = _shifted(lab, dy, dx)
+        s = torch.exp(-torch.linalg.vector_norm(lab - other, dim=1) / theta)
+        sims.append(s * valid)
+    return torch.stack(sims, 1)
+
+
+def pairwise_loss(mask_logits: torch.Tensor, similarity: torch.Tensor, box_masks: torch.Tensor,
+                  threshold: float = 0.3, dilation: int = 2) -> torch.Tensor:
+    """(R, H, W) logits, (R, 8, H, W) :func:`color_similarity`, (R, H, W) boxes in [0, 1] -> (R,):
+    the mean of -log P(same label) over the pairs (i, j) with similarity >= ``threshold`` and i
+    inside the box, weighted by the box's value at i (0 for a row without such pairs)."""
+    logits = mask_logits.float()[:, None]
+    log_fg, log_bg = F.logsigmoid(logits), F.logsigmoid(-logits)
+    losses = []
+    for dy, dx in neighbour_offsets(dilation):
+        fg_j, _ = _shifted(log_fg, dy, dx)
+        bg_j, _ = _shifted(log_bg, dy, dx)
+        same = torch.logaddexp(log_fg + fg_j, log_bg + bg_j)  # log(p_i p_j + (1-p_i)(1-p_j))
+        losses.append(-same[:, 0])
+    loss = torch.stack(losses, 1)  # (R, 8, H, W)
+    weight = (similarity >= threshold).float() * box_masks.float()[:, None]
+    return (loss * weight).flatten(1).sum(-1) / weight.flatten(1).sum(-1).clamp_min(1.0)
+
+
+def pool_to(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """(..., H, W) -> (..., h, w) by averaging over each output cell's area (adaptive average
+    pooling), any leading dims; float."""
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x.float()
+    y = F.adaptive_avg_pool2d(x.reshape(-1, 1, h, w).float(), tuple(size))
+    return y.reshape(*lead, *y.shape[-2:])

@@ -1,0 +1,218 @@
+"""lgrnet.losses.box and box_criterion: the BoxInst terms against naive loops, and the mixed
+criterion equal to the published one when no frame has a box."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from lgrnet.config import BoxLossConfig, LossConfig
+from lgrnet.losses.box import (axis_projections, color_similarity, neighbour_offsets, pairwise_loss,
+                               pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab)
+from lgrnet.losses.box_criterion import BoxSupervisedCriterion, mask_frames_view
+from lgrnet.losses.criterion import ClipTarget, SetCriterion
+
+
+def _lab_naive(r, g, b):
+    """CIE LAB of one sRGB colour in [0, 1], float64, straight from the formulas."""
+    def lin(c):
+        return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+    rl, gl, bl = lin(r), lin(g), lin(b)
+    x = (0.412453 * rl + 0.357580 * gl + 0.180423 * bl) / 0.95047
+    y = (0.212671 * rl + 0.715160 * gl + 0.072169 * bl) / 1.0
+    z = (0.019334 * rl + 0.119193 * gl + 0.950227 * bl) / 1.08883
+
+    def f(t):
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+    lum = 116 * f(y) - 16 if y > 0.008856 else 903.3 * y
+    return lum, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def test_rgb_to_lab_against_formula_and_known_colours():
+    rng = np.random.default_rng(0)
+    img = rng.random((3, 4, 5))
+    lab = rgb_to_lab(torch.from_numpy(img)).double().numpy()
+    for r in range(4):
+        for c in range(5):
+            np.testing.assert_allclose(lab[:, r, c], _lab_naive(*img[:, r, c]), atol=2e-3)
+    known = torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])[:, None, :]  # R, G, B of white, black, red
+    out = rgb_to_lab(known)[:, 0, :].T
+    np.testing.assert_allclose(out[0].numpy(), [100.0, 0.0, 0.0], atol=0.02)
+    np.testing.assert_allclose(out[1].numpy(), [0.0, 0.0, 0.0], atol=1e-4)
+    np.testing.assert_allclose(out[2].numpy(), [53.24, 80.09, 67.20], atol=0.05)  # skimage's rgb2lab of red
+
+
+def test_axis_projections_of_a_known_mask():
+    m = torch.zeros(1, 5, 7)
+    m[0, 1:3, 2:4] = 1.0
+    m[0, 4, 6] = 0.5
+    px, py = axis_projections(m)
+    assert px.tolist() == [[0, 0, 1, 1, 0, 0, 0.5]]
+    assert py.tolist() == [[0, 1, 1, 0, 0.5]]
+
+
+def _dice(u, v):
+    return 1 - 2 * sum(a * b for a, b in zip(u, v)) / (sum(a * a for a in u) + sum(b * b for b in v) + 1e-5)
+
+
+def test_projection_loss_against_loops():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 8, dtype=torch.float64)
+    boxes = torch.zeros(3, 6, 8, dtype=torch.float64)
+    boxes[0, 1:4, 2:7] = 1
+    boxes[1, 0:6, 0:1] = 1
+    boxes[2, 2:3, 3:5] = 1
+    got = projection_loss(logits, boxes)
+    p = torch.sigmoid(logits)
+    for r in range(3):
+        px = [max(p[r, i, j].item() for i in range(6)) for j in range(8)]
+        py = [max(p[r, i, j].item() for j in range(8)) for i in range(6)]
+        bx = [max(boxes[r, i, j].item() for i in range(6)) for j in range(8)]
+        by = [max(boxes[r, i, j].item() for j in range(8)) for i in range(6)]
+        assert got[r].item() == pytest.approx(_dice(px, bx) + _dice(py, by), abs=1e-6)
+    # a mask inside the box that touches all four sides has (nearly) zero loss, whatever its shape
+    perfect = torch.full((1, 6, 8), -30.0)
+    perfect[0, 1, 2:7] = 30.0
+    perfect[0, 1:4, 4] = 30.0
+    assert projection_loss(perfect, boxes[:1]).item() < 1e-5
+    assert projection_loss(-perfect, boxes[:1]).item() > 0.5
+
+
+def test_pairwise_projection_cost_is_projection_loss_of_each_pair():
+    torch.manual_seed(1)
+    logits = torch.randn(4, 2, 6, 7)  # (Nq, T, H, W)
+    boxes = (torch.rand(3, 2, 6, 7) > 0.5).float()
+    cost = pairwise_projection_cost(logits, boxes)
+    for q in range(4):
+        for j in range(3):
+            px, py = axis_projections(logits[q].sigmoid())
+            bx, by = axis_projections(boxes[j])
+            want = _dice(px.flatten().tolist(), bx.flatten().tolist()) + _dice(py.flatten().tolist(), by.flatten().tolist())
+            assert cost[q, j].item() == pytest.approx(want, abs=1e-5)
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_color_similarity_and_pairwise_loss_against_double_loop(dilation):
+    rng = np.random.default_rng(2)
+    h, w = 5, 6
+    lab = torch.from_numpy(rng.normal(0, 2, (1, 3, h, w)))
+    lab[0, :, :2, :3] = 1.0  # a flat patch: similarity 1 inside it
+    theta, tau = 2.0, 0.3
+    sim = color_similarity(lab, dilation, theta)
+    logits = torch.from_numpy(rng.normal(0, 2, (1, h, w)))
+    box = torch.zeros(1, h, w, dtype=torch.float64)
+    box[0, 1:4, 1:5] = 1
+    loss = pairwise_loss(logits, sim, box, tau, dilation)
+    total = count = 0.0
+    for k, (dy, dx) in enumerate(neighbour_offsets(dilation)):
+        for r in range(h):
+            for c in range(w):
+                rr, cc = r + dy, c + dx
+                inside = 0 <= rr < h and 0 <= cc < w
+                s = math.exp(-float(torch.linalg.vector_norm(lab[0, :, r, c] - lab[0, :, rr, cc])) / theta) if inside else 0.0
+                assert sim[0, k, r, c].item() == pytest.approx(s, abs=1e-9)
+                if inside and s >= tau and box[0, r, c] > 0:
+                    pi = 1 / (1 + math.exp(-logits[0, r, c].item()))
+                    pj = 1 / (1 + math.exp(-logits[0, rr, cc].item()))
+                    total += -math.log(pi * pj + (1 - pi) * (1 - pj))
+                    count += 1
+    assert count > 0
+    assert loss.item() == pytest.approx(total / count, rel=1e-6)  # the loss runs in float32
+
+
+def test_pool_to_averages_cells():
+    x = torch.arange(16.0).view(1, 4, 4)
+    assert pool_to(x, (2, 2)).tolist() == [[[2.5, 4.5], [10.5, 12.5]]]
+
+
+def _heads(b, t, nq, s, seed, requires_grad=False):
+    g = torch.Generator().manual_seed(seed)
+    heads = []
+    for _ in range(2):
+        heads.append(SimpleNamespace(class_logits=torch.randn(b, nq, 2, generator=g).requires_grad_(requires_grad),
+                                     mask_logits=torch.randn(b, t, nq, s, s, generator=g).requires_grad_(requires_grad)))
+    return heads
+
+
+def _mask_target(t, s, seed):
+    g = torch.Generator().manual_seed(seed)
+    m = torch.zeros(1, t, s, s)
+    m[0, :, 4:10, 5:12] = (torch.rand(t, 6, 7, generator=g) > 0.3).float()
+    return ClipTarget(m, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool))
+
+
+def test_mask_only_batches_are_the_published_loss_bit_for_bit():
+    cfg = LossConfig(num_points=200)
+    heads_a = _heads(2, 3, 4, 16, 0, requires_grad=True)
+    heads_b = [SimpleNamespace(class_logits=h.class_logits.detach().clone().requires_grad_(True),
+                               mask_logits=h.mask_logits.detach().clone().requires_grad_(True)) for h in heads_a]
+    targets = [_mask_target(3, 16, 1), _mask_target(3, 16, 2)]
+    ref = SetCriterion(cfg)(heads_a, targets, [torch.Generator().manual_seed(s) for s in (5, 6)])
+    new = BoxSupervisedCriterion(cfg, BoxLossConfig())(heads_b, targets, [torch.Generator().manual_seed(s) for s in (5, 6)],
+                                                       images=None)
+    for k in ("loss", "loss_bce", "loss_dice", "loss_class"):
+        assert torch.equal(ref[k], new[k]), k
+    ref["loss"].backward()
+    new["loss"].backward()
+    for ha, hb in zip(heads_a, heads_b):
+        assert torch.equal(ha.mask_logits.grad, hb.mask_logits.grad)
+        assert torch.equal(ha.class_logits.grad, hb.class_logits.grad)
+
+
+def test_mask_frames_view():
+    tgt = _mask_target(4, 16, 3)
+    tgt.has_ann[1] = False
+    tgt = ClipTarget(tgt.masks[:, [0, 2, 3]], tgt.classes, tgt.has_ann, torch.tensor([False, True, False]))
+    view = mask_frames_view(tgt)
+    assert view.has_ann.tolist() == [True, False, False, True]
+    assert torch.equal(view.masks, tgt.masks[:, [0, 2]])
+    assert view.box_frames is None
+
+
+def test_box_frames_loss_prefers_the_right_mask_and_has_gradients():
+    s, t = 32, 2
+    box = torch.zeros(1, t, s, s)
+    box[0, :, 8:24, 4:20] = 1.0
+    target = ClipTarget(box, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool),
+                        torch.tensor([True, True]))
+    images = torch.full((1, t, 3, s, s), 0.2)
+    images[..., 10:22, 6:18] = 0.8  # the lesion: a bright square inside the box
+    crit = BoxSupervisedCriterion(LossConfig(num_points=64), BoxLossConfig(pairwise_warmup_iters=0))
+
+    def loss_for(mask_logits):
+        head = SimpleNamespace(class_logits=torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]]), mask_logits=mask_logits)
+        return crit([head], [target], images=images)
+
+    good = torch.full((1, t, 2, s, s), -8.0)
+    good[:, :, 0, 8:24, 4:20] = 8.0  # query 0 fills the box
+    bad = torch.full((1, t, 2, s, s), -8.0)
+    bad[:, :, 0, 0:6, 0:6] = 8.0
+    lg, lb = loss_for(good), loss_for(bad)
+    assert lg["loss_box_proj"].item() < 0.05 < lb["loss_box_proj"].item()
+    assert lg["loss"].item() < lb["loss"].item()
+    x = torch.zeros(1, t, 2, s, s, requires_grad=True)
+    out = loss_for(x)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and x.grad.abs().sum() > 0
+    assert out["loss_box_pair"].item() > 0
+    with pytest.raises(ValueError, match="images"):
+        crit([SimpleNamespace(class_logits=torch.zeros(1, 2, 2), mask_logits=x)], [target])
+
+
+def test_mixed_clip_matches_on_both_kinds():
+    s, t = 16, 3
+    masks = torch.zeros(1, t, s, s)
+    masks[0, :, 4:12, 4:12] = 1.0
+    target = ClipTarget(masks, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool),
+                        torch.tensor([False, True, True]))
+    crit = BoxSupervisedCriterion(LossConfig(num_points=64), BoxLossConfig())
+    mask_logits = torch.full((1, t, 3, s, s), -8.0)
+    mask_logits[:, :, 2, 4:12, 4:12] = 8.0  # query 2 is right on every frame
+    head = SimpleNamespace(class_logits=torch.zeros(1, 3, 2), mask_logits=mask_logits)
+    views = [mask_frames_view(target)]
+    box_clip = crit._box_clip(target, torch.rand(t, 3, s, s), (4, 4))
+    (qi, oi), = crit.match_mixed(head, [target], views, [box_clip], [torch.Generator().manual_seed(0)])
+    assert qi.tolist() == [2] and oi.tolist() == [0]
