@@ -4,10 +4,11 @@ import { MASK_DOCS, numFrames, base, frameKey, frameStatus, frameStateName, docK
 import { el, api, banner, saveStatus, reviewerHeaders } from "./dom.js";
 import { render, renderSoon, goTo, setPlaying, showFrameInfo } from "./player.js";
 import { drawCurve } from "./curve.js";
+import { boxPointerDown, boxPointerMove, boxPointerUp, canUndoBoxes, dropBoxDoc, updateBoxInfo } from "./boxes.js";
 
 // the outline is drawn from the mask's pixels when the frame was corrected, while editing, or filled
 export function maskFromPixels(i) {
-  return state.tool !== "view" || el.maskFill.checked || frameStateName(i) === "edited";
+  return (state.tool !== "view" && state.tool !== "box") || el.maskFill.checked || frameStateName(i) === "edited";
 }
 
 // A frame's editable mask: {key, rid, i, mask: {w, h, data}, version, history, rev, ...}, from
@@ -48,6 +49,10 @@ export function dropDoc(i) { state.docs.delete(docKey(i)); state.ready.delete(do
 export function editableDoc() {
   const doc = state.ready.get(docKey(state.index));
   if (!state.corr.writable) { saveStatus(state.corr.reason || "this result folder is read-only: corrections cannot be saved", true); return null; }
+  if (frameStateName(state.index) === "boxed") {
+    saveStatus(`frame ${state.index} is annotated with boxes: Revert to model before correcting its mask`, true);
+    return null;
+  }
   if (!doc || !whoCorrects()) return null;
   if (doc.conflict) { saveStatus("this frame changed elsewhere: reload it before editing", true); return null; }
   return doc;
@@ -57,8 +62,9 @@ export function setFrameStatus(rid, i, body) {
   if (rid !== state.rid) return;
   if (body.state === "unchecked") delete state.corr.frames[frameKey(i)];
   else state.corr.frames[frameKey(i)] = { state: body.state, time: body.time, version: body.version, reviewer: body.reviewer || undefined };
-  const doc = state.ready.get(`${rid}/${i}`);
+  const doc = state.ready.get(`${rid}/${i}`), bdoc = state.boxReady.get(`${rid}/${i}`);
   if (doc) doc.version = body.version;
+  if (bdoc) bdoc.version = body.version;
   updateReview();
   if (i === state.index) showFrameInfo();
   drawCurve();
@@ -66,7 +72,7 @@ export function setFrameStatus(rid, i, body) {
 // " by NAME" for a 409's current state that records who changed the frame
 function byWhom(current) { return current && current.reviewer ? ` by ${current.reviewer}` : ""; }
 // the name that writes need when the page is served with access tokens; false (and says so) when missing
-function whoCorrects() {
+export function whoCorrects() {
   if (!(state.info && state.info.auth && state.info.auth.required) || state.reviewer) return true;
   saveStatus("type your name in the reviewer box at the top before correcting (each change records who made it)", true);
   el.reviewer.focus();
@@ -179,28 +185,30 @@ export async function copyPrevious() {
 export async function revertFrame() {
   const i = state.index;
   if (frameStateName(i) === "unchecked" || busy(i)) return;
-  if (frameStateName(i) === "edited" &&
-      !window.confirm(`Drop your corrections of frame ${i} and go back to the model's mask?`)) return;
-  if (await postState(i, "unchecked")) { dropDoc(i); render(); }
+  const what = { edited: "corrections", boxed: "boxes" }[frameStateName(i)];
+  if (what && !window.confirm(`Drop your ${what} of frame ${i} and go back to the model's mask?`)) return;
+  if (await postState(i, "unchecked")) { dropDoc(i); dropBoxDoc(i); render(); }
 }
 export async function reloadFrame() {
   const i = state.index;
   try { state.corr = await api(`${base()}/corrections`); } catch (e) { /* keep what we have */ }
   dropDoc(i);
+  dropBoxDoc(i);
   el.reloadFrame.hidden = true;
   banner("", false);
   saveStatus(`frame ${i}: reloaded`);
   updateReview();
   render();
 }
-export function busy(i) {  // a change of this frame not yet saved: its state is about to become "edited"
-  const doc = state.ready.get(docKey(i));
-  return !!(doc && (doc.dirty || doc.saving));
+export function busy(i) {  // a change of this frame not yet saved: its state is about to become "edited" or "boxed"
+  const doc = state.ready.get(docKey(i)), bdoc = state.boxReady.get(docKey(i));
+  return !!(doc && (doc.dirty || doc.saving)) || !!(bdoc && (bdoc.dirty || bdoc.saving));
 }
 export function toggleChecked() {
   const i = state.index, s = frameStateName(i);
   if (busy(i)) { saveStatus(`frame ${i}: saving…`); return; }
   if (s === "edited") { saveStatus(`frame ${i} is edited: revert it to the model's mask to mark that one checked`, true); return; }
+  if (s === "boxed") { saveStatus(`frame ${i} is annotated with boxes: revert it to the model's mask to mark that one checked`, true); return; }
   postState(i, s === "checked" ? "unchecked" : "checked");
 }
 export function jump(pred, what) {
@@ -213,11 +221,13 @@ export function jump(pred, what) {
 }
 
 export function setTool(tool) {
-  if (tool !== "view" && state.tool === "view" && !state.fillChosen) el.maskFill.checked = true;  // once: show the fill
+  if (tool !== "view" && tool !== "box" && state.tool === "view" && !state.fillChosen) el.maskFill.checked = true;  // once: show the fill
   state.tool = tool;
   state.poly = null;
   for (const b of el.toolButtons) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
   el.canvas.classList.toggle("drawing", tool !== "view");
+  el.canvas.style.cursor = "";
+  updateBoxInfo();
   render();
 }
 export function updateReview() {
@@ -226,16 +236,21 @@ export function updateReview() {
   el.frameState.textContent = s;
   el.frameState.dataset.state = s;
   el.markChecked.textContent = s === "checked" ? "Checked ✓" : "Mark checked";
-  el.markChecked.disabled = !state.corr.writable || s === "edited" || busy(i);
+  el.markChecked.disabled = !state.corr.writable || s === "edited" || s === "boxed" || busy(i);
   el.revert.disabled = !state.corr.writable || s === "unchecked";
-  el.undo.disabled = !(doc && doc.history.canUndo);
-  el.redo.disabled = !(doc && doc.history.canRedo);
+  const boxes = state.tool === "box";  // undo and redo follow the tool: the boxes' or the mask's
+  el.undo.disabled = boxes ? !canUndoBoxes(false) : !(doc && doc.history.canUndo);
+  el.redo.disabled = boxes ? !canUndoBoxes(true) : !(doc && doc.history.canRedo);
   el.reloadFrame.hidden = !(doc && doc.conflict);
   const st = frameStatus(i);  // who last touched the frame, and when
   el.frameBy.textContent = st ? `${st.reviewer ? `by ${st.reviewer}, ` : ""}${(st.time || "").replace("T", " ").replace("Z", " UTC")}` : "";
-  let checked = 0, edited = 0;
-  for (const v of Object.values(state.corr.frames)) { if (v.state === "checked") checked++; else if (v.state === "edited") edited++; }
-  el.reviewCount.textContent = `${checked} checked, ${edited} edited, ${numFrames() - checked - edited} to review`;
+  let checked = 0, edited = 0, boxed = 0;
+  for (const v of Object.values(state.corr.frames)) {
+    if (v.state === "checked") checked++; else if (v.state === "edited") edited++; else if (v.state === "boxed") boxed++;
+  }
+  el.reviewCount.textContent = `${checked} checked, ${edited} edited, ${boxed ? `${boxed} boxed, ` : ""}` +
+    `${numFrames() - checked - edited - boxed} to review`;
+  updateBoxInfo();
 }
 
 // pointer -> frame coordinates (continuous; pixel (x, y) covers [x, x+1))
@@ -263,6 +278,7 @@ export function onPointerDown(e) {
   }
   if (e.button !== 0) return;
   e.preventDefault();
+  if (state.tool === "box") { boxPointerDown(e, fx, fy); return; }
   const px = Math.floor(fx), py = Math.floor(fy);
   if (state.tool === "brush" || state.tool === "eraser") {
     const doc = editableDoc();
@@ -293,6 +309,7 @@ export function onPointerMove(e) {
     renderSoon();
     return;
   }
+  if (state.tool === "box" || state.boxDrag) { boxPointerMove(fx, fy); return; }
   const st = state.stroke;
   if (st) {
     const px = Math.floor(fx), py = Math.floor(fy);
@@ -306,6 +323,7 @@ export function onPointerMove(e) {
 }
 export function onPointerUp() {
   state.pan = null;
+  if (state.boxDrag) { boxPointerUp(); return; }
   const st = state.stroke;
   if (!st) return;
   state.stroke = null;

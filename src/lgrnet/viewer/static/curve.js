@@ -86,11 +86,11 @@ export function drawCurve() {
       c.beginPath(); c.arc(xOf(i, g), yOf(f.score, g), r, 0, 2 * Math.PI); c.fill();
     }
   });
-  // reviewed frames: a tick under the plot (green: checked, blue: edited)
+  // reviewed frames: a tick under the plot (green: checked, blue: edited, yellow: boxed)
   for (const [key, v] of Object.entries(state.corr.frames)) {
     const i = parseInt(key, 10);
     if (!(i < n)) continue;
-    c.fillStyle = v.state === "checked" ? "#39ff14" : "#5fb3ff";
+    c.fillStyle = v.state === "checked" ? "#39ff14" : v.state === "boxed" ? "#ffd84a" : "#5fb3ff";
     c.fillRect(Math.round(xOf(i, g)) - 1, PAD.t + g.ph + 2, 2, 4);
   }
   // current frame

@@ -17,6 +17,7 @@ export const el = {
   markChecked: $("mark-checked"), nextUnchecked: $("next-unchecked"), nextLow: $("next-low"),
   reloadFrame: $("reload-frame"), saveStatus: $("save-status"), reviewCount: $("review-count"),
   reviewer: $("reviewer"), frameBy: $("frame-by"),
+  boxBar: $("box-bar"), boxInfo: $("box-info"), boxDelete: $("box-delete"), boxCopy: $("box-copy"), boxCopyN: $("box-copy-n"),
 };
 export const ctx = el.canvas.getContext("2d");
 

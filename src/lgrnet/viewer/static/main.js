@@ -7,6 +7,7 @@ import { getDoc, operate, undoRedo, copyPrevious, revertFrame, reloadFrame, togg
 import { curveGeom, indexAt, drawCurve, buildLowList } from "./curve.js";
 import { setupUpload, startUpload } from "./uploads.js";
 import { loadResult, refreshResults } from "./results.js";
+import { boxUndoRedo, deleteSelectedBox, copyBoxesToNext } from "./boxes.js";
 
 // ---- events -----------------------------------------------------------------------------
 el.slider.addEventListener("input", () => { setPlaying(false); goTo(+el.slider.value); });
@@ -19,8 +20,11 @@ el.select.addEventListener("change", () => loadResult(el.select.value, 0));
 el.uploadBtn.addEventListener("click", startUpload);
 for (const b of el.toolButtons) b.addEventListener("click", () => setTool(b.dataset.tool));
 el.brushSize.addEventListener("input", () => { el.brushSizeValue.textContent = `${el.brushSize.value} px`; render(); });
-el.undo.addEventListener("click", () => undoRedo(false));
-el.redo.addEventListener("click", () => undoRedo(true));
+const undoOrRedo = (redo) => (state.tool === "box" ? boxUndoRedo(redo) : undoRedo(redo));
+el.undo.addEventListener("click", () => undoOrRedo(false));
+el.redo.addEventListener("click", () => undoOrRedo(true));
+el.boxDelete.addEventListener("click", deleteSelectedBox);
+el.boxCopy.addEventListener("click", () => copyBoxesToNext(+el.boxCopyN.value));
 el.clear.addEventListener("click", () => operate((doc) => {
   let n = 0;
   for (let o = 0; o < doc.mask.data.length; o++) n += doc.mask.data[o];
@@ -73,11 +77,12 @@ document.addEventListener("keydown", (e) => {
   const t = e.target;
   if (t && (t.tagName === "SELECT" || (t.tagName === "INPUT" && t.type !== "checkbox"))) return;
   const ctrl = e.ctrlKey || e.metaKey, key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
-  if (ctrl && key === "z") { undoRedo(e.shiftKey); e.preventDefault(); return; }
-  if (ctrl && key === "y") { undoRedo(true); e.preventDefault(); return; }
+  if (ctrl && key === "z") { undoOrRedo(e.shiftKey); e.preventDefault(); return; }
+  if (ctrl && key === "y") { undoOrRedo(true); e.preventDefault(); return; }
   if (ctrl || e.altKey) return;
-  const tools = { v: "view", b: "brush", e: "eraser", f: "fill", p: "polygon" };
+  const tools = { v: "view", b: "brush", e: "eraser", f: "fill", p: "polygon", r: "box" };
   if (tools[key]) { setTool(tools[key]); }
+  else if ((e.key === "Delete" || e.key === "Backspace") && state.tool === "box") { deleteSelectedBox(); }
   else if (key === "c") { toggleChecked(); }
   else if (key === "u") { el.nextUnchecked.click(); }
   else if (key === "l") { el.nextLow.click(); }

@@ -4,6 +4,7 @@ import { OUTLINE_COLOR, FRAME_CACHE, PREFETCH, FILL_RGBA, ZOOM_MAX, numFrames, f
 import { el, ctx, api, sleep, fmt, fmtBox } from "./dom.js";
 import { maskFromPixels, getDoc, updateReview } from "./corrections.js";
 import { drawCurve } from "./curve.js";
+import { showBoxes, getBoxDoc, drawBoxes } from "./boxes.js";
 import { frameRows } from "./sizes.js";
 
 export function trimCache(map) {
@@ -44,8 +45,8 @@ export async function render() {
   const gen = ++state.renderGen;
   const i = state.index, rid = state.rid;
   const fromPixels = maskFromPixels(i);
-  const [img, contours, doc] = await Promise.all([getFrame(i), fromPixels ? [] : getOutline(i),
-    fromPixels ? getDoc(i) : null]);
+  const [img, contours, doc, boxDoc] = await Promise.all([getFrame(i), fromPixels ? [] : getOutline(i),
+    fromPixels ? getDoc(i) : null, showBoxes(i) ? getBoxDoc(i) : null]);
   if (gen !== state.renderGen || rid !== state.rid) return; // a newer frame was asked for
   const w = state.pred.width || (img && img.naturalWidth) || (doc && doc.mask.w) || 640;
   const h = state.pred.height || (img && img.naturalHeight) || (doc && doc.mask.h) || 480;
@@ -99,6 +100,7 @@ export async function render() {
     }
     ctx.stroke();
   }
+  if (boxDoc) drawBoxes(boxDoc, k);
   drawToolHints(k, dpr);
   if (doc) {  // undo / redo and the corrected area follow the mask
     updateReview();
@@ -107,6 +109,7 @@ export async function render() {
   el.canvas.dataset.scale = String(k);
   el.canvas.dataset.view = `${state.view.zoom},${ox},${oy}`;
   el.canvas.dataset.mask = doc ? `${i}:${doc.version}:${doc.rev}` : "";
+  el.canvas.dataset.boxes = boxDoc ? JSON.stringify(boxDoc.boxes) : "";  // the boxes drawn, frame pixels
   // for tests and scripts: which frame is on the canvas, and whether its outline is drawn
   el.canvas.dataset.rendered = `${rid}:${i}:${show ? 1 : 0}`;
 }

@@ -9,10 +9,14 @@
 //   playing, playGen          play/pause; playGen ends an older play loop
 //   frames, outlines          the page's caches: "<rid>/<i>" -> Promise of an <img> / contours
 //   renderGen                 drops a render that a newer one overtook
-//   corr         the saved review states: {frames: {"000003": {state, time, version, reviewer}}, writable, reason}
+//   corr         the saved review states: {frames: {"000003": {state, time, version, reviewer}}, writable, reason};
+//                state: checked | edited (a corrected mask) | boxed (boxes instead of a mask)
 //   docs, ready  frames' editable masks: "<rid>/<i>" -> Promise of a doc / the loaded doc
 //                (doc: {key, rid, i, mask: {w, h, data}, version, source, history, rev, dirty, saving, ...})
-//   tool         view | brush | eraser | fill | polygon; fillChosen: the user set the fill box himself
+//   boxDocs, boxReady  frames' boxes (boxes.js): "<rid>/<i>" -> Promise of a box doc / the loaded doc
+//                (box doc: {key, rid, i, boxes: [[x, y, w, h], ...], version, size: [H, W], sel, undos, ...})
+//   boxDrag      the box being drawn, resized or moved (boxes.js)
+//   tool         view | brush | eraser | fill | polygon | box; fillChosen: the user set the fill box himself
 //   view, k0, k  zoom (1: the frame fits) and ox, oy (the frame point at the canvas's top-left);
 //                k0 canvas pixels per frame pixel at zoom 1, k at the current zoom
 //   stroke, pan, poly, hover  the pointer gesture in progress
@@ -36,6 +40,7 @@ export const state = {
   info: null, rid: null, pred: null, index: 0, playing: false, playGen: 0,
   frames: new Map(), outlines: new Map(), renderGen: 0,
   corr: { frames: {}, writable: false }, docs: new Map(), ready: new Map(), tool: "view", fillChosen: false,
+  boxDocs: new Map(), boxReady: new Map(), boxDrag: null,
   view: { zoom: 1, ox: 0, oy: 0 }, k0: 1, k: 1, stroke: null, pan: null, poly: null, hover: null,
   fillPainted: null, fillCanvas: document.createElement("canvas"),
   thr: 0.5, thrTouched: false, reviewer: "", curveRange: [0, 1], sizes: new Map(),
