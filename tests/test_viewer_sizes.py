@@ -132,12 +132,12 @@ def test_a_result_written_before_sizes_in_mm_has_none(tmp_path):
 
 
 def _rows(d, css) -> dict:
-    """dt -> dd text of the frame's details (#frame-info > div) or the result's (#details)."""
-    from selenium.webdriver.common.by import By
-
-    dts = d.find_elements(By.CSS_SELECTOR, f"{css} dt")
-    dds = d.find_elements(By.CSS_SELECTOR, f"{css} dd")
-    return {a.text: b.text for a, b in zip(dts, dds)}
+    """dt -> dd text of the frame's details (#frame-info) or the result's (#details), read at once (the
+    page replaces the rows as answers arrive)."""
+    return d.execute_script(
+        "const o = {}, root = document.querySelector(arguments[0]);"
+        "for (const dt of root.querySelectorAll('dt')) o[dt.textContent] = dt.nextElementSibling.textContent;"
+        "return o;", css)
 
 
 def _wait_rendered(d, tag):
