@@ -215,12 +215,16 @@ def test_cvat_tracks_shapes_outside_and_labels(tmp_path, capsys):
     assert sorted(got) == [f"frame_{i:06d}" for i in range(6)]  # every frame of the task is annotated
     for i, m in want.items():
         assert np.array_equal(got[f"frame_{i:06d}"], m), i
-    # two labels defined: without --label the file is ambiguous; the box's label cannot make a mask
+    # two labels defined: without --label the file is ambiguous; the box's label makes box files
     rc, err = run_cli(capsys, "import", "--format", "cvat-video", xml, "--frames", frames, "--out", tmp_path / "ds2")
     assert rc == 2 and "several labels ('polyp', 'tool'); pass --label" in err
     rc, err = run_cli(capsys, "import", "--format", "cvat-video", xml, "--frames", frames, "--out", tmp_path / "ds2",
                       "--label", "tool")
-    assert rc == 2 and "a box cannot make a mask" in err
+    assert rc == 0 and "6 annotated with boxes (6 boxes)" in err, err  # the box lasts to the end (tests/test_box_import.py)
+    assert json.loads((tmp_path / "ds2" / "Box" / "clip" / "frame_000005.json").read_text())["boxes"] == [[1, 1, 4, 4]]
+    rc, err = run_cli(capsys, "import", "--format", "cvat-video", xml, "--frames", frames, "--out", tmp_path / "ds3",
+                      "--label", "tool", "--label", "polyp")
+    assert rc == 2 and "mix boxes with polygons or masks" in err
 
 
 def test_coco_polygons_rle_union_and_frames_of_a_video(tmp_path, capsys):

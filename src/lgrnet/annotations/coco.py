@@ -5,12 +5,16 @@ and ``annotations`` (``image_id``, ``category_id``, ``segmentation``: polygons `
 ...]`` or RLE ``{"size": [H, W], "counts": [...] | "..."}``, whatever ``iscrowd`` says). Every
 listed image is an annotated frame; its mask is the union of the annotations whose category is
 one of the selected labels (none: an empty mask). A ``.zip`` holding exactly one JSON file (CVAT's
-"COCO 1.0" download) is read as that file.
+"COCO 1.0" download) is read as that file. A file whose selected annotations have a ``bbox``
+(``[x, y, w, h]``) and no ``segmentation`` (absent or ``[]``) is a box file: every listed image is
+a frame annotated with boxes (:mod:`lgrnet.data.boxes`; none: no lesion); each box must lie inside
+its image and have a positive size. A file mixing both kinds for the selected labels is refused.
 
 Written (pre-annotations for CVAT's or another tool's COCO import): one image per frame, one
 annotation per frame with a lesion, category 1 = ``label``; ``shape="mask"`` writes uncompressed
 RLE with ``iscrowd=1`` (exact), ``shape="polygon"`` polygons with ``iscrowd=0`` (holes filled,
-see :data:`lgrnet.annotations.masks.POLYGON_TOLERANCE`).
+see :data:`lgrnet.annotations.masks.POLYGON_TOLERANCE`). :func:`coco_boxes_document` writes boxes:
+one annotation per box with ``bbox`` and no ``segmentation``, values as stored (exact).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from ..data.boxes import json_number, validate_boxes
 from ..files import write_text_atomic
 from . import AnnotationError
 from .frames import AnnotatedFrame, VideoMasks, select_labels
@@ -69,6 +74,8 @@ def read_coco(path: PathLike, labels: Optional[Sequence[str]] = None) -> List[An
     if not images:
         raise AnnotationError(f"{path}: lists no images")
     masks = {i: np.zeros((im["height"], im["width"]), bool) for i, im in images.items()}
+    boxes: Dict[int, List[np.ndarray]] = {i: [] for i in images}
+    kinds = set()
     for k, ann in enumerate(data["annotations"]):
         where = f"annotation {ann.get('id', k) if isinstance(ann, dict) else k}"
         if not isinstance(ann, dict) or not _int(ann.get("image_id")) or not _int(ann.get("category_id")):
@@ -83,6 +90,12 @@ def read_coco(path: PathLike, labels: Optional[Sequence[str]] = None) -> List[An
         im = images[ann["image_id"]]
         h, w = im["height"], im["width"]
         seg = ann.get("segmentation")
+        if (seg is None or seg == []) and "bbox" in ann:
+            kinds.add("boxes")
+            boxes[ann["image_id"]].append(validate_boxes([ann["bbox"]], (h, w), f"{path}: {where} of {im['file_name']!r}",
+                                                         single=True)[0])
+            continue
+        kinds.add("masks")
         try:
             if isinstance(seg, dict):
                 if list(seg.get("size", [])) != [h, w]:
@@ -92,11 +105,17 @@ def read_coco(path: PathLike, labels: Optional[Sequence[str]] = None) -> List[An
             elif isinstance(seg, list) and seg:
                 m = polygons_to_mask(seg, h, w)
             else:
-                raise AnnotationError(f"{path}: malformed {where}: no 'segmentation' (polygons or RLE); boxes alone "
-                                      f"cannot make a mask")
+                raise AnnotationError(f"{path}: malformed {where}: no 'segmentation' (polygons or RLE) and no 'bbox' "
+                                      f"(a box)")
         except ValueError as exc:
             raise AnnotationError(f"{path}: malformed {where} of {im['file_name']!r}: {exc}") from None
         masks[ann["image_id"]] |= m
+    if len(kinds) == 2:
+        raise AnnotationError(f"{path}: mixes masks (segmentation) and boxes alone (bbox without segmentation) for the "
+                              f"selected labels; import them apart (--label)")
+    if kinds == {"boxes"}:
+        return [AnnotatedFrame(im["file_name"], (im["height"], im["width"]), None,
+                               np.array(boxes[i], np.float32).reshape(-1, 4)) for i, im in images.items()]
     return [AnnotatedFrame(im["file_name"], (im["height"], im["width"]), masks[i]) for i, im in images.items()]
 
 
@@ -124,8 +143,30 @@ def coco_document(videos: Sequence[VideoMasks], label: str = "lesion", shape: st
             "categories": [{"id": 1, "name": label, "supercategory": ""}], "images": images, "annotations": anns}
 
 
+def coco_boxes_document(videos: Sequence[VideoMasks], label: str = "lesion") -> Dict[str, object]:
+    """The COCO object of box-annotated ``videos``: ``VideoMasks`` whose frames hold (N, 4) boxes
+    ``[x, y, w, h]`` in place of masks (None: not annotated). One image per annotated frame, one
+    annotation per box (``bbox``, ``area`` w * h, no ``segmentation``); several videos: file names
+    ``<video>/<file name>``."""
+    images, anns = [], []
+    for v in videos:
+        for file_name, (h, w), frame_boxes in v.frames:
+            if frame_boxes is None:
+                continue
+            image_id = len(images) + 1
+            images.append({"id": image_id, "file_name": f"{v.name}/{file_name}" if len(videos) > 1 else file_name,
+                           "width": int(w), "height": int(h)})
+            for box in validate_boxes(frame_boxes, (h, w), f"{v.name}: {file_name}"):
+                bbox = [json_number(b) for b in box]
+                anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1, "bbox": bbox,
+                             "area": float(box[2]) * float(box[3]), "iscrowd": 0})
+    return {"info": {"description": "lgrnet boxes", "version": "1.0"}, "licenses": [],
+            "categories": [{"id": 1, "name": label, "supercategory": ""}], "images": images, "annotations": anns}
+
+
 def write_coco(videos: Sequence[VideoMasks], path: PathLike, label: str = "lesion", shape: str = "mask") -> Path:
-    """Write :func:`coco_document` to ``path`` atomically. Returns the path."""
-    doc = coco_document(videos, label, shape)
+    """Write :func:`coco_document` (``shape="box"``: :func:`coco_boxes_document`) to ``path``
+    atomically. Returns the path."""
+    doc = coco_boxes_document(videos, label) if shape == "box" else coco_document(videos, label, shape)
     write_text_atomic(path, json.dumps(doc, separators=(",", ":")) + "\n")
     return Path(path)

@@ -22,8 +22,17 @@ polygon track (interpolated shapes included) and single shapes as one-frame trac
 key frames further apart is refused (CVAT would interpolate between them; export the task again
 from CVAT). Every frame from ``start_frame`` to ``stop_frame`` is an annotated frame; its mask is
 the union of the selected labels' shapes on it. Frame f is frame f of the video (or the f-th
-image of a frame folder). Boxes, points and polylines cannot make a mask and are refused when
-their label is selected. A ``.zip`` holding ``annotations.xml`` (CVAT's download) is read as it.
+image of a frame folder). Points and polylines cannot make a mask and are refused when their
+label is selected. A ``.zip`` holding ``annotations.xml`` (CVAT's download) is read as it.
+
+Rectangles (``<box xtl ytl xbr ybr>``) make a box file instead (:mod:`lgrnet.data.boxes`): tracks
+are interpolated as CVAT does (its ``TrackManager.get_interpolated_shapes``): between a visible key
+frame and the track's next shape, every coordinate is the linear interpolation of the two (the
+next shape's position counts even when it is ``outside``); the last visible shape lasts to the
+end; ``outside="1"`` ends the box until the next shape. Every frame from ``start_frame`` to
+``stop_frame`` is a frame annotated with boxes (none: no lesion). Each box must lie inside the frame
+and have a positive size; rotated boxes are refused, as is a file whose selected labels mix boxes
+with polygons or masks. :func:`cvat_video_boxes_xml` writes boxes (one one-frame track per box).
 
 XML is parsed with the standard library (expat >= 2.4 refuses entity-expansion attacks; external
 entities are never fetched).
@@ -38,6 +47,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
+from ..data.boxes import validate_boxes
 from ..files import write_text_atomic
 from . import AnnotationError
 from .frames import AnnotatedFrame, VideoMasks, select_labels
@@ -46,7 +56,8 @@ from .masks import cvat_rle_decode, cvat_rle_encode, mask_to_polygons, polygons_
 
 PathLike = Union[str, os.PathLike]
 MASK_SHAPES = ("polygon", "mask")
-OTHER_SHAPES = ("box", "polyline", "points", "cuboid", "ellipse", "skeleton", "tag")
+BOX_SHAPE = "box"
+OTHER_SHAPES = ("polyline", "points", "cuboid", "ellipse", "skeleton", "tag")
 
 
 def _load_xml(path: Path) -> ET.Element:
@@ -108,8 +119,8 @@ def read_cvat_video(path: PathLike, labels: Optional[Sequence[str]] = None,
     defined = [n.text.strip() for n in root.iterfind("meta/*/labels/label/name") if n.text]
     defined += [n.text.strip() for n in root.iterfind("meta/project/tasks/task/labels/label/name") if n.text]
     defined = list(dict.fromkeys(defined))
-    used = list(dict.fromkeys(el.attrib.get("label", "") for el in root.iter() if el.tag in ("track",) + MASK_SHAPES + OTHER_SHAPES
-                              and "label" in el.attrib))
+    used = list(dict.fromkeys(el.attrib.get("label", "") for el in root.iter()
+                              if el.tag in ("track", BOX_SHAPE) + MASK_SHAPES + OTHER_SHAPES and "label" in el.attrib))
     if defined:
         unknown = [u for u in used if u not in defined]
         if unknown:
@@ -140,6 +151,8 @@ def read_cvat_video(path: PathLike, labels: Optional[Sequence[str]] = None,
     if stop < start:
         raise AnnotationError(f"{path}: annotates no frame (start_frame {start}, stop_frame {stop})")
     masks: Dict[int, np.ndarray] = OrderedDict((f, np.zeros((h, w), bool)) for f in range(start, stop + 1))
+    boxes: Dict[int, List[np.ndarray]] = OrderedDict((f, []) for f in range(start, stop + 1))
+    kinds = set()
     for t in tracks:
         label = t.attrib.get("label")
         tid = t.attrib.get("id", "?")
@@ -148,6 +161,11 @@ def read_cvat_video(path: PathLike, labels: Optional[Sequence[str]] = None,
         if label not in chosen:
             continue
         shapes = sorted((s for s in t if s.tag != "attribute"), key=lambda s: _attr_int(path, s, "frame", f"track {tid} shape"))
+        if any(s.tag == BOX_SHAPE for s in shapes):
+            kinds.add("boxes")
+            _box_track(path, tid, shapes, (h, w), start, stop, boxes)
+            continue
+        kinds.add("masks")
         for k, s in enumerate(shapes):
             f = _attr_int(path, s, "frame", f"track {tid} shape")
             where = f"track {tid} <{s.tag}> at frame {f}"
@@ -166,16 +184,73 @@ def read_cvat_video(path: PathLike, labels: Optional[Sequence[str]] = None,
             m = _shape_mask(path, s, h, w, where)
             for g in range(f, min(end, stop + 1)):
                 masks[g] |= m
+    if len(kinds) == 2:
+        raise AnnotationError(f"{path}: the selected labels mix boxes with polygons or masks; import them apart (--label)")
+    if kinds == {"boxes"}:
+        return [AnnotatedFrame(f, (h, w), None, np.array(b, np.float32).reshape(-1, 4)) for f, b in boxes.items()]
     return [AnnotatedFrame(f, (h, w), m) for f, m in masks.items()]
 
 
-def cvat_video_xml(video: VideoMasks, label: str = "lesion", shape: str = "mask", task_name: str = "") -> str:
-    """The CVAT for video 1.1 XML of one video: each frame's mask as a one-frame track (the shape,
-    then ``outside`` on the next frame), the form CVAT exports single shapes in."""
-    if shape not in ("mask", "polygon"):
-        raise ValueError(f"shape must be 'mask' or 'polygon', got {shape!r}")
+def _box_corners(path: Path, el: ET.Element, where: str) -> np.ndarray:
+    """(xtl, ytl, xbr, ybr) float64 of a <box>; a rotated box is refused."""
+    if el.tag != BOX_SHAPE:
+        raise AnnotationError(f"{path}: malformed {where}: a rectangle track holds a <{el.tag}>")
+    try:
+        if float(el.attrib.get("rotation", "0")) % 360 != 0:
+            raise AnnotationError(f"{path}: {where}: a rotated box (rotation={el.attrib['rotation']}) is not supported")
+        return np.array([float(el.attrib[k]) for k in ("xtl", "ytl", "xbr", "ybr")], np.float64)
+    except KeyError as exc:
+        raise AnnotationError(f"{path}: malformed {where}: no {exc.args[0]!r} attribute") from None
+    except ValueError:
+        raise AnnotationError(f"{path}: malformed {where}: a coordinate is not a number") from None
+
+
+def _box_track(path: Path, tid: str, shapes: List[ET.Element], size: Tuple[int, int], start: int, stop: int,
+               boxes: Dict[int, List[np.ndarray]]) -> None:
+    """Add a rectangle track's boxes (interpolated as CVAT does, see the module notes) to ``boxes``."""
+    frames = [_attr_int(path, s, "frame", f"track {tid} shape") for s in shapes]
+    for k in range(1, len(frames)):
+        if frames[k] == frames[k - 1]:
+            raise AnnotationError(f"{path}: malformed track {tid}: two shapes at frame {frames[k]}")
+    corners = [_box_corners(path, s, f"track {tid} <{s.tag}> at frame {f}") for s, f in zip(shapes, frames)]
+    for k, (s, f) in enumerate(zip(shapes, frames)):
+        where = f"track {tid} <box> at frame {f}"
+        if not start <= f <= stop:
+            raise AnnotationError(f"{path}: frame missing: {where} is outside the task's frames {start}..{stop}")
+        if s.attrib.get("outside", "0") == "1":
+            continue
+        end = frames[k + 1] if k + 1 < len(frames) else stop + 1
+        for g in range(f, min(end, stop + 1)):
+            c = corners[k] if g == f or k + 1 == len(frames) else \
+                corners[k] + (corners[k + 1] - corners[k]) * ((g - f) / (end - f))
+            box = [c[0], c[1], c[2] - c[0], c[3] - c[1]]
+            boxes[g].append(validate_boxes([box], size, f"{path}: track {tid} <box> at frame {g}", single=True)[0])
+
+
+def cvat_video_boxes_xml(video: VideoMasks, label: str = "lesion", task_name: str = "") -> str:
+    """The CVAT for video 1.1 XML of one box-annotated video (``video.frames[i] = (name, (H, W),
+    (N, 4) boxes)``): each box a one-frame rectangle track (the box, then ``outside`` on the next
+    frame), corners written exactly (``xbr = x + w``, so reading gives back the same boxes)."""
     n = len(video.frames)
     h, w = video.frames[0][1] if video.frames else (0, 0)
+    root = _task_root(video, label, n, h, w, task_name)
+    track_id = 0
+    for f, (name, size, frame_boxes) in enumerate(video.frames):
+        if frame_boxes is None:
+            continue
+        for x, y, bw, bh in validate_boxes(frame_boxes, size, f"{video.name}: {name}").astype(np.float64):
+            t = ET.SubElement(root, "track", {"id": str(track_id), "label": label, "source": "manual"})
+            track_id += 1
+            corners = {k: repr(float(v)) for k, v in (("xtl", x), ("ytl", y), ("xbr", x + bw), ("ybr", y + bh))}
+            for frame, outside in [(f, "0")] + ([(f + 1, "1")] if f + 1 < n else []):
+                ET.SubElement(t, BOX_SHAPE, {"frame": str(frame), "keyframe": "1", "outside": outside, "occluded": "0",
+                                             **corners, "z_order": "0"})
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _task_root(video: VideoMasks, label: str, n: int, h: int, w: int, task_name: str) -> ET.Element:
+    """<annotations> with the version and the task's <meta> (one label, the frame size)."""
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
     task = ET.SubElement(ET.SubElement(root, "meta"), "task")
@@ -189,6 +264,17 @@ def cvat_video_xml(video: VideoMasks, label: str = "lesion", shape: str = "mask"
     osz = ET.SubElement(task, "original_size")
     ET.SubElement(osz, "width").text = str(w)
     ET.SubElement(osz, "height").text = str(h)
+    return root
+
+
+def cvat_video_xml(video: VideoMasks, label: str = "lesion", shape: str = "mask", task_name: str = "") -> str:
+    """The CVAT for video 1.1 XML of one video: each frame's mask as a one-frame track (the shape,
+    then ``outside`` on the next frame), the form CVAT exports single shapes in."""
+    if shape not in ("mask", "polygon"):
+        raise ValueError(f"shape must be 'mask' or 'polygon', got {shape!r}")
+    n = len(video.frames)
+    h, w = video.frames[0][1] if video.frames else (0, 0)
+    root = _task_root(video, label, n, h, w, task_name)
     track_id = 0
     for f, (_, _, mask) in enumerate(video.frames):
         if mask is None or not mask.any():
@@ -212,6 +298,6 @@ def cvat_video_xml(video: VideoMasks, label: str = "lesion", shape: str = "mask"
 
 
 def write_cvat_video(video: VideoMasks, path: PathLike, label: str = "lesion", shape: str = "mask") -> Path:
-    """Write :func:`cvat_video_xml` to ``path`` atomically."""
-    write_text_atomic(path, cvat_video_xml(video, label, shape))
+    """Write :func:`cvat_video_xml` (``shape="box"``: :func:`cvat_video_boxes_xml`) to ``path`` atomically."""
+    write_text_atomic(path, cvat_video_boxes_xml(video, label) if shape == "box" else cvat_video_xml(video, label, shape))
     return Path(path)

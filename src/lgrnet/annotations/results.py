@@ -171,6 +171,27 @@ def result_video_masks(result: Result, name: Optional[str] = None, corrected: bo
     return VideoMasks(name or result.root.resolve().name, frames)
 
 
+def dataset_video_boxes(root: PathLike) -> List[VideoMasks]:
+    """Every video of a dataset split with box files (``Box/``, :mod:`lgrnet.data.boxes`): frames hold
+    (N, 4) ``[x, y, w, h]`` boxes in place of masks, None for frames without a box file."""
+    from ..data.boxes import read_box_file
+    from ..data.datasets import find_videos
+    from ..io.images import image_header
+
+    out = []
+    videos = find_videos(root, require_masks=True)
+    if not any(v.has_boxes for v in videos):
+        raise InputError(f"{root}: has no box files (Box/<video>/<frame>.json)")
+    for v in videos:
+        frames = []
+        for i, fpath in enumerate(v.frames):
+            (w, h), _ = image_header(fpath)
+            box = v.box_file(i)
+            frames.append((fpath.name, (h, w), None if box is None else read_box_file(box, (h, w))))
+        out.append(VideoMasks(v.name, frames))
+    return out
+
+
 def dataset_video_masks(root: PathLike) -> List[VideoMasks]:
     """Every video of a dataset split (``Frame/`` + ``GT/``) with its GT masks (grey > 0, as
     training reads them); frames without a mask get None."""

@@ -60,8 +60,9 @@ def add_arguments(p) -> None:
     ex.add_argument("inputs", nargs="+", metavar="RESULT", help="result folder(s) (or dataset split folders)")
     ex.add_argument("--format", required=True, choices=FORMATS_OUT)
     ex.add_argument("--out", required=True, metavar="FILE")
-    ex.add_argument("--shape", choices=("mask", "polygon"), default="mask",
-                    help="mask: exact RLE masks (default); polygon: outlines (holes filled)")
+    ex.add_argument("--shape", choices=("mask", "polygon", "box"), default="mask",
+                    help="mask: exact RLE masks (default); polygon: outlines (holes filled); box: a dataset split's "
+                         "box files (Box/), as COCO boxes alone or CVAT rectangles (exact)")
     ex.add_argument("--label", default="lesion", help="label name (default lesion)")
     ex.add_argument("--video", action="append", default=[], metavar="NAME",
                     help="with a dataset input: only this video (repeatable)")
@@ -132,7 +133,7 @@ def _from_results(args) -> int:
 
 
 def _import(args) -> int:
-    from ..annotations.frames import match_to_source
+    from ..annotations.frames import match_annotations
     from ..annotations.layout import source_video_name, video_exists, write_video
     from ..io import open_source
 
@@ -156,9 +157,13 @@ def _import(args) -> int:
         from ..annotations.seg_masks import read_seg_masks
 
         items = read_seg_masks(src, labels)
-    masks = match_to_source(items, source, src)
-    w = write_video(args.out, name, source, masks, overwrite=args.overwrite)
-    _say(f"{args.out}: video {w.name}: {w.frames} frames, {w.masks} masks ({w.nonempty} with a lesion)")
+    masks, boxes = match_annotations(items, source, src)  # COCO boxes alone, CVAT rectangles: boxes
+    w = write_video(args.out, name, source, masks, overwrite=args.overwrite, boxes=boxes)
+    if w.box_frames:
+        _say(f"{args.out}: video {w.name}: {w.frames} frames, {w.box_frames} annotated with boxes ({w.boxes} boxes)"
+             + (f", {w.masks} masks ({w.nonempty} with a lesion)" if w.masks else ""))
+    else:
+        _say(f"{args.out}: video {w.name}: {w.frames} frames, {w.masks} masks ({w.nonempty} with a lesion)")
     return 0
 
 
@@ -178,7 +183,7 @@ def _one_video(items, name: str, src: Path):
 
 
 def _export(args) -> int:
-    from ..annotations.results import dataset_video_masks, result_video_masks
+    from ..annotations.results import dataset_video_boxes, dataset_video_masks, result_video_masks
     from ..results.folder import is_result_folder, load_result
 
     out = Path(args.out)
@@ -188,10 +193,12 @@ def _export(args) -> int:
         raise UserError(f"{out}: is a folder; --out names the file to write")
     videos = []
     for p in args.inputs:
+        if args.shape == "box" and not (Path(p).is_dir() and not is_result_folder(p)):
+            raise UserError(f"{p}: --shape box exports a dataset split's box files (Frame/ + Box/)")
         if is_result_folder(p):
             videos.append(result_video_masks(load_result(p), corrected=not args.model_masks))
         elif Path(p).is_dir():
-            found = dataset_video_masks(p)
+            found = dataset_video_boxes(p) if args.shape == "box" else dataset_video_masks(p)
             if args.video:
                 missing = sorted(set(args.video) - {v.name for v in found})
                 if missing:
@@ -211,7 +218,8 @@ def _export(args) -> int:
 
         write_coco(videos, out, args.label, args.shape)
     n = sum(1 for v in videos for f in v.frames if f[2] is not None)
-    _say(f"{out}: {len(videos)} video(s), {n} annotated frames ({args.shape}s, label {args.label!r})")
+    _say(f"{out}: {len(videos)} video(s), {n} annotated frames ({'boxes' if args.shape == 'box' else args.shape + 's'}, "
+         f"label {args.label!r})")
     return 0
 
 
@@ -220,13 +228,15 @@ def _check(args) -> int:
     from ..training.dataset import check_videos
 
     videos = find_videos(args.dataset, require_masks=True)
-    usable = check_videos(videos, str(args.dataset), need_masks=True)  # what `lgrnet train` runs before step 1
+    # what `lgrnet train` runs before step 1 (box files are read and checked)
+    usable = check_videos(videos, str(args.dataset), need_masks=True, allow_boxes=True)
     report = validate_videos(usable, require_masks=False, check_masks=False)
     skipped = [v.name for v in videos if v not in usable]
     print(f"{args.dataset}: usable for training: {report.summary()}")
     for v in usable:
         annotated = sum(1 for m in v.masks if m is not None)
-        print(f"  {v.name}: {len(v)} frames, {annotated} with a mask")
+        with_boxes = sum(1 for i in range(len(v)) if v.box_file(i) is not None)
+        print(f"  {v.name}: {len(v)} frames, {annotated} with a mask" + (f", {with_boxes} with boxes" if with_boxes else ""))
     if skipped:
-        print(f"  skipped (no mask at all): {', '.join(skipped)}")
+        print(f"  skipped (no mask or box at all): {', '.join(skipped)}")
     return 0
