@@ -48,6 +48,7 @@ from ..results.folder import Result, find_results, load_result, safe_filename
 from . import served_files
 from .corrections import ROUTES as CORRECTION_ROUTES
 from .frames import JpegCache, encode_jpeg, open_frames
+from .listen import LOOPBACK_HOSTS, host_name, http_server
 from .routing import HttpError, Reply, Request, Route, Router, parse_path
 from .sizes import ROUTES as SIZE_ROUTES
 from .uploads import Job, JobManager, JobRunner, UploadRejected, check_video_file
@@ -56,7 +57,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
                 ".ico": "image/x-icon"}
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 _STATIC_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -452,9 +452,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         allowed = self.app.allowed_hosts
         if allowed is None:
             return
-        host = (self.headers.get("Host") or "").strip().lower()
-        name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0] if ":" in host else host
-        if name not in allowed:
+        if host_name(self.headers.get("Host")) not in allowed:
             raise HttpError(403, "this server only answers requests to localhost")
 
     def _check_origin(self) -> None:
@@ -517,41 +515,7 @@ def clean_reviewer(name: str) -> str:
 def make_server(app: ViewerApp, host: str = "127.0.0.1", port: int = 0, ssl_context=None) -> ThreadingHTTPServer:
     """A threaded HTTP server for ``app`` (port 0: any free port; see ``server.server_address``).
     ``ssl_context``: serve HTTPS (the TLS handshake runs in each connection's thread)."""
-    handler = type("BoundViewerHandler", (ViewerHandler,), {"app": app})
-    import socket
-
-    cls = ThreadingHTTPServer
-    attrs: Dict[str, Any] = {}
-    if ":" in host:
-        attrs["address_family"] = socket.AF_INET6
-    if ssl_context is not None:
-        attrs["finish_request"] = _tls_finish_request(ssl_context)
-    if attrs:
-        cls = type("ViewerHTTPServer", (ThreadingHTTPServer,), attrs)
-    server = cls((host, port), handler)
-    server.daemon_threads = True
-    return server
-
-
-def _tls_finish_request(ctx):
-    def finish_request(self, request, client_address):
-        import ssl
-
-        request.settimeout(30)  # a client that never finishes the handshake does not hold a thread for long
-        try:
-            tls = ctx.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return  # not TLS (plain HTTP to the https port), or the client gave up
-        tls.settimeout(None)
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    return finish_request
+    return http_server(type("BoundViewerHandler", (ViewerHandler,), {"app": app}), host, port, ssl_context)
 
 
 def serve_in_thread(app: ViewerApp, host: str = "127.0.0.1", port: int = 0,
