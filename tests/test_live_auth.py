@@ -349,3 +349,33 @@ def test_a_second_screen_opens_the_printed_url_and_sees_frames_update(assets, tm
             d.quit()
         out, err = _stop(proc)
     assert token not in err and ("".join(lines) + out).count(token) == 1
+
+
+def test_a_stream_password_is_neither_shown_nor_recorded(assets, tmp_path):
+    """rtsp://user:password@camera/... is a common source: the run reads it, the page and the
+    recorded predictions.json name the source without the user name and password."""
+    import av
+
+    from test_live_cli import SilentServer
+
+    ts = tmp_path / "clip.ts"
+    with av.open(assets["clip"]) as src, av.open(str(ts), "w", format="mpegts") as dst:
+        st = dst.add_stream_from_template(src.streams.video[0])
+        for pkt in src.demux(video=0):
+            if pkt.dts is not None:
+                pkt.stream = st
+                dst.mux(pkt)
+    server = SilentServer(ts.read_bytes()[:400_000])
+    try:
+        env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+        res = subprocess.run([sys.executable, "-m", "lgrnet", "live", f"tcp://ada:s3cret-pw@127.0.0.1:{server.port}",
+                              "--weights", assets["weights"], "--no-page", "--max-frames", "3", "--timeout", "30",
+                              "--device", "cpu", "--out", str(tmp_path / "rec"), "--name", "r"],
+                             capture_output=True, text=True, timeout=240, env=env)
+    finally:
+        server.close()
+    assert res.returncode == 0, res.stderr
+    meta = json.loads((tmp_path / "rec" / "r" / "predictions.json").read_text())
+    assert meta["settings"]["source"] == f"tcp://***@127.0.0.1:{server.port}" and meta["num_frames"] == 3
+    for p in (tmp_path / "rec").rglob("*"):
+        assert not p.is_file() or b"s3cret-pw" not in p.read_bytes(), p

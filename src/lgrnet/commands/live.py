@@ -79,6 +79,7 @@ def run(args) -> int:
     from ..inference.stream import CausalPredictor
     from ..io.capture import open_capture
     from ..runs.live_record import LiveRecorder
+    from ..viewer.live import without_credentials  # a stream's password goes in no page and no result folder
 
     access = _check(args)
     recorder = None
@@ -88,7 +89,7 @@ def run(args) -> int:
                                                 window=args.window, stride=args.stride, precision=args.precision)
     source = open_capture(args.source, realtime=args.realtime, open_timeout=args.timeout, read_timeout=args.timeout)
     settings = predictor.settings()
-    settings.update(source=source.path, source_kind=source.kind, source_fps=source.fps,
+    settings.update(source=without_credentials(source.path), source_kind=source.kind, source_fps=source.fps,
                     drop_frames=source.realtime, recording=None)
     server = state = None
     if access is not None:
