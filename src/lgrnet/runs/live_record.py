@@ -8,7 +8,9 @@ written by its :class:`~lgrnet.results.folder.ResultFolderWriter`, plus:
   (``input`` in predictions.json points at it), since a live source cannot be read again;
 - per frame in predictions.json/csv: ``source_index`` (the frame's number in the source; ``name``
   is the same as text), ``latency_ms`` (read to prediction ready) and ``dropped`` (frames dropped
-  before it since the start); ``index`` counts the processed frames;
+  before it since the start); ``index`` counts the processed frames; ``time`` is the frame's time
+  in the source (``source_index`` / fps), so that with dropped frames the overlay video still plays
+  at the source's speed;
 - ``settings``: the predictor's (mode "causal", window, stride, ...), the source, and the run's
   figures (frames read, processed and dropped, latency p50/p99, frames/s, how it ended).
 
@@ -49,15 +51,21 @@ class RecordedFrame(FramePrediction):
 @dataclass
 class _RecordedInput:
     """What the writer records of the input: the recorded frames folder (``path``), ``kind`` "live",
-    the source's ``fps`` and ``frame_size``."""
+    the source's ``fps`` and ``frame_size``; ``times``: each recorded frame's time in the source
+    (recorded frame index -> seconds), until the writer asks for it."""
 
     path: Path
     fps: float
     frame_size: Tuple[int, int]
     kind: str = "live"
+    times: Dict[int, float] = dataclasses.field(default_factory=dict)
 
     def names(self):
         return []
+
+    def frame_time(self, index: int) -> float:
+        """Recorded frame ``index``'s time in the source, in seconds (read once, by the writer)."""
+        return self.times.pop(index, index / self.fps)
 
 
 class LiveRecorder:
@@ -74,6 +82,7 @@ class LiveRecorder:
         self.writer.check()  # an existing result or an unwritable folder: one line, before the source runs
         self.fps = fps
         self._pool: Optional[OrderedWriter] = None
+        self._input: Optional[_RecordedInput] = None
 
     @property
     def count(self) -> int:
@@ -81,7 +90,8 @@ class LiveRecorder:
 
     def start(self, frame_size: Tuple[int, int]) -> None:
         w = self.writer
-        w.start(_RecordedInput(path=Path(os.path.abspath(w.final)) / "frames", fps=self.fps, frame_size=frame_size))
+        self._input = _RecordedInput(path=Path(os.path.abspath(w.final)) / "frames", fps=self.fps, frame_size=frame_size)
+        w.start(self._input)
         with writing(w.tmp):
             (w.tmp / "frames").mkdir()
         self._pool = OrderedWriter(self._encode, w.commit, workers=1, max_pending=MAX_PENDING, low_priority=True)
@@ -102,6 +112,7 @@ class LiveRecorder:
         """Record a processed frame (in order)."""
         fp = RecordedFrame(**{f.name: getattr(lp.prediction, f.name) for f in dataclasses.fields(FramePrediction)},
                            source_index=lp.source_index, latency_ms=round(lp.latency * 1000, 2), dropped=lp.dropped)
+        self._input.times[fp.index] = lp.source_index / self._input.fps
         self._pool.submit(fp)
 
     def finish(self, settings: Dict[str, object]) -> Path:
