@@ -277,7 +277,7 @@ _MAX_NAMED = 5
 
 def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, check_masks: bool = True) -> ValidationReport:
     """Check videos before use and raise one :class:`DatasetError` that lists every problem, naming
-    files: empty videos, frames without a mask (when ``require_masks``; a box file counts), masks or
+    files: empty videos, frames without a mask (when ``require_masks``: scoring needs masks), masks or
     box files without a frame, malformed box files or boxes (outside the frame, non-positive size, a
     ``frame_size`` other than the frame's),
     unreadable frames (their headers are read) or masks, 16-bit, float or alpha frames
@@ -326,7 +326,7 @@ def validate_videos(videos: Sequence[VideoRecord], require_masks: bool = True, c
                 except InputError as exc:
                     add("bad box files", str(exc))
             if mask is None:
-                if require_masks and box is None:
+                if require_masks:
                     add("frames without a mask", str(frame))
                 continue
             n_masks += 1
