@@ -155,11 +155,12 @@ def measure(predictor, video: Path, frames: int, warmup: List) -> Dict[str, obje
             "busy_ms_per_frame": round(1000 * sum(busy.values()) / n, 1), "load_before": load}
 
 
-def via_cli(weights: str, size: Optional[int], video: Path, k: int, s: int, threads: int, out: Path) -> Dict:
+def via_cli(weights: str, size: Optional[int], video: Path, k: int, s: int, threads: int, precision: str,
+            out: Path) -> Dict:
     """``lgrnet live VIDEO --realtime --no-page --out`` in a fresh process; the figures it recorded."""
     name = f"K{k}-S{s}"
     cmd = [sys.executable, "-m", "lgrnet", "live", str(video), "--realtime", "--no-page", "--weights", weights,
-           "--window", str(k), "--stride", str(s), "--threads", str(threads), "--out", str(out), "--name", name]
+           "--window", str(k), "--stride", str(s), "--threads", str(threads), "--precision", precision, "--out", str(out), "--name", name]
     if size:
         cmd += ["--size", str(size)]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -186,6 +187,8 @@ def main(argv=None) -> int:
                                                     "(e.g. polyp_lite2), saved at --size (default: its training size)")
     p.add_argument("--size", type=int, default=None, help="model input size (default: the size the weights record)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="the model's precision (default fp32, lgrnet live's CPU default; bf16 needs a CPU with it)")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the played video per setting (default 20)")
     p.add_argument("--fps", type=float, default=25.0, help="the video's frame rate (default 25)")
     p.add_argument("--window", type=int, nargs="+", help="windows K to measure (with --stride: every S <= K)")
@@ -232,17 +235,18 @@ def main(argv=None) -> int:
 
     rows = []
     for k, s in settings_grid(args):
-        predictor = CausalPredictor.from_pretrained(weights, device="cpu", size=args.size, window=k, stride=s)
+        predictor = CausalPredictor.from_pretrained(weights, device="cpu", size=args.size, window=k, stride=s,
+                                                     precision=args.precision)
         rows.append(measure(predictor, video, frames, warmup))
         print(f"K={k} S={s}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
-    cli_rows = [via_cli(weights, args.size, video, k, s, args.threads, tmp / "cli") for k, s in settings_grid(args)] \
+    cli_rows = [via_cli(weights, args.size, video, k, s, args.threads, args.precision, tmp / "cli") for k, s in settings_grid(args)] \
         if args.cli else []
 
     size = predictor.size if isinstance(predictor.size, int) or predictor.size[0] != predictor.size[1] \
         else predictor.size[0]
     label = args.fresh and f"freshly initialised {args.fresh}" or Path(str(weights)).name
     print(f"\n{label} at {size} px; source {origin}: {frames} frames of {frame_size[1]}x{frame_size[0]} at "
-          f"{fps:g} fps played in real time; {args.threads} thread(s); CPU {cpu_name()}; "
+          f"{fps:g} fps played in real time; {args.precision}; {args.threads} thread(s); CPU {cpu_name()}; "
           f"torch {__import__('torch').__version__}\n")
     print("| K | S | latency p50 ms | p99 ms | max ms | processed/s | processed | dropped | unaccounted "
           "| backbone ms/frame | enc+dec ms/window | busy ms/frame | load before |")
@@ -260,6 +264,7 @@ def main(argv=None) -> int:
                   f"| {r['latency_p50_ms']} | {r['latency_p99_ms']} | {r['latency_max_ms']} | {r['fps']} |")
     if args.json:
         args.json.write_text(json.dumps({"weights": str(weights) if not args.fresh else label, "size": size,
+                                         "precision": args.precision,
                                          "threads": args.threads, "cpu": cpu_name(), "source": origin,
                                          "frames": frames, "fps": fps, "rows": rows, "cli": cli_rows}, indent=1))
     return 0
