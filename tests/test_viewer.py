@@ -286,7 +286,7 @@ def test_upload_runs_the_job_and_adds_the_result(upload_server, tmp_path):
     assert saved.parent == tmp_path / "work" / "uploads" and saved.suffix == ".mp4"
     assert saved.read_bytes() == (tmp_path / "clip.mp4").read_bytes()
     info = upload_server.get_json("/api/info")
-    assert [r["name"] for r in info["results"]] == ["case01", "upload: my_clip.mp4"]
+    assert [r["name"] for r in info["results"]] == ["case01", "upload: my clip.mp4"]  # spaces kept (issue 29 item 9)
     rid = job["result_id"]
     body = upload_server.get(f"/api/results/{rid}/frames/3.jpg")[2]
     got = np.asarray(Image.open(io.BytesIO(body)).convert("RGB")).astype(np.int16)

@@ -13,8 +13,8 @@ that is already there is an error unless ``overwrite``.
 from __future__ import annotations
 
 import os
-import re
 import shutil
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -24,6 +24,7 @@ import numpy as np
 from ..data.boxes import BOX_DIR_NAME, BOX_SUFFIX, box_file_text
 from ..errors import UserError
 from ..files import make_temp_dir
+from ..results.folder import safe_filename
 from ..results.writers import encode_png, mask_to_uint8
 
 PathLike = Union[str, os.PathLike]
@@ -43,10 +44,15 @@ class WrittenVideo:
 
 
 def check_video_name(name: str) -> str:
-    """``name`` if it can be a folder name (letters, digits, ``._-``, not starting with a dot)."""
-    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", name or ""):
-        raise UserError(f"{name!r}: not a usable video name (letters, digits, '.', '_', '-'); pass --video NAME")
-    return name
+    """``name`` in Unicode NFC if it can be a folder name on any system: as
+    :func:`~lgrnet.results.folder.safe_filename` leaves it (letters and digits of every script, spaces,
+    most punctuation; none of ``/ \\ : * ? " < > |`` or control characters; not starting or ending with
+    a dot or a space)."""
+    fixed = safe_filename(name or "", default="", max_len=None)
+    if not fixed or fixed != unicodedata.normalize("NFC", name):
+        raise UserError(f"{name!r}: not a usable video name (no / \\ : * ? \" < > | or control characters, "
+                        f"not starting or ending with a dot or a space); pass --video NAME")
+    return fixed
 
 
 def video_exists(out_root: PathLike, name: str) -> bool:
@@ -61,7 +67,7 @@ def write_video(out_root: PathLike, name: str, source, masks: Dict[int, np.ndarr
     be 0: annotated, no lesion) as video ``name`` of the dataset ``out_root``. Every box is checked
     before anything is written (:class:`lgrnet.data.boxes.BoxError` naming the frame)."""
     out_root = Path(out_root)
-    check_video_name(name)
+    name = check_video_name(name)
     if out_root.exists() and not out_root.is_dir():
         raise UserError(f"{out_root}: is a file, not a dataset folder")
     if video_exists(out_root, name) and not overwrite:
@@ -127,4 +133,4 @@ def source_video_name(path: PathLike, explicit: Optional[str] = None) -> str:
         return check_video_name(explicit)
     p = Path(os.path.abspath(os.fspath(path)))
     name = p.name if p.is_dir() else p.stem
-    return check_video_name(re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip("."))
+    return check_video_name(safe_filename(name, default=""))

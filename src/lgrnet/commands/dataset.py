@@ -103,10 +103,13 @@ def _from_results(args) -> int:
     from ..results.folder import load_result, safe_filename
 
     results = [load_result(r) for r in args.results]
-    names = [check_video_name(safe_filename(Path(r.root).resolve().name, "video")) for r in results]
-    dup = {n for n in names if names.count(n) > 1}
+    folders = [Path(r.root).resolve() for r in results]
+    names = [check_video_name(safe_filename(f.name, "video")) for f in folders]
+    dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise UserError(f"several results are named {sorted(dup)[0]!r}; a dataset video is named after its result folder")
+        same = ", ".join(str(f) for f, n in zip(folders, names) if n == dup[0])
+        raise UserError(f"several results would make the dataset video {dup[0]!r} ({same}); a dataset video is "
+                        f"named after its result folder: rename one of them")
     plans = []
     for r, name in zip(results, names):  # check everything before writing anything
         if video_exists(args.out, name) and not args.overwrite:

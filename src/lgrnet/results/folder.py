@@ -47,6 +47,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -517,7 +518,18 @@ def find_results(root: Union[str, Path], max_depth: int = 2,
     return results
 
 
-def safe_filename(name: str, default: str = "result") -> str:
-    """A name fit for a download or a folder: letters, digits, '-', '_' and '.' only."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return name[:80] or default
+#: what no file name may hold on Linux, macOS or Windows: / \ : * ? " < > |, control characters, the
+#: bidirectional overrides (which make a name display other than it is) and lone surrogates (undecodable
+#: bytes of a name, which UTF-8 cannot write)
+UNSAFE_IN_FILENAME = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+')
+
+
+def safe_filename(name: str, default: str = "result", max_len: Optional[int] = 80) -> str:
+    """A name fit for a download or a folder on any system: ``name`` in Unicode NFC with each run of
+    :data:`UNSAFE_IN_FILENAME` characters replaced by one '_', leading and trailing dots and spaces
+    removed, at most ``max_len`` characters; ``default`` when nothing is left. Letters and digits of
+    every script, spaces and other punctuation are kept ("検査 1" stays "検査 1")."""
+    name = UNSAFE_IN_FILENAME.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
+    if max_len is not None:
+        name = name[:max_len].rstrip(" .")
+    return name or default

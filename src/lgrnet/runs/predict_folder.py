@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +50,14 @@ class PredictionSummary:
 
 
 def result_name(input_path: Union[str, os.PathLike]) -> str:
-    """The result folder's name for an input: a file's stem, a folder's name."""
+    """The result folder's name for an input: a file's stem, a folder's name, in Unicode NFC (a name
+    typed, or read from macOS in NFD, gives one folder); every script's letters are kept."""
     p = Path(os.fspath(input_path))
     if p.is_dir():
-        return p.resolve().name or "frames"
-    return p.stem or p.name
+        name = p.resolve().name or "frames"
+    else:
+        name = p.stem or p.name
+    return unicodedata.normalize("NFC", name)
 
 
 def result_names(inputs: Sequence[Union[str, os.PathLike]]) -> List[str]:
@@ -62,7 +66,8 @@ def result_names(inputs: Sequence[Union[str, os.PathLike]]) -> List[str]:
     file name instead (``exam.mp4``, ``exam.dcm``), and ``-2``, ``-3``, ... if those collide too."""
     stems = [result_name(i) for i in inputs]
     counts = Counter(stems)
-    names = [s if counts[s] == 1 else (Path(os.fspath(i)).name or s) for s, i in zip(stems, inputs)]
+    names = [s if counts[s] == 1 else unicodedata.normalize("NFC", Path(os.fspath(i)).name or s)
+             for s, i in zip(stems, inputs)]
     out: List[str] = []
     for n in names:
         candidate, k = n, 2

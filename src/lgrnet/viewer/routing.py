@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 
 class HttpError(Exception):
@@ -48,7 +48,17 @@ class Reply:
 
     @classmethod
     def attachment(cls, body: Any, ctype: str, filename: str) -> "Reply":
-        return cls(200, body, ctype, {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+        return cls(200, body, ctype, {"Content-Disposition": content_disposition(filename), "Cache-Control": "no-store"})
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with ``filename`` as every browser reads it (RFC 6266): ``filename*`` in UTF-8,
+    percent-encoded (the header itself is ASCII), and an ASCII ``filename`` for old clients, where each
+    other character is '_'. ``filename`` must already be safe (results.folder.safe_filename)."""
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @dataclass
