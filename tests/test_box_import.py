@@ -171,3 +171,17 @@ def test_malformed_boxes_one_line_nothing_written(tmp_path, capsys, case):
     assert str(path) in lines[0] and message in lines[0], lines[0]
     assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").rglob("*.json"))
     assert not (tmp_path / "ds" / "Frame" / "clip").exists()  # nothing written
+
+
+def test_check_reports_a_bad_box_file_in_one_line(tmp_path, capsys):
+    frames = frames_folder(tmp_path / "clip")
+    path = tmp_path / "boxes.json"
+    write_coco([_video()], path, "polyp", shape="box")
+    rc, err, _ = run_cli(capsys, "import", "--format", "coco", path, "--frames", frames, "--out", tmp_path / "ds")
+    assert rc == 0, err
+    bad = tmp_path / "ds" / "Box" / "clip" / "frame_000001.json"
+    bad.write_text(json.dumps({"boxes": [[1, 1, 30, 2]], "frame_size": [H, W]}))
+    rc, err, out = run_cli(capsys, "check", tmp_path / "ds")
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert f"{bad}: box 0 [1, 1, 30, 2] lies outside the 24x20 frame" in lines[0]

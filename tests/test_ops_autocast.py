@@ -13,7 +13,9 @@ import torch
 from lgrnet.ops import force, implementations, ms_deform_attn, neighborhood_attention, selective_scan
 
 BF16_TOL = 5e-2
-OPTIONAL = {"mamba_ssm", "natten", "parallel", "onednn"}  # CUDA-only or dense-layer paths
+# CUDA-only or dense-layer paths; "native": the fused CPU inference kernels (no backward, never chosen
+# under autocast; tests/test_ops_native.py)
+OPTIONAL = {"mamba_ssm", "natten", "parallel", "onednn", "native"}
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -6,14 +6,18 @@ registry at import time, not inside the first (possibly compiled) forward.
 """
 # fast paths: each registers itself with the registry on import
 from . import (  # noqa: F401
+    attention_native,
     dense_onednn,
     ms_deform_attn_fast,
+    ms_deform_attn_native,
     neighborhood_attention_fast,
+    neighborhood_attention_native,
     neighborhood_attention_natten,
     selective_scan_chunked,
     selective_scan_mamba,
     selective_scan_parallel,
 )
+from .attention import attention, attention_ref
 from .dense import conv_gelu, linear, use_dispatch_linear
 from .dispatch import Implementation, chosen, force, implementations, records
 from .hilbert import gilbert2d, hilbert_order, scan_order, zigzag_order
@@ -22,7 +26,7 @@ from .neighborhood_attention import neighborhood_attention, neighborhood_attenti
 from .selective_scan import selective_scan, selective_scan_ref
 
 __all__ = [
-    "Implementation", "chosen", "conv_gelu", "force", "gilbert2d", "hilbert_order", "implementations", "linear",
+    "Implementation", "attention", "attention_ref", "chosen", "conv_gelu", "force", "gilbert2d", "hilbert_order", "implementations", "linear",
     "ms_deform_attn", "ms_deform_attn_ref", "neighborhood_attention", "neighborhood_attention_ref", "records",
     "scan_order", "selective_scan", "selective_scan_ref", "use_dispatch_linear", "window_indices", "zigzag_order",
 ]
