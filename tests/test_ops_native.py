@@ -131,3 +131,24 @@ def test_build_is_cached_per_source_and_machine(tmp_path, monkeypatch):
     assert native._build_key(cc) != key  # another source: another file, never a stale build
     monkeypatch.setenv("LGRNET_CACHE_DIR", str(tmp_path / "c"))
     assert native.cache_dir() == tmp_path / "c"
+
+
+def test_pvt_attention_through_the_op_equals_timms():
+    import copy
+
+    from timm.models.pvt_v2 import Attention
+
+    from lgrnet.models.backbone import dispatch_pvt_attention
+
+    torch.manual_seed(0)
+    ref = Attention(64, num_heads=2, sr_ratio=4).eval()
+    ours = copy.deepcopy(ref)
+    dispatch_pvt_attention(ours)
+    assert type(ours).__name__ == "_PvtDispatchAttention"
+    x = torch.randn(2, 16 * 12, 64, generator=G)
+    with torch.inference_mode():
+        expected = ref(x, [16, 12])
+        assert torch.equal(ours(x, [16, 12]), expected)  # float32: the reference op, PyTorch's SDPA
+        ours.bfloat16()
+        out = ours(x.bfloat16(), [16, 12])  # bfloat16: the fused path
+    _close(out, expected, 3e-2 * expected.abs().max().item())

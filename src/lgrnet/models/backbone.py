@@ -21,9 +21,11 @@ from typing import Dict, List, Optional
 
 import timm
 import torch
+from timm.models.pvt_v2 import Attention as PvtAttention
 from timm.models.pvt_v2 import MlpWithDepthwiseConv
 from torch import nn
 
+from ..ops.attention import attention
 from ..ops.dense import conv_gelu, use_dispatch_linear
 
 LEVELS = ("res2", "res3", "res4", "res5")
@@ -49,8 +51,12 @@ class FrameBackbone(nn.Module):
         # In eval mode the published PVT wrapper runs one frame at a time, the Res2Net one the whole
         # clip at once; doing the same keeps float32 outputs bit-identical. 0 = all frames at once.
         self.eval_frames_per_call = 1 if name.startswith("pvt") else 0
+        # A bfloat16 copy (lgrnet.models.bf16) is not bit-identical to the published model anyway;
+        # it runs PVT frames 3 at a time (bigger GEMMs; the fastest of 1/2/3/6 in docs/speed.md).
+        self.bf16_frames_per_call = 3 if name.startswith("pvt") else 0
         channels_last_depthwise(self.body)
         fuse_pvt_mlp_gelu(self.body)
+        dispatch_pvt_attention(self.body)
         use_dispatch_linear(self.body)
 
     @property
@@ -159,6 +165,33 @@ def fuse_pvt_mlp_gelu(module: nn.Module) -> None:
         if (type(m) is MlpWithDepthwiseConv and isinstance(m.relu, nn.Identity) and type(m.act) is nn.GELU
                 and m.act.approximate == "none"):
             m.__class__ = _PvtMlpConvGelu
+
+
+class _PvtDispatchAttention(PvtAttention):
+    """timm's PVTv2 spatial-reduction attention with its attention product computed by
+    :func:`lgrnet.ops.attention` (in training with attention dropout, PyTorch's SDPA as timm
+    does). Same parameters and math as the parent (its ``fused_attn`` branch)."""
+
+    def forward(self, x, feat_size: List[int]):
+        B, N, C = x.shape
+        H, W = feat_size
+        q = self.q(x).reshape(B, N, self.num_heads, -1).permute(0, 2, 1, 3)
+        if self.sr is not None:
+            x = self.sr(x.permute(0, 2, 1).reshape(B, C, H, W)).reshape(B, C, -1).permute(0, 2, 1)
+            x = self.norm(x)
+        k, v = self.kv(x).reshape(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.training and self.attn_drop.p > 0:
+            x = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p)
+        else:
+            x = attention(q, k, v)
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, C)))
+
+
+def dispatch_pvt_attention(module: nn.Module) -> None:
+    """Use :class:`_PvtDispatchAttention` for every PVTv2 attention without linear attention (in place)."""
+    for m in module.modules():
+        if type(m) is PvtAttention and m.pool is None:
+            m.__class__ = _PvtDispatchAttention
 
 
 def convert_imagenet_state_dict(state: Dict[str, torch.Tensor], name: str,

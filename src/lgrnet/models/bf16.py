@@ -43,9 +43,14 @@ def float32_tensors(model: nn.Module) -> Iterator[Tuple[nn.Module, str]]:
 
 
 def to_bfloat16(model: nn.Module) -> nn.Module:
-    """Cast ``model`` to bfloat16 in place, except its float32 islands. Returns ``model``."""
+    """Cast ``model`` to bfloat16 in place, except its float32 islands. Returns ``model``.
+    Modules with a ``bf16_frames_per_call`` attribute (the backbone) get it as their
+    ``eval_frames_per_call``."""
     keep = list(float32_tensors(model))
     model.to(torch.bfloat16)
+    for module in model.modules():
+        if hasattr(module, "bf16_frames_per_call") and hasattr(module, "eval_frames_per_call"):
+            module.eval_frames_per_call = module.bf16_frames_per_call
     for module, name in keep:
         t = getattr(module, name)
         if t is not None and t.is_floating_point():
