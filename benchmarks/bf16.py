@@ -3,9 +3,9 @@
 Sections (``--only`` picks some; default all):
 
 * ``speed``: forward frames/s of ``--presets`` at ``--size`` for clip lengths ``--lengths``, float32
-  model vs its bfloat16 copy (:func:`lgrnet.models.bf16.bfloat16_copy`), repeats interleaved in one
-  process (the machine's speed drifts), plus the float32 and bfloat16 2048x2048 matmul rates
-  measured in the same process;
+  model vs its bfloat16 copy (:func:`lgrnet.models.bf16.bfloat16_copy`), and the ``--variants``
+  that take one lever away (issue 34), repeats interleaved in one process (the machine's speed
+  drifts), plus the float32 and bfloat16 2048x2048 matmul rates measured in the same process;
 * ``demo``: the shipped demo model at its own input size (192) on the real Test videos of
   ``<shared>/data/CVC-ClinicDB-612/Test``: the fraction of mask pixels equal between bf16 and fp32,
   and each video's Dice (pooled over its frames: 2 sum|P & G| / (sum|P| + sum|G|)) in both;
@@ -20,6 +20,8 @@ usage:
     python benchmarks/bf16.py --threads 2 --json benchmarks/results/bf16.json
     python benchmarks/bf16.py --only demo fixture
     python benchmarks/bf16.py --only speed --presets sunseg_pvt --lengths 6
+    python benchmarks/bf16.py --only speed --presets sunseg_pvt --lengths 6 60 \
+        --variants fp32 bf16 fp32_before bf16_before --repeat 5
 """
 from __future__ import annotations
 
@@ -53,17 +55,66 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, repeat: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
-def interleaved(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, List[float]]:
-    """Seconds of each call, the calls alternating (one warm-up each first)."""
+def interleaved(fns: Dict[str, Callable[[], object]], repeat: int,
+                clock: Callable[[], float] = time.perf_counter) -> Dict[str, List[float]]:
+    """Seconds of each call by ``clock``, the calls alternating (one warm-up each first)."""
     for fn in fns.values():
         fn()
     times: Dict[str, List[float]] = {k: [] for k in fns}
     for _ in range(repeat):
         for k, fn in fns.items():
-            t = time.perf_counter()
+            t = clock()
             fn()
-            times[k].append(time.perf_counter() - t)
+            times[k].append(clock() - t)
     return times
+
+
+# The paths before issue 34's kernels (the op registry's previous fast paths, the backbone one frame
+# at a time): "fp32_before" / "bf16_before" measure what the levers bought, in the same process.
+BEFORE_OPS = {"ms_deform_attn": "fused", "neighborhood_attention": "shifted", "attention": "reference"}
+VARIANTS = ("fp32", "bf16", "fp32_before", "bf16_before", "bf16_no_native", "bf16_frames1")
+
+
+def _variant(name: str, fp32, bf16):
+    """(model, context factory) of a named variant (see ``--variants``)."""
+    import contextlib
+
+    from lgrnet.ops import force
+
+    def frames(model, n):
+        @contextlib.contextmanager
+        def ctx():
+            old = model.backbone.eval_frames_per_call
+            model.backbone.eval_frames_per_call = n
+            try:
+                yield
+            finally:
+                model.backbone.eval_frames_per_call = old
+        return ctx
+
+    def both(*factories):
+        @contextlib.contextmanager
+        def ctx():
+            with contextlib.ExitStack() as stack:
+                for f in factories:
+                    stack.enter_context(f())
+                yield
+        return ctx
+
+    old_ops = lambda: force(**BEFORE_OPS)  # noqa: E731
+    if name == "fp32":
+        return fp32, contextlib.nullcontext
+    if name == "bf16":
+        return bf16, contextlib.nullcontext
+    if name == "fp32_before":
+        return fp32, old_ops
+    if name == "bf16_before":
+        return bf16, both(old_ops, frames(bf16, 1))
+    if name == "bf16_no_native":  # the fused C kernels off, everything else on
+        return bf16, old_ops
+    if name == "bf16_frames1":  # the backbone one frame at a time, everything else on
+        return bf16, frames(bf16, 1)
+    raise ValueError(name)
 
 
 def section_speed(args) -> List[Dict]:
@@ -74,20 +125,35 @@ def section_speed(args) -> List[Dict]:
     rates = {"matmul_fp32_gflops": matmul_rate(torch.float32), "matmul_bf16_gflops": matmul_rate(torch.bfloat16)}
     print(f"matmul 2048: fp32 {rates['matmul_fp32_gflops']:.0f} GFLOP/s, bf16 {rates['matmul_bf16_gflops']:.0f} GFLOP/s",
           flush=True)
+    clock = {"wall": time.perf_counter, "process": time.process_time, "thread": time.thread_time}[args.clock]
     for preset in args.presets:
         torch.manual_seed(0)
         model = LGRNet.from_preset(preset).eval()
         twin = bfloat16_copy(model)
         for T in args.lengths:
             video = torch.rand(1, T, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+            fns = {}
+            for name in args.variants:
+                mod, ctx = _variant(name, model, twin)
+
+                def run(mod=mod, ctx=ctx):
+                    with ctx():
+                        return mod(video)
+                fns[name] = run
             with torch.inference_mode():
-                t = interleaved({"fp32": lambda: model(video), "bf16": lambda: twin(video)}, args.repeat)
-            fp, bf = statistics.median(t["fp32"]), statistics.median(t["bf16"])
-            row = {"preset": preset, "T": T, "size": args.size, "fp32_frames_per_s": T / fp, "bf16_frames_per_s": T / bf,
-                   "bf16_speedup": fp / bf, "seconds": t, "load": os.getloadavg()[0]}
+                t = interleaved(fns, args.repeat, clock)
+            med = {k: statistics.median(v) for k, v in t.items()}
+            row = {"preset": preset, "T": T, "size": args.size, "clock": args.clock,
+                   "frames_per_s": {k: T / v for k, v in med.items()}, "seconds": t, "load": os.getloadavg()[0]}
+            if "fp32" in med:
+                row["speedup_vs_fp32"] = {k: med["fp32"] / v for k, v in med.items()}
+                if "bf16" in med:
+                    row["fp32_frames_per_s"], row["bf16_frames_per_s"] = T / med["fp32"], T / med["bf16"]
+                    row["bf16_speedup"] = med["fp32"] / med["bf16"]
             rows.append(row)
-            print(f"{preset} T={T} {args.size}px: fp32 {row['fp32_frames_per_s']:.2f} frames/s, bf16 "
-                  f"{row['bf16_frames_per_s']:.2f} frames/s, x{row['bf16_speedup']:.2f} (load {row['load']:.1f})", flush=True)
+            print(f"{preset} T={T} {args.size}px ({args.clock} clock, median of {args.repeat}, load {row['load']:.1f}): "
+                  + ", ".join(f"{k} {T / v:.2f} frames/s" + (f" (x{med['fp32'] / v:.2f})" if "fp32" in med else "")
+                              for k, v in med.items()), flush=True)
     rates.update({"matmul_fp32_gflops_after": matmul_rate(torch.float32),
                   "matmul_bf16_gflops_after": matmul_rate(torch.bfloat16)})
     return [rates] + rows
@@ -214,6 +280,13 @@ def main() -> int:
     ap.add_argument("--lengths", type=int, nargs="+", default=[6, 60])
     ap.add_argument("--size", type=int, default=352)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=["fp32", "bf16"],
+                    help="speed: what to interleave: fp32 / bf16 as they run now; *_before: the op paths "
+                         "before issue 34's fused kernels and the backbone one frame at a time; bf16_no_native: "
+                         "without the fused C kernels; bf16_frames1: the backbone one frame at a time")
+    ap.add_argument("--clock", choices=["wall", "process", "thread"], default="wall",
+                    help="speed: wall time (default); process / thread CPU time (with --threads 1 on a busy "
+                         "machine: immune to other programs taking the core, not to their cache traffic)")
     ap.add_argument("--train-size", type=int, default=192)
     ap.add_argument("--train-steps", type=int, default=200)
     ap.add_argument("--shared", default=str(REPO.parent / "shared"))

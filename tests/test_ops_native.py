@@ -152,3 +152,26 @@ def test_pvt_attention_through_the_op_equals_timms():
         ours.bfloat16()
         out = ours(x.bfloat16(), [16, 12])  # bfloat16: the fused path
     _close(out, expected, 3e-2 * expected.abs().max().item())
+
+
+@pytest.mark.parametrize("shape", [(3, 4000, 24), (2, 300, 130)])
+def test_layer_norm_against_reference(shape):
+    from lgrnet.ops.norm import layer_norm_ref
+    from lgrnet.ops.norm_native import MIN_ELEMENTS, layer_norm_native
+
+    x = torch.randn(*shape, generator=G) * 3 + 1
+    C = shape[-1]
+    w, b = torch.randn(C, generator=G), torch.randn(C, generator=G)
+    assert x.numel() >= MIN_ELEMENTS
+    with torch.inference_mode():
+        _close(layer_norm_native(x, w, b, 1e-5), layer_norm_ref(x, w, b, 1e-5), 1e-5)
+        _close(layer_norm_native(x, None, None, 1e-5), layer_norm_ref(x, None, None, 1e-5), 1e-5)
+        (xb, xf), (wb, wf), (bb, bf) = _bf16(x), _bf16(w), _bf16(b)
+        ref = layer_norm_ref(xf, wf, bf, 1e-5)
+        out = layer_norm_native(xb, wb, bb, 1e-5)
+        assert out.dtype == torch.bfloat16
+        _close(out, ref, 2 ** -8 * ref.abs().max().item())
+        # a strided input (a slice of the channels' rows) and a non-contiguous one
+        wide = torch.randn(shape[0], shape[1], 2 * C, generator=G)
+        _close(layer_norm_native(wide[..., :C], w, b, 1e-5), layer_norm_ref(wide[..., :C], w, b, 1e-5), 1e-5)
+        assert chosen("layer_norm", xb) == "native" and chosen("layer_norm", x) == "reference"

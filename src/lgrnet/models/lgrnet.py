@@ -16,6 +16,7 @@ from torch import nn
 from ..config import ModelConfig, get_preset, set_value
 from ..ops.dense import use_dispatch_linear
 from ..ops.dispatch import force
+from ..ops.norm import use_dispatch_layer_norm
 from .backbone import FrameBackbone
 from .decoder import HeadOutput, VideoMaskDecoder
 from .encoder.encoder import LocalGlobalEncoder
@@ -62,6 +63,7 @@ class LGRNet(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 1, 3, 1, 1), persistent=False)
         use_dispatch_linear(self)  # linear layers go through lgrnet.ops.linear (same parameters)
+        use_dispatch_layer_norm(self)  # and LayerNorms through lgrnet.ops.layer_norm
         # The fast paths of lgrnet.ops (chunked scan, shifted-view neighborhood attention, oneDNN
         # GEMMs, ...) equal the reference ops up to float32 rounding. A config that thresholds
         # query . token at 0 for an attention mask (fibroid) turns rounding into discrete mask

@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     neighborhood_attention_fast,
     neighborhood_attention_native,
     neighborhood_attention_natten,
+    norm_native,
     selective_scan_chunked,
     selective_scan_mamba,
     selective_scan_parallel,

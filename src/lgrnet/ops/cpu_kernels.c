@@ -268,14 +268,14 @@ int lgr_neighborhood_attention(const void *q, const void *k, const void *v, int 
 
 /* out = LayerNorm(x + y) over the last dimension C (y may be NULL), statistics in float32.
  * x, y, out: (R, C) with row strides xs, ys, os (elements), C contiguous, each f32 or bf16
- * (flags); weight, bias: (C,) float32 (bias may be NULL). */
+ * (flags); weight, bias: (C,) f32 or bf16 (w_bf16), either may be NULL. */
 int lgr_add_layer_norm(const void *x, int x_bf16, int64_t xs, const void *y, int y_bf16, int64_t ys,
-                       const float *weight, const float *bias, float eps, int64_t R, int64_t C,
+                       const void *weight, const void *bias, int w_bf16, float eps, int64_t R, int64_t C,
                        void *out, int out_bf16, int64_t os, int nthreads) {
     if (C > 8192) return 1;
 #pragma omp parallel for schedule(static) num_threads(nthreads)
     for (int64_t r = 0; r < R; r++) {
-        float row[8192];
+        float row[8192], wb[8192];
         load(row, (const char *)x + r * xs * (x_bf16 ? 2 : 4), x_bf16, C, 1.f);
         if (y) axpy(row, 1.f, (const char *)y + r * ys * (y_bf16 ? 2 : 4), y_bf16, C);
         float mean = 0.f;
@@ -289,7 +289,12 @@ int lgr_add_layer_norm(const void *x, int x_bf16, int64_t xs, const void *y, int
             var += t * t;
         }
         const float rstd = 1.f / sqrtf(var / (float)C + eps);
-        for (int64_t c = 0; c < C; c++) row[c] = (row[c] - mean) * rstd * weight[c] + (bias ? bias[c] : 0.f);
+        for (int64_t c = 0; c < C; c++) row[c] = (row[c] - mean) * rstd;
+        if (weight) {
+            load(wb, weight, w_bf16, C, 1.f);
+            for (int64_t c = 0; c < C; c++) row[c] *= wb[c];
+        }
+        if (bias) axpy(row, 1.f, bias, w_bf16, C);
         store((char *)out + r * os * (out_bf16 ? 2 : 4), out_bf16, row, C);
     }
     return 0;

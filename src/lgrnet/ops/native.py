@@ -42,8 +42,8 @@ _SIGNATURES = {
     "lgr_neighborhood_attention": [_P, _P, _P, ctypes.c_int, _I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P,
                                    ctypes.c_int, _P, _P, _I64, _I64, ctypes.c_float, ctypes.c_int],
     "lgr_softmax_rows": [_P, ctypes.c_int, _I64, _I64, _I64, ctypes.c_float, ctypes.c_int],
-    "lgr_add_layer_norm": [_P, ctypes.c_int, _I64, _P, ctypes.c_int, _I64, _P, _P, ctypes.c_float, _I64, _I64,
-                           _P, ctypes.c_int, _I64, ctypes.c_int],
+    "lgr_add_layer_norm": [_P, ctypes.c_int, _I64, _P, ctypes.c_int, _I64, _P, _P, ctypes.c_int, ctypes.c_float,
+                           _I64, _I64, _P, ctypes.c_int, _I64, ctypes.c_int],
 }
 
 
