@@ -6,7 +6,7 @@ Sections (``--only`` picks some; default all):
   model vs its bfloat16 copy (:func:`lgrnet.models.bf16.bfloat16_copy`), and the ``--variants``
   that take one lever away (issue 34), repeats interleaved in one process (the machine's speed
   drifts), plus the float32 and bfloat16 2048x2048 matmul rates measured in the same process;
-* ``demo``: the shipped demo model at its own input size (192) on the real Test videos of
+* ``demo``: the shipped model (``--weights demo``) at its own input size on the real Test videos of
   ``<shared>/data/CVC-ClinicDB-612/Test``: the fraction of mask pixels equal between bf16 and fp32,
   and each video's Dice (pooled over its frames: 2 sum|P & G| / (sum|P| + sum|G|)) in both;
 * ``fixture``: the authors' fixture weights (``<shared>/official``, sunseg_pvt case A): the
@@ -128,10 +128,17 @@ def section_speed(args) -> List[Dict]:
     clock = {"wall": time.perf_counter, "process": time.process_time, "thread": time.thread_time}[args.clock]
     for preset in args.presets:
         torch.manual_seed(0)
-        model = LGRNet.from_preset(preset).eval()
+        size = args.size
+        if preset == "demo":  # the shipped model (lgrnet predict --weights demo) at its own input size
+            from lgrnet import VideoPredictor
+
+            predictor = VideoPredictor.from_pretrained("demo", device="cpu", precision="fp32")
+            model, size = predictor.model.eval(), int(predictor.size[0])
+        else:
+            model = LGRNet.from_preset(preset).eval()
         twin = bfloat16_copy(model)
         for T in args.lengths:
-            video = torch.rand(1, T, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+            video = torch.rand(1, T, 3, size, size, generator=torch.Generator().manual_seed(0))
             fns = {}
             for name in args.variants:
                 mod, ctx = _variant(name, model, twin)
@@ -143,7 +150,7 @@ def section_speed(args) -> List[Dict]:
             with torch.inference_mode():
                 t = interleaved(fns, args.repeat, clock)
             med = {k: statistics.median(v) for k, v in t.items()}
-            row = {"preset": preset, "T": T, "size": args.size, "clock": args.clock,
+            row = {"preset": preset, "T": T, "size": size, "clock": args.clock,
                    "frames_per_s": {k: T / v for k, v in med.items()}, "seconds": t, "load": os.getloadavg()[0]}
             if "fp32" in med:
                 row["speedup_vs_fp32"] = {k: med["fp32"] / v for k, v in med.items()}
@@ -151,7 +158,7 @@ def section_speed(args) -> List[Dict]:
                     row["fp32_frames_per_s"], row["bf16_frames_per_s"] = T / med["fp32"], T / med["bf16"]
                     row["bf16_speedup"] = med["fp32"] / med["bf16"]
             rows.append(row)
-            print(f"{preset} T={T} {args.size}px ({args.clock} clock, median of {args.repeat}, load {row['load']:.1f}): "
+            print(f"{preset} T={T} {size}px ({args.clock} clock, median of {args.repeat}, load {row['load']:.1f}): "
                   + ", ".join(f"{k} {T / v:.2f} frames/s" + (f" (x{med['fp32'] / v:.2f})" if "fp32" in med else "")
                               for k, v in med.items()), flush=True)
     rates.update({"matmul_fp32_gflops_after": matmul_rate(torch.float32),
@@ -170,7 +177,7 @@ def section_demo(args) -> Dict:
     from lgrnet import VideoPredictor
 
     split = Path(args.shared) / "data" / "CVC-ClinicDB-612" / "Test"
-    weights = REPO / "src" / "lgrnet" / "assets" / "demo_tiny.safetensors"
+    weights = "demo"  # the shipped model
     preds = {p: VideoPredictor.from_pretrained(weights, device="cpu", precision=p) for p in ("fp32", "bf16")}
     videos, equal, total = [], 0, 0
     for vdir in sorted((split / "Frame").iterdir(), key=lambda p: p.name):
@@ -276,7 +283,8 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=["speed", "demo", "fixture", "train"],
                     default=["speed", "demo", "fixture", "train"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--presets", nargs="+", default=["sunseg_pvt", "tiny"])
+    ap.add_argument("--presets", nargs="+", default=["sunseg_pvt", "tiny"],
+                    help="speed: presets (random weights) at --size; 'demo': the shipped model at its own size")
     ap.add_argument("--lengths", type=int, nargs="+", default=[6, 60])
     ap.add_argument("--size", type=int, default=352)
     ap.add_argument("--repeat", type=int, default=3)

@@ -157,13 +157,9 @@ def main() -> int:
     base_env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), base_env.get("PYTHONPATH", "")])
     weights = args.weights
     if weights == "demo":
-        weights = str(REPO / "src" / "lgrnet" / "assets" / "demo_tiny.safetensors")
-        try:
-            from lgrnet.models.shipped import shipped_weights  # the name `demo` (issue 29, item 7)
+        from lgrnet.models.shipped import shipped_weights  # the name `demo` (issue 29, item 7)
 
-            weights = str(shipped_weights())
-        except ImportError:
-            pass
+        weights = str(shipped_weights())
     work = Path(tempfile.mkdtemp(prefix="lgrnet-busy-"))
     times: Dict[str, Dict[str, Dict[int, List[float]]]] = {}
     try:

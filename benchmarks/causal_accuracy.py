@@ -2,7 +2,7 @@
 window/stride settings on one split, both protocols; prints a markdown table (docs/live.md).
 
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/causal_accuracy.py \
-        --weights src/lgrnet/assets/demo_tiny.safetensors --data /work/shared/data \
+        --weights demo --data /work/shared/data \
         --split CVC-ClinicDB-612/Test --grid 2:1 4:1 4:2 8:1 8:4 --out /tmp/causal
 
 Each run's folder is OUT/offline or OUT/causal-K<k>-S<s> (reused when its authors.json exists, so a

@@ -1,6 +1,6 @@
 """AUROC of per-frame confidence candidates for failed frames (frame Dice < 0.5).
 
-    python -m benchmarks.confidence_auroc --weights src/lgrnet/assets/demo_tiny.safetensors \\
+    python -m benchmarks.confidence_auroc --weights demo \\
         --split DATA/CVC-ClinicDB-612/Test --split DATA/CVC-ColonDB-300/Train
 
 Each video runs as one clip at the size the weights record, without and with --tta; the candidates

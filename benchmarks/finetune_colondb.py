@@ -24,8 +24,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WEIGHTS = REPO / "src/lgrnet/assets/demo_tiny.safetensors"
-SIZE = "192"  # the demo model's input size
+from lgrnet.models.shipped import shipped_weights  # noqa: E402
+from lgrnet.models.weight_metadata import read_weight_metadata  # noqa: E402
+
+WEIGHTS = shipped_weights()
+SIZE = str(read_weight_metadata(WEIGHTS).input_size[0])  # the shipped model's recorded input size
 
 
 def lgrnet(*args, env=None) -> None:

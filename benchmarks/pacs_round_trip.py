@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--weights", default=str(REPO / "src/lgrnet/assets/demo_tiny.safetensors"))
+    ap.add_argument("--weights", default="demo", help="default: the shipped model")
     args = ap.parse_args()
 
     import numpy as np

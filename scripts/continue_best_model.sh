@@ -13,7 +13,7 @@ USAGE="usage: [THREADS=N] continue_best_model.sh DATA_ROOT STAGE1_WEIGHTS [RUN_D
 DATA=${1:?$USAGE}
 INIT=${2:?$USAGE}
 RUN=${3:-runs/best-tiny-224}
-OUT=${4:-src/lgrnet/assets/demo_tiny.safetensors}
+OUT=${4:-runs/demo_tiny.safetensors}
 source "$(dirname "$0")/best_recipe.sh"
 export OMP_NUM_THREADS=${THREADS:-2} MKL_NUM_THREADS=${THREADS:-2}
 START=(--init "$INIT")

@@ -1,7 +1,7 @@
 """Store a trained model as the shipped demo weights: float16 safetensors with its config and the
 input size it was trained at.
 
-usage: python scripts/export_demo_weights.py RUN/best.safetensors src/lgrnet/assets/demo_tiny.safetensors [RECIPE]
+usage: python scripts/export_demo_weights.py RUN/best.safetensors src/lgrnet/assets/demo_lite2.safetensors [RECIPE]
                                              [--confidence VALID/confidence.json]
 RECIPE: the script that trained it (default scripts/train_demo_weights.sh); the training and
 validation folders come from RUN/run.json when it is there. --confidence: the confidence.json of

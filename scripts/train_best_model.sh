@@ -2,7 +2,7 @@
 # The small-data recipe, from scratch (no downloaded weights), within 2 hours of a 2-core CPU:
 # the `tiny` preset at 192 px trained on CVC-ClinicDB-612 Train + CVC-ColonDB-300 Train (the MICCAI
 # VPS training data), the best weights chosen on CVC-ClinicDB-612 Valid (per-frame Dice, scored on
-# the weight EMA), exported in float16: stage 1 of the shipped demo model (stage 2:
+# the weight EMA), exported in float16: stage 1 of the model shipped until 2026-12-07 (stage 2:
 # scripts/continue_best_model.sh; the settings both share: scripts/best_recipe.sh). docs/training.md,
 # "Recipe options" explains every option; scripts/ablate_recipe.py measures each one's effect. The
 # export records the score threshold that flags failed Valid frames best (the review page's
@@ -18,7 +18,7 @@ set -euo pipefail
 USAGE="usage: [THREADS=N] train_best_model.sh DATA_ROOT [RUN_DIR] [OUT_WEIGHTS] [KEY=VALUE ...]"
 DATA=${1:?$USAGE}
 RUN=${2:-runs/best-tiny}
-OUT=${3:-src/lgrnet/assets/demo_tiny.safetensors}
+OUT=${3:-runs/demo_tiny.safetensors}
 shift $(( $# < 3 ? $# : 3 ))
 source "$(dirname "$0")/best_recipe.sh"
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}

@@ -12,7 +12,7 @@ from lgrnet.commands.demo import demo_clip, demo_weights
 
 
 def test_demo_end_to_end(tmp_path):
-    assert demo_weights().stat().st_size < 10_000_000  # the repository's limit for shipped weights
+    assert demo_weights().stat().st_size < 20_000_000  # the repository's limit for shipped weights
     out = tmp_path / "demo"
     res = subprocess.run([sys.executable, "-m", "lgrnet.cli", "demo", "--out", str(out)],
                          capture_output=True, text=True, timeout=300)

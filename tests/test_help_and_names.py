@@ -6,6 +6,7 @@ pycocotools; docs/annotation.md passes neither --size nor the package's asset pa
 from __future__ import annotations
 
 import re
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +19,16 @@ from lgrnet.models.shipped import SHIPPED_NAME, resolve_shipped, shipped_weights
 REPO = Path(__file__).resolve().parents[1]
 
 
-def recorded_size() -> int:
+def recorded(key: str) -> str:
+    """The shipped file's raw metadata entry (read without lgrnet's reader)."""
     from safetensors import safe_open
 
     with safe_open(str(shipped_weights()), framework="pt") as f:
-        return int(f.metadata()["input_size"])
+        return f.metadata()[key]
+
+
+def recorded_size() -> int:
+    return int(recorded("input_size"))
 
 
 def test_python_m_lgrnet_runs_the_cli():
@@ -44,7 +50,7 @@ def test_demo_names_the_shipped_model_everywhere(tmp_path, monkeypatch):
     assert parser.parse_args(["train", "--init", "demo", "--out", "o"]).init == str(shipped_weights())
     from lgrnet import LGRNet, VideoPredictor
 
-    assert LGRNet.from_pretrained("demo").config.preset == "tiny"
+    assert LGRNet.from_pretrained("demo").config.preset == json.loads(recorded("lgrnet_config"))["preset"]
     assert VideoPredictor.from_pretrained("demo", device="cpu").size == (recorded_size(), recorded_size())
     monkeypatch.chdir(tmp_path)
     (tmp_path / "demo").mkdir()  # a folder of the user's called demo wins over the name
@@ -57,7 +63,7 @@ def test_init_with_another_presets_recipe():
     from lgrnet.training.finetune import finetune_schedule, init_config
 
     cfg, size = init_config(str(shipped_weights()), "cvc_pvt", [])
-    assert cfg.model.preset == "tiny" and size == recorded_size()  # the file's architecture and size
+    assert cfg.model.preset == json.loads(recorded("lgrnet_config"))["preset"] and size == recorded_size()  # the file's architecture and size
     want = finetune_schedule(get_preset("cvc_pvt").train, size)  # the other preset's recipe
     assert cfg.train == want and want != finetune_schedule(get_preset("tiny").train, size)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Union
 
 SHIPPED_NAME = "demo"
-SHIPPED_FILE = "demo_tiny.safetensors"  # the one place naming the shipped weights (in lgrnet/assets/)
+SHIPPED_FILE = "demo_lite2.safetensors"  # the one place naming the shipped weights (in lgrnet/assets/)
 
 
 def shipped_weights() -> Path:
