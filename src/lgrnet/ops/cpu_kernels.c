@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __AVX2__
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
 
@@ -52,12 +52,26 @@ static inline float exp_nonpos(float x) {
     return p * scale.f;
 }
 
-#ifdef __AVX2__
+#if defined(__AVX2__) && defined(__FMA__)
 /* 8 values (float32 or bfloat16) as one float32 vector */
 static inline __attribute__((always_inline)) __m256 load8(const void *x, int bf16) {
     if (bf16)
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)x)), 16));
     return _mm256_loadu_ps((const float *)x);
+}
+
+static inline __attribute__((always_inline)) __m128 load4(const void *x, int bf16) {
+    if (bf16) {
+        const __m128i h = _mm_loadl_epi64((const __m128i *)x);
+        return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16));
+    }
+    return _mm_loadu_ps((const float *)x);
+}
+
+static inline __attribute__((always_inline)) float hsum4(__m128 s) {
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
 static inline __attribute__((always_inline)) float hsum8(__m256 v) {
@@ -70,9 +84,13 @@ static inline __attribute__((always_inline)) float hsum8(__m256 v) {
 
 /* acc[0:n] += w * x[0:n], x float32 or bfloat16 */
 static inline __attribute__((always_inline)) void axpy(float *restrict acc, float w, const void *x, int bf16, int64_t n) {
-#ifdef __AVX2__
+#if defined(__AVX2__) && defined(__FMA__)
     if (n == 8) {
         _mm256_storeu_ps(acc, _mm256_fmadd_ps(_mm256_set1_ps(w), load8(x, bf16), _mm256_loadu_ps(acc)));
+        return;
+    }
+    if (n == 4) {
+        _mm_storeu_ps(acc, _mm_fmadd_ps(_mm_set1_ps(w), load4(x, bf16), _mm_loadu_ps(acc)));
         return;
     }
 #endif
@@ -86,8 +104,9 @@ static inline __attribute__((always_inline)) void axpy(float *restrict acc, floa
 }
 
 static inline __attribute__((always_inline)) float dot(const float *restrict a, const void *x, int bf16, int64_t n) {
-#ifdef __AVX2__
+#if defined(__AVX2__) && defined(__FMA__)
     if (n == 8) return hsum8(_mm256_mul_ps(_mm256_loadu_ps(a), load8(x, bf16)));
+    if (n == 4) return hsum4(_mm_mul_ps(_mm_loadu_ps(a), load4(x, bf16)));
 #endif
     float s = 0.f;
     if (bf16) {
@@ -183,7 +202,9 @@ int lgr_ms_deform_attn(const void *value, int value_bf16, int64_t N, int64_t S, 
     for (int64_t nq = 0; nq < N * Lq; nq++) {
         const int64_t n = nq / Lq;
 #define MSDA_CASE(DD, VB, OB) msda_query(vbase, VB, DD, M, vs_s, vs_m, shapes, starts, L, P, loc, attn, n, vs_n, nq, out, OB)
-        if (D == 8 && value_bf16 && out_bf16) MSDA_CASE(8, 1, 1);
+        if (D == 4 && value_bf16 && out_bf16) MSDA_CASE(4, 1, 1);
+        else if (D == 4 && !value_bf16 && !out_bf16) MSDA_CASE(4, 0, 0);
+        else if (D == 8 && value_bf16 && out_bf16) MSDA_CASE(8, 1, 1);
         else if (D == 8 && !value_bf16 && !out_bf16) MSDA_CASE(8, 0, 0);
         else if (D == 16 && value_bf16 && out_bf16) MSDA_CASE(16, 1, 1);
         else if (D == 16 && !value_bf16 && !out_bf16) MSDA_CASE(16, 0, 0);
@@ -251,7 +272,9 @@ int lgr_neighborhood_attention(const void *q, const void *k, const void *v, int 
                     const char *kh = kb + (b * ks[0] + hh * ks[1]) * es, *vh = vb + (b * vs[0] + hh * vs[1]) * es;
                     char *op = (char *)out + (b * os[0] + hh * os[1] + i * os[2] + j * os[3]) * eo;
 #define NA_CASE(DD, IB, OB) na_pixel(qp, kh, vh, IB, DD, ks[2], ks[3], vs[2], vs[3], op, OB, rows[i], cols[j], K, dil, scale)
-                    if (d == 8 && in_bf16 && out_bf16) NA_CASE(8, 1, 1);
+                    if (d == 4 && in_bf16 && out_bf16) NA_CASE(4, 1, 1);
+                    else if (d == 4 && !in_bf16 && !out_bf16) NA_CASE(4, 0, 0);
+                    else if (d == 8 && in_bf16 && out_bf16) NA_CASE(8, 1, 1);
                     else if (d == 8 && !in_bf16 && !out_bf16) NA_CASE(8, 0, 0);
                     else if (d == 16 && in_bf16 && out_bf16) NA_CASE(16, 1, 1);
                     else if (d == 16 && !in_bf16 && !out_bf16) NA_CASE(16, 0, 0);
