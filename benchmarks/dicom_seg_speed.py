@@ -2,7 +2,7 @@
 Reference (CT-like), against lgrnet's frame-referenced writer on a 100-frame cine of the same
 size (the case highdicom 0.28 does not build), and highdicom reading the cine's SEG back.
 
-usage: python benchmarks/dicom_seg_speed.py [--frames 100] [--height 480] [--width 640]
+usage: python -m benchmarks.dicom_seg_speed [--frames 100] [--height 480] [--width 640]
 """
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ def main() -> int:
     import pydicom
     from pydicom.uid import generate_uid
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-    from test_dicom_seg import ct_series  # the tests' DICOM writers
-    from test_io_dicom import write_dicom
+    from tests.test_dicom_seg import ct_series  # the tests' DICOM writers
+    from tests.test_io_dicom import write_dicom
 
     from lgrnet.results.dicom_seg import SEG_SERIES_NUMBER, segment_description, write_dicom_seg
 

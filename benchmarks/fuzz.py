@@ -1,11 +1,11 @@
 """A long fuzz run of the readers (video files, frame folders, DICOM, weights, result folders for the
 viewer): seeds corrupted at random, each case checked in a worker process under a time limit (see
-``tests/fuzz_readers.py``; ``tests/test_fuzz.py`` is the short CI part). Also runs ``lgrnet predict`` on a few corrupted
+``tests/helpers/fuzz_readers.py``; ``tests/test_fuzz.py`` is the short CI part). Also runs ``lgrnet predict`` on a few corrupted
 videos, each in a fresh process.
 
 Prints the number of cases, the outcomes per kind and every failure; exit status 1 if any failed.
 
-usage: PYTHONPATH=src python benchmarks/fuzz.py [--minutes 10] [--seed 0] [--timeout 60] [--cli 6] [--cli-timeout 300]
+usage: python -m benchmarks.fuzz [--minutes 10] [--seed 0] [--timeout 60] [--cli 6] [--cli-timeout 300]
 """
 from __future__ import annotations
 
@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from fuzz_readers import KINDS, check_cli, make_case, make_seeds, run_fuzz  # noqa: E402
+from tests.helpers.fuzz_readers import KINDS, check_cli, make_case, make_seeds, run_fuzz  # noqa: E402
 
 
 def main() -> int:

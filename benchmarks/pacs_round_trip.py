@@ -3,18 +3,16 @@ uploaded to a local Orthanc with its DICOMweb plugin, then `lgrnet predict dicom
 --store` with the shipped model: the wall time of the whole command (model load included) and of
 its parts (WADO-RS fetch, prediction with segmentation.dcm, STOW-RS store).
 
-    python benchmarks/pacs_round_trip.py [--frames 48] [--height 480] [--width 640] [--repeat 3]
+    python -m benchmarks.pacs_round_trip [--frames 48] [--height 480] [--width 640] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 
 def main() -> None:
@@ -31,7 +29,7 @@ def main() -> None:
     import lgrnet.pacs.predict as pacs_predict
     import lgrnet.runs.predict_folder as predict_folder
     from lgrnet.cli import main as lgrnet
-    from pacs_server import Orthanc, make_cine
+    from tests.helpers.pacs_server import Orthanc, make_cine
 
     clock = {}
 

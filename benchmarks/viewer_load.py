@@ -4,7 +4,7 @@ uploaded videos run through the tiny model one after another. Bounded in request
 Reports requests/s, latency percentiles, error responses, stuck requests and the server's RSS
 (sampled from /proc) over the run. ``tests/test_viewer_load.py`` is the short CI part.
 
-usage: PYTHONPATH=src python benchmarks/viewer_load.py [--clients 16] [--seconds 60] [--uploads 3]
+usage: python -m benchmarks.viewer_load [--clients 16] [--seconds 60] [--uploads 3]
        [--frames 48] [--cache-mb 8] [--json OUT]
 """
 from __future__ import annotations
@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from viewer_load import rss_mib, run_load  # noqa: E402
+from tests.helpers.viewer_load import rss_mib, run_load  # noqa: E402
 
 
 def main() -> int:
@@ -39,8 +38,8 @@ def main() -> int:
 
     import numpy as np
     import torch
-    from media import encode_video
-    from viewer_results import make_result
+    from tests.helpers.media import encode_video
+    from tests.helpers.viewer_results import make_result
 
     from lgrnet.models.lgrnet import LGRNet
 

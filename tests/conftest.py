@@ -132,8 +132,8 @@ def browser(tmp_path):
 
 @pytest.fixture
 def result_dir(tmp_path) -> Path:
-    """The viewer tests' synthetic result folder (tests/viewer_results.py) at tmp_path/case01."""
-    from viewer_results import make_result
+    """The viewer tests' synthetic result folder (tests/helpers/viewer_results.py) at tmp_path/case01."""
+    from tests.helpers.viewer_results import make_result
 
     return make_result(tmp_path / "case01")
 
@@ -142,7 +142,7 @@ def result_dir(tmp_path) -> Path:
 def server(result_dir):
     """A viewer over ``result_dir`` on a free loopback port (closed after the test)."""
     from lgrnet.viewer import ViewerApp, find_results
-    from viewer_results import Server
+    from tests.helpers.viewer_results import Server
 
     s = Server(ViewerApp(find_results(result_dir)))
     yield s

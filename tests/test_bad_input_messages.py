@@ -5,7 +5,6 @@ Each bad input gets exit status 2 and one line naming the file; never torch's ad
 ``weights_only``, never a pickle-protocol warning, never a traceback."""
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,7 @@ from lgrnet.cli import main
 from lgrnet.errors import InputError
 from lgrnet.io import open_source
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from media import encode_video  # noqa: E402
+from tests.helpers.media import encode_video
 
 
 class _Sneaky:

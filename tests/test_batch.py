@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from media import encode_video
+from tests.helpers.media import encode_video
 
 from lgrnet import LGRNet
 from lgrnet.cli import main

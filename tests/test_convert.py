@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import torch
-from official_utils import authors_state_dict
+from tests.helpers.official_utils import authors_state_dict
 
 from lgrnet import LGRNet
 from lgrnet.cli import main

@@ -20,7 +20,7 @@ from lgrnet.annotations.masks import (coco_rle_decode, coco_rle_encode, cvat_rle
                                       mask_to_polygons, polygons_to_mask)
 from lgrnet.cli import main
 from lgrnet.io.images import list_images, read_mask
-from media import encode_video
+from tests.helpers.media import encode_video
 
 # Real videos: CVC-ColonDB-300 (574x500, binary masks) and a CVC-ClinicDB-612 video whose masks
 # have holes and grey edge levels (384x288).

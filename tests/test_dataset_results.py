@@ -15,7 +15,7 @@ from lgrnet.cli import main
 from lgrnet.io.images import list_images, read_frame, read_mask
 from lgrnet.results import corrections as corr
 from lgrnet.io import open_source
-from media import encode_video
+from tests.helpers.media import encode_video
 
 
 @pytest.fixture(scope="module")

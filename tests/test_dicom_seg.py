@@ -247,7 +247,7 @@ def test_predict_cine_with_frame_of_reference_but_no_plane_positions(tmp_path, t
     """Scanners write cines with a Frame of Reference UID and no plane positions: `lgrnet predict`
     failed on them ("Only a single frame is supported when the source image has no Frame of
     Reference UID"); the SEG now references each source frame, as for cines without one."""
-    from dicom_forms import cine_frames, write_cine
+    from tests.helpers.dicom_forms import cine_frames, write_cine
     from lgrnet.cli import main
     from lgrnet.results.dicom_seg import has_plane_positions
 

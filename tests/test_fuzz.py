@@ -1,14 +1,14 @@
 """A short fuzz run of the readers (video files, frame folders, DICOM, weights files, result folders
 for the viewer): randomly corrupted bytes, truncations and garbage headers end in a result or in
 one error line naming the file, never in a traceback or a hang; `lgrnet predict` on a corrupted
-video exits 0 or 2 with that line. The long run is benchmarks/fuzz.py (see tests/fuzz_readers.py)."""
+video exits 0 or 2 with that line. The long run is benchmarks/fuzz.py (see tests/helpers/fuzz_readers.py)."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from fuzz_readers import KINDS, check_cli, make_case, make_seeds, run_fuzz, run_check
+from tests.helpers.fuzz_readers import KINDS, check_cli, make_case, make_seeds, run_fuzz, run_check
 
 
 @pytest.fixture(scope="module")

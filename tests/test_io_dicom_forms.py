@@ -1,4 +1,4 @@
-"""Every cine form scanners write (tests/dicom_forms.py) reads, with and without a Frame of Reference,
+"""Every cine form scanners write (tests/helpers/dicom_forms.py) reads, with and without a Frame of Reference,
 and gets a DICOM SEG (binary and fractional) that David Clunie's validator ``dciodvfy`` accepts with
 no error, referencing the source instance and frames; JPEG colour spaces that contradict the header
 are decoded as the codestream says, with one warning line; an undecodable form names its transfer
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dicom_forms import FORMS, unavailable, write_form
+from tests.helpers.dicom_forms import FORMS, unavailable, write_form
 from lgrnet.errors import InputError, InputWarning
 from lgrnet.io import open_source
 from lgrnet.io.dicom_codecs import jpeg_colour
@@ -111,7 +111,7 @@ def test_cine_form_seg_passes_dciodvfy(tmp_path, form, frame_of_reference):
 def test_endoscopy_and_secondary_capture_cines(tmp_path, sop_class):
     """Endoscopy exports (Video Endoscopic, Multi-frame True Color Secondary Capture) read and get a
     valid SEG like ultrasound cines."""
-    from dicom_forms import cine_frames, write_cine
+    from tests.helpers.dicom_forms import cine_frames, write_cine
     from lgrnet.results.dicom_seg import write_dicom_seg
 
     frames = cine_frames(3, 40, 56)
@@ -149,7 +149,7 @@ def test_jpeg_colour_follows_libjpeg_rules():
 def test_rgb_jpeg_labelled_ybr_is_decoded_as_rgb(tmp_path):
     """The opposite mismatch: an untransformed RGB stream (dcmcjpeg +cr: Adobe marker, ids R,G,B)
     whose header says YBR_FULL_422 decodes as RGB, with one warning line."""
-    from dicom_forms import cine_frames, write_cine
+    from tests.helpers.dicom_forms import cine_frames, write_cine
 
     frames = cine_frames(2)
     path = write_cine(tmp_path / "c.dcm", frames)

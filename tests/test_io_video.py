@@ -8,7 +8,7 @@ import pytest
 from lgrnet.errors import InputError
 from lgrnet.io import open_source
 from lgrnet.io.video_file import VideoFileSource
-from media import encode_video
+from tests.helpers.media import encode_video
 
 
 def encode_mp4(path, frames, fps=25, faststart=False, codec="libx264", gop=None):

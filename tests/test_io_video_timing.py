@@ -150,7 +150,7 @@ def test_variable_frame_rate_times_reach_predictions_and_overlay(tmp_path, weigh
 
 def test_dicom_frame_time_vector_gives_each_frame_its_time(tmp_path, weights):
     pydicom = pytest.importorskip("pydicom")
-    from dicom_forms import cine_frames, write_cine
+    from tests.helpers.dicom_forms import cine_frames, write_cine
 
     path = write_cine(tmp_path / "us.dcm", cine_frames(4, 40, 48))
     ds = pydicom.dcmread(path)

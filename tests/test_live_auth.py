@@ -32,8 +32,8 @@ from lgrnet.inference.realtime import LatencyStats
 from lgrnet.models.lgrnet import LGRNet
 from lgrnet.viewer.auth import Auth, generate_token
 from lgrnet.viewer.live import STATIC_FILES, LiveHandler, LiveState, make_live_server, start_live_server
-from media import encode_video
-from served_page import Client, chrome, parse_address
+from tests.helpers.media import encode_video
+from tests.helpers.served_page import Client, chrome, parse_address
 from test_live_page import prediction
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")

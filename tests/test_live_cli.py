@@ -23,7 +23,7 @@ from PIL import Image
 from lgrnet.inference.stream import CausalPredictor
 from lgrnet.models.lgrnet import LGRNet
 from lgrnet.results.folder import load_result
-from media import encode_video
+from tests.helpers.media import encode_video
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 FFMPEG = shutil.which("ffmpeg")

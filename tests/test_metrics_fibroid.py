@@ -17,7 +17,7 @@ from lgrnet.metrics import fibroid
 
 smp_metrics = pytest.importorskip("segmentation_models_pytorch.metrics")
 
-from fibroid_reference import smp_reference  # noqa: E402  (after the skip: it imports smp)
+from tests.helpers.fibroid_reference import smp_reference  # noqa: E402  (after the skip: it imports smp)
 
 TOL = 1e-6
 

@@ -1,4 +1,4 @@
-"""lgrnet.metrics.sunseg against a plain transcription of the SUN-SEG toolbox (tests/sunseg_reference.py)
+"""lgrnet.metrics.sunseg against a plain transcription of the SUN-SEG toolbox (tests/helpers/sunseg_reference.py)
 and against pysodmetrics, on real GT masks and perturbed probability maps; tolerance 1e-6."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-import sunseg_reference as ref
+from tests.helpers import sunseg_reference as ref
 from lgrnet.metrics import sunseg
 
 TOL = 1e-6

@@ -13,7 +13,7 @@ from lgrnet import LGRNet
 from lgrnet.config import config_from_dict, get_preset, override, to_dict
 from lgrnet.models.backbone import FrameBackbone
 
-from official_utils import authors_state_dict
+from tests.helpers.official_utils import authors_state_dict
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch
 
 from lgrnet import LGRNet, hilbert_order
 
-from official_utils import authors_state_dict, load_case
+from tests.helpers.official_utils import authors_state_dict, load_case
 
 CASES = [("sunseg_pvt", "A"), ("sunseg_pvt", "B"), ("fibroid_pvt", "A"), ("sunseg_res2net", "A")]
 # fibroid_pvt thresholds attention at query . token < 0, and in case A one entry of encoder layer 2 is

@@ -1,5 +1,5 @@
 """The model on clip lengths and frame sizes the fixtures do not cover (T = 1 to 30, non-square),
-against an independent transcription of the published forward pass (tests/authors_oracle.py; it
+against an independent transcription of the published forward pass (tests/helpers/authors_oracle.py; it
 matches the fixtures itself, checked below). Tolerance: HEAD_ATOL (3e-4) max abs on every decoder head's mask
 logits; thresholded masks equal wherever |logit| > 1e-3."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 from lgrnet import LGRNet, hilbert_order
 from lgrnet.models.checkpoint import convert_authors_state_dict
 
-from authors_oracle import encoder_and_decoder
-from official_utils import PRESET_KW, authors_state_dict, load_case
+from tests.helpers.authors_oracle import encoder_and_decoder
+from tests.helpers.official_utils import PRESET_KW, authors_state_dict, load_case
 
 # Float32 rounding of the backbone features, amplified ~30x by the network: within 1e-4 on an
 # AVX-512 CPU; on an AVX2 CPU measured at 1.59e-4 (oracle vs fixture, case B) and 1.28e-4 (model vs

@@ -1,5 +1,5 @@
 """`lgrnet predict dicomweb:URL` and `lgrnet watch` against a real Orthanc with its DICOMweb plugin
-(tests/pacs_server.py): SEGs stored in the right study, referencing the right instance and frames,
+(tests/helpers/pacs_server.py): SEGs stored in the right study, referencing the right instance and frames,
 holding the local result's masks; a killed and restarted watch storing each instance exactly once;
 and the failures (wrong URL, refused credentials, no cines, a server that stops, a server that
 does not answer, an unexpected object): one line each, exit status 2, nothing half-stored."""
@@ -19,7 +19,7 @@ from PIL import Image
 
 from lgrnet import LGRNet
 from lgrnet.cli import main
-from pacs_server import SEG_CLASS, SR_CLASS, Orthanc, make_cine, orthanc_missing, single_frame_image, stored_objects
+from tests.helpers.pacs_server import SEG_CLASS, SR_CLASS, Orthanc, make_cine, orthanc_missing, single_frame_image, stored_objects
 
 pytest.importorskip("dicomweb_client")
 pytest.importorskip("highdicom")
@@ -341,7 +341,7 @@ def test_watch_killed_and_restarted_stores_each_instance_once(tmp_path, weights,
 
 @pytest.mark.slow
 def test_every_cine_form_through_the_pacs(orthanc, weights, tmp_path, capsys):
-    """Each cine form scanners write (tests/dicom_forms.py), with and without a Frame of Reference, in one
+    """Each cine form scanners write (tests/helpers/dicom_forms.py), with and without a Frame of Reference, in one
     study: fetched, segmented and stored; each stored SEG references its instance, holds the local
     result's masks and passes dciodvfy with no error."""
     import shutil
@@ -349,7 +349,7 @@ def test_every_cine_form_through_the_pacs(orthanc, weights, tmp_path, capsys):
     import pydicom
     from pydicom.uid import generate_uid
 
-    from dicom_forms import FORMS, unavailable, write_form
+    from tests.helpers.dicom_forms import FORMS, unavailable, write_form
 
     study_uid = generate_uid()
     local_dir = tmp_path / "files"

@@ -16,7 +16,7 @@ from lgrnet import LGRNet
 from lgrnet.cli import main
 from lgrnet.io.calibration import dataset_calibration
 from lgrnet.results.sizes import SizeTracker, measure_mask
-from pacs_server import make_cine
+from tests.helpers.pacs_server import make_cine
 
 
 def region(dx_cm, dy_cm, units=(3, 3), spatial=1):

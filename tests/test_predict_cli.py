@@ -14,7 +14,7 @@ from PIL import Image
 from lgrnet import LGRNet, VideoPredictor
 from lgrnet.cli import main
 from lgrnet.io.images import natural_sorted
-from media import encode_video
+from tests.helpers.media import encode_video
 
 SIZE = "64"
 FRAME_KEYS = {"index", "name", "file", "score", "class_score", "mask_score", "clip_mask_score", "area", "bbox", "query",

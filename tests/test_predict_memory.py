@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lgrnet
-from media import encode_video
+from tests.helpers.media import encode_video
 
 SCRIPT = textwrap.dedent(r"""
     import json, resource, sys

@@ -17,7 +17,7 @@ from lgrnet.commands.demo import demo_clip, demo_weights
 from lgrnet.inference import clip_runner
 from lgrnet.runs.predict_folder import result_names
 from lgrnet.results.folder import find_results
-from media import encode_video
+from tests.helpers.media import encode_video
 
 
 def demo_recorded_size() -> int:

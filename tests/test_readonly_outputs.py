@@ -53,7 +53,7 @@ def tiny_split(root: Path, n: int = 3) -> Path:
 def readonly_runs(tmp_path_factory):
     """{case: (code, stderr, the output path given)} of every writing command with its output in a
     read-only folder."""
-    from viewer_results import make_result
+    from tests.helpers.viewer_results import make_result
 
     tmp = tmp_path_factory.mktemp("ro")
     prefix = obeying_permissions()

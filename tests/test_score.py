@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-import sunseg_reference as ref
+from tests.helpers import sunseg_reference as ref
 from lgrnet.cli import main
 
 TOL = 1e-6

@@ -70,7 +70,7 @@ def test_train_then_evaluate_end_to_end(tmp_path, capsys):
     then ``evaluate --split fibroid_validate_temp8``: fibroid.json/.csv are written next to the other
     tables, and equal a re-score of the written masks with segmentation_models.pytorch."""
     smp = pytest.importorskip("segmentation_models_pytorch")  # noqa: F841
-    from fibroid_reference import smp_reference
+    from tests.helpers.fibroid_reference import smp_reference
 
     root = make_ufuv(tmp_path / "ufuv")
     run = tmp_path / "run"

@@ -21,7 +21,7 @@ from lgrnet.cli import main
 from lgrnet.results import corrections as corr
 from lgrnet.results.folder import safe_filename
 from lgrnet.viewer import ViewerApp, find_results
-from viewer_results import Server
+from tests.helpers.viewer_results import Server
 
 NFC = ["検査 1", "試験 1", "vidéo 1"]
 ON_DISK = ["検査 1", "試験 1", unicodedata.normalize("NFD", "vidéo 1")]

@@ -1,8 +1,6 @@
 """Inputs that used to be accepted without a word (issue 13 item 8): a half-truncated .mkv whose
 header's duration says more frames than decode is an error, and tiny or extreme-aspect frames get
 a warning line from `lgrnet predict`."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +10,7 @@ from lgrnet.errors import InputError, InputWarning
 from lgrnet.io import open_source
 from lgrnet.io.source import frame_size_warning
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from media import decode_video, encode_video  # noqa: E402
+from tests.helpers.media import decode_video, encode_video
 
 
 def _noise(n, h, w, seed=0):

@@ -22,8 +22,8 @@ from lgrnet.errors import InputError
 from lgrnet.viewer import ViewerApp, find_results, load_result, mask_outline
 from lgrnet.viewer.frames import JpegCache
 from lgrnet.viewer.uploads import UploadRejected, check_video_file
-from media import decode_video, encode_video
-from viewer_results import FPS, H, N, SCORES, W, Client, Server, disc_center, disc_mask, make_frame, make_result, make_video
+from tests.helpers.media import decode_video, encode_video
+from tests.helpers.viewer_results import FPS, H, N, SCORES, W, Client, Server, disc_center, disc_mask, make_frame, make_result, make_video
 
 
 # ---- result folders ------------------------------------------------------------------------

@@ -28,10 +28,10 @@ from lgrnet.viewer import ViewerApp, find_results
 from lgrnet.viewer.auth import Auth, generate_token, load_tokens
 from lgrnet.viewer.routing import Router
 from lgrnet.viewer.server import ROUTES, serve_in_thread
-from served_page import Client as _Client
-from served_page import chrome as _chrome
-from served_page import parse_address
-from viewer_results import H, N, W, disc_mask, make_result, make_video
+from tests.helpers.served_page import Client as _Client
+from tests.helpers.served_page import chrome as _chrome
+from tests.helpers.served_page import parse_address
+from tests.helpers.viewer_results import H, N, W, disc_mask, make_result, make_video
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -3,7 +3,7 @@ folder's one locked, versioned writer, lgrnet.results.corrections.save_boxes), t
 review page's route table, the page's box tool in headless Chromium with real mouse events, and
 `lgrnet dataset from-results` writing them as the training layout's Box/<video>/<frame>.json.
 
-The result folder is the synthetic one of tests/viewer_results.py: 12 frames of 96 x 72 with a disc
+The result folder is the synthetic one of tests/helpers/viewer_results.py: 12 frames of 96 x 72 with a disc
 (frame i is named frame<i+1>.png)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from PIL import Image
 
 from lgrnet.data.boxes import read_box_file
 from lgrnet.results import corrections as corr
-from viewer_results import H, N, W, make_result
+from tests.helpers.viewer_results import H, N, W, make_result
 
 
 def _put_boxes(server, i: int, boxes, version, reviewer: str = "", ctype: str = "application/json"):
@@ -467,7 +467,7 @@ def test_a_box_on_a_large_frame_lands_in_frame_pixels_and_a_stale_write_is_refus
     where the mouse went, within the canvas's resolution; another writer's change makes the page's
     next save a 409 that the page reports, and the file keeps the other writer's boxes."""
     from lgrnet.viewer import ViewerApp, find_results
-    from viewer_results import Server
+    from tests.helpers.viewer_results import Server
 
     BW, BH = 800, 600
     root = make_result(tmp_path / "big", n=4)

@@ -1,7 +1,7 @@
 """Corrections in `lgrnet view`: the status.json schema, the HTTP API (no browser) and the page's
 correction tools in headless Chromium, driven with real mouse events.
 
-The result folder is the synthetic one of tests/viewer_results.py: 12 frames of 96 x 72 with a disc moving left to right.
+The result folder is the synthetic one of tests/helpers/viewer_results.py: 12 frames of 96 x 72 with a disc moving left to right.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from lgrnet.errors import InputError
 from lgrnet.results.corrections import FrameStatus, frame_key, mask_path, read_status, status_path, write_status
 from lgrnet.viewer import ViewerApp, find_results
 from lgrnet.viewer.corrections import corrected_mask_path
-from viewer_results import H, N, SCORES, W, Server, disc_mask, make_result
+from tests.helpers.viewer_results import H, N, SCORES, W, Server, disc_mask, make_result
 
 JSON = {"Content-Type": "application/json"}
 

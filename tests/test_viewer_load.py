@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from lgrnet.viewer import ViewerApp, find_results
 from test_viewer import _fake_runner
-from viewer_results import N, Server, make_result, make_video
-from viewer_load import rss_mib, run_load
+from tests.helpers.viewer_results import N, Server, make_result, make_video
+from tests.helpers.viewer_load import rss_mib, run_load
 
 
 def test_concurrent_clients_while_uploads_run(tmp_path):

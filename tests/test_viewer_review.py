@@ -2,7 +2,7 @@
 the API, the files and the messages), the details of an edited frame (the corrected mask's area and
 box), and a confidence curve whose axis is scaled to the scores (issue 29, item 8).
 
-The result folder is the synthetic one of tests/viewer_results.py: 12 frames of 96 x 72 with a disc."""
+The result folder is the synthetic one of tests/helpers/viewer_results.py: 12 frames of 96 x 72 with a disc."""
 from __future__ import annotations
 
 import io
@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from lgrnet.viewer import ViewerApp, find_results
-from viewer_results import H, N, SCORES, W, Server, make_result
+from tests.helpers.viewer_results import H, N, SCORES, W, Server, make_result
 
 
 def _mask_png(mask: np.ndarray) -> bytes:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from lgrnet.viewer import ViewerApp, find_results
-from media import encode_video
+from tests.helpers.media import encode_video
 from test_viewer import _upload
-from viewer_results import Server, make_result
+from tests.helpers.viewer_results import Server, make_result
 
 SECRET = b"root:x:0:0:SECRET-LINE\n"
 

@@ -4,7 +4,7 @@ corrected mask, from the calibration the result stores; the page shows them in t
 the largest lesion in the result's details, and "no calibration: sizes in pixels only" for a result
 without a calibration.
 
-The results are written by `lgrnet predict` (tiny model) on two DICOM cines of tests/pacs_server.py:
+The results are written by `lgrnet predict` (tiny model) on two DICOM cines of tests/helpers/pacs_server.py:
 one with non-square Pixel Spacing (0.25 mm across, 0.4 mm down: an x/y swap changes every number),
 one without any calibration."""
 from __future__ import annotations
@@ -21,8 +21,8 @@ from lgrnet import LGRNet
 from lgrnet.cli import main
 from lgrnet.results.sizes import SIZE_KEYS, measure_mask
 from lgrnet.viewer import ViewerApp, find_results
-from pacs_server import make_cine
-from viewer_results import Server, make_result
+from tests.helpers.pacs_server import make_cine
+from tests.helpers.viewer_results import Server, make_result
 
 MM_X, MM_Y = 0.25, 0.4  # Pixel Spacing [row, column] = [0.4, 0.25]
 

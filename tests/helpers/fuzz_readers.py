@@ -34,8 +34,7 @@ KINDS = ("video", "frames", "dicom", "weights", "viewer")
 
 def make_seeds(root: Path) -> Dict[str, List[Path]]:
     """Valid inputs of each kind under ``root``: {kind: [file or folder, ...]}."""
-    sys.path.insert(0, str(HERE))
-    from media import encode_video
+    from tests.helpers.media import encode_video
     from PIL import Image
 
     root.mkdir(parents=True, exist_ok=True)
@@ -67,7 +66,7 @@ def make_seeds(root: Path) -> Dict[str, List[Path]]:
     seeds["weights"].append(Path(model.save_pretrained(str(root / "tiny.safetensors"))))
     torch.save(model.state_dict(), root / "tiny.pth")
     seeds["weights"].append(root / "tiny.pth")
-    from viewer_results import make_result
+    from tests.helpers.viewer_results import make_result
 
     seeds["viewer"].append(make_result(root / "result", n=4))
     return seeds
@@ -286,7 +285,7 @@ def check_cli(args: List[str], path: Path, timeout: float) -> Optional[str]:
     """Run ``lgrnet ARGS`` (PATH among them): exit 0, or exit 2 with one error line naming ``path``;
     no traceback, within ``timeout``."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = str(HERE.parent / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(HERE.parents[1] / "src") + os.pathsep + env.get("PYTHONPATH", "")
     try:
         res = subprocess.run([sys.executable, "-m", "lgrnet.cli", *args], capture_output=True, text=True,
                              timeout=timeout, env=env)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from lgrnet.viewer import ViewerApp, serve_in_thread
-from media import decode_video, encode_video
+from tests.helpers.media import decode_video, encode_video
 
 W, H, N, R, FPS = 96, 72, 12, 14, 8.0
 BG, DISC = (40, 30, 35), (220, 120, 140)
