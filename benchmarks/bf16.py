@@ -72,7 +72,20 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeat: int,
 # The paths before issue 34's kernels (the op registry's previous fast paths, the backbone one frame
 # at a time): "fp32_before" / "bf16_before" measure what the levers bought, in the same process.
 BEFORE_OPS = {"ms_deform_attn": "fused", "neighborhood_attention": "shifted", "attention": "reference"}
-VARIANTS = ("fp32", "bf16", "fp32_before", "bf16_before", "bf16_no_native", "bf16_frames1")
+VARIANTS = ("fp32", "bf16", "fp32_before", "bf16_before", "bf16_no_native", "bf16_frames1", "fp32_folded")
+
+
+def _folded_fp32(model):
+    """A float32 inference copy with the bfloat16 copy's BatchNorm folding (for a fair comparison
+    on models with BatchNorm: the float32 model itself keeps its published structure)."""
+    import copy
+
+    from lgrnet.models.fuse import fold_batch_norms
+
+    with torch.no_grad():
+        twin = copy.deepcopy(model).eval()
+    fold_batch_norms(twin)
+    return twin
 
 
 def _variant(name: str, fp32, bf16):
@@ -114,6 +127,8 @@ def _variant(name: str, fp32, bf16):
         return bf16, old_ops
     if name == "bf16_frames1":  # the backbone one frame at a time, everything else on
         return bf16, frames(bf16, 1)
+    if name == "fp32_folded":  # float32 with the BatchNorms folded into the convolutions, as the bf16 copy
+        return _folded_fp32(fp32), contextlib.nullcontext
     raise ValueError(name)
 
 
@@ -291,7 +306,8 @@ def main() -> int:
     ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=["fp32", "bf16"],
                     help="speed: what to interleave: fp32 / bf16 as they run now; *_before: the op paths "
                          "before issue 34's fused kernels and the backbone one frame at a time; bf16_no_native: "
-                         "without the fused C kernels; bf16_frames1: the backbone one frame at a time")
+                         "without the fused C kernels; bf16_frames1: the backbone one frame at a time; "
+                         "fp32_folded: float32 with BatchNorms folded as in the bf16 copy")
     ap.add_argument("--clock", choices=["wall", "process", "thread"], default="wall",
                     help="speed: wall time (default); process / thread CPU time (with --threads 1 on a busy "
                          "machine: immune to other programs taking the core, not to their cache traffic)")

@@ -175,3 +175,27 @@ def test_layer_norm_against_reference(shape):
         wide = torch.randn(shape[0], shape[1], 2 * C, generator=G)
         _close(layer_norm_native(wide[..., :C], w, b, 1e-5), layer_norm_ref(wide[..., :C], w, b, 1e-5), 1e-5)
         assert chosen("layer_norm", xb) == "native" and chosen("layer_norm", x) == "reference"
+
+
+def test_fold_batch_norms_keeps_the_function():
+    import timm
+
+    from lgrnet.models.fuse import fold_batch_norms
+
+    torch.manual_seed(0)
+    net = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=0)
+    for m in net.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    net.eval()
+    x = torch.rand(2, 3, 64, 64, generator=G)
+    with torch.no_grad():
+        ref = net(x)
+        n = fold_batch_norms(net)
+        assert n > 10 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+        assert any(type(m).__name__ == "ConvReLU6" for m in net.modules())
+        out = net(x)
+    _close(out, ref, 1e-4 * ref.abs().max().item())

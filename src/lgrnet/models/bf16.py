@@ -28,6 +28,8 @@ from typing import Iterator, Tuple
 import torch
 from torch import nn
 
+from .fuse import fold_batch_norms
+
 
 def float32_tensors(model: nn.Module) -> Iterator[Tuple[nn.Module, str]]:
     """(module, tensor name) of every parameter / buffer that stays float32."""
@@ -59,11 +61,14 @@ def to_bfloat16(model: nn.Module) -> nn.Module:
 
 
 def bfloat16_copy(model: nn.Module) -> nn.Module:
-    """A bfloat16 copy of ``model`` for inference (eval mode, no gradients); ``model`` is untouched."""
+    """A bfloat16 copy of ``model`` for inference (eval mode, no gradients); ``model`` is untouched.
+    BatchNorms that follow a convolution are folded into it first, in float32
+    (:func:`lgrnet.models.fuse.fold_batch_norms`)."""
     with torch.no_grad():
-        twin = copy.deepcopy(model)
+        twin = copy.deepcopy(model).eval()
+        fold_batch_norms(twin)
     twin.requires_grad_(False)
-    return to_bfloat16(twin.eval())
+    return to_bfloat16(twin)
 
 
 def is_bfloat16(model: nn.Module) -> bool:

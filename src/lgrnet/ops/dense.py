@@ -32,6 +32,11 @@ def conv_gelu_ref(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
     return F.gelu(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
 
 
+def conv_relu6_ref(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], padding, stride,
+                   dilation, groups: int) -> torch.Tensor:
+    return F.relu6(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``F.linear``; fastest available path for the inputs."""
     return get_impl("linear", x)(x, weight, bias)
@@ -43,6 +48,15 @@ def conv_gelu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         return F.gelu(conv(x))
     return get_impl("conv_gelu", x)(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride),
                                    list(conv.dilation), conv.groups)
+
+
+def conv_relu6(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``relu6(conv(x))`` for a zero-padded ``nn.Conv2d`` (EfficientNet-Lite's conv + ReLU6 once its
+    BatchNorm is folded, :mod:`lgrnet.models.fuse`); fastest available path."""
+    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        return F.relu6(conv(x))
+    return get_impl("conv_relu6", x)(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride),
+                                    list(conv.dilation), conv.groups)
 
 
 class DispatchLinear(nn.Linear):
@@ -62,3 +76,4 @@ def use_dispatch_linear(module: nn.Module) -> nn.Module:
 
 register("linear", "reference", linear_ref, priority=0)
 register("conv_gelu", "reference", conv_gelu_ref, priority=0)
+register("conv_relu6", "reference", conv_relu6_ref, priority=0)

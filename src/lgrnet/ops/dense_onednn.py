@@ -31,6 +31,13 @@ def conv_gelu_onednn(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch
                                                    "gelu", [], "none")
 
 
+def conv_relu6_onednn(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], padding: List[int],
+                      stride: List[int], dilation: List[int], groups: int) -> torch.Tensor:
+    """``relu6(conv2d(x))`` with the clamp fused into oneDNN's convolution (its "hardtanh" post-op). x: (N, C, H, W)."""
+    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, dilation, groups,
+                                                   "hardtanh", [0.0, 6.0], "")
+
+
 @functools.lru_cache(maxsize=1)
 def _onednn_ok() -> bool:
     """oneDNN's fused CPU kernels exist in this PyTorch and agree with the references."""
@@ -46,6 +53,9 @@ def _onednn_ok() -> bool:
             cw, cb = torch.randn(6, 1, 3, 3, generator=g), torch.randn(6, generator=g)
             ref = F.gelu(F.conv2d(xi, cw, cb, 1, 1, 1, 6))
             ok &= torch.allclose(conv_gelu_onednn(xi, cw, cb, [1, 1], [1, 1], [1, 1], 6), ref, rtol=1e-5, atol=1e-5)
+            xr = xi * 8  # values beyond 6 and below 0: the clamp is exercised
+            ref6 = F.relu6(F.conv2d(xr, cw, cb, 1, 1, 1, 6))
+            ok &= torch.allclose(conv_relu6_onednn(xr, cw, cb, [1, 1], [1, 1], [1, 1], 6), ref6, rtol=1e-5, atol=1e-4)
         return bool(ok)
     except Exception:  # a PyTorch without these private ops, or with another signature
         return False
@@ -78,3 +88,4 @@ def _onednn_available(x: torch.Tensor) -> bool:
 
 register("linear", "onednn", linear_onednn, available=_onednn_available, priority=10, traceable=False)
 register("conv_gelu", "onednn", conv_gelu_onednn, available=_onednn_available, priority=10, traceable=False)
+register("conv_relu6", "onednn", conv_relu6_onednn, available=_onednn_available, priority=10, traceable=False)
