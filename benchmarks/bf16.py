@@ -72,12 +72,13 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeat: int,
 # The paths before issue 34's kernels (the op registry's previous fast paths, the backbone one frame
 # at a time): "fp32_before" / "bf16_before" measure what the levers bought, in the same process.
 BEFORE_OPS = {"ms_deform_attn": "fused", "neighborhood_attention": "shifted", "attention": "reference"}
-VARIANTS = ("fp32", "bf16", "fp32_before", "bf16_before", "bf16_no_native", "bf16_frames1", "fp32_folded")
+VARIANTS = ("fp32", "bf16", "fp32_before", "bf16_before", "bf16_no_native", "bf16_frames1", "fp32_folded",
+            "bf16_folded")
 
 
 def _folded_fp32(model):
-    """A float32 inference copy with the bfloat16 copy's BatchNorm folding (for a fair comparison
-    on models with BatchNorm: the float32 model itself keeps its published structure)."""
+    """A float32 inference copy with its BatchNorms folded into the convolutions (what
+    ``bfloat16_copy(fold=True)`` does before its cast)."""
     import copy
 
     from lgrnet.models.fuse import fold_batch_norms
@@ -127,8 +128,12 @@ def _variant(name: str, fp32, bf16):
         return bf16, old_ops
     if name == "bf16_frames1":  # the backbone one frame at a time, everything else on
         return bf16, frames(bf16, 1)
-    if name == "fp32_folded":  # float32 with the BatchNorms folded into the convolutions, as the bf16 copy
+    if name == "fp32_folded":  # float32 with the BatchNorms folded into the convolutions
         return _folded_fp32(fp32), contextlib.nullcontext
+    if name == "bf16_folded":  # the bfloat16 copy with BatchNorms folded (bfloat16_copy(fold=True))
+        from lgrnet.models.bf16 import bfloat16_copy
+
+        return bfloat16_copy(fp32, fold=True), contextlib.nullcontext
     raise ValueError(name)
 
 
@@ -307,7 +312,7 @@ def main() -> int:
                     help="speed: what to interleave: fp32 / bf16 as they run now; *_before: the op paths "
                          "before issue 34's fused kernels and the backbone one frame at a time; bf16_no_native: "
                          "without the fused C kernels; bf16_frames1: the backbone one frame at a time; "
-                         "fp32_folded: float32 with BatchNorms folded as in the bf16 copy")
+                         "fp32_folded / bf16_folded: with BatchNorms folded into the convolutions")
     ap.add_argument("--clock", choices=["wall", "process", "thread"], default="wall",
                     help="speed: wall time (default); process / thread CPU time (with --threads 1 on a busy "
                          "machine: immune to other programs taking the core, not to their cache traffic)")
