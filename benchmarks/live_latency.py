@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -181,6 +182,14 @@ def settings_grid(args) -> List[Tuple[int, int]]:
 
 
 def main(argv=None) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="lgrnet-live-latency-"))  # the video, fresh weights, --cli recordings
+    try:
+        return run(argv, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(argv, tmp: Path) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default="demo", help="weights (default: demo, the shipped model)")
     p.add_argument("--fresh", metavar="PRESET", help="instead of --weights: a freshly initialised PRESET model "
@@ -212,7 +221,6 @@ def main(argv=None) -> int:
 
     from lgrnet.inference.stream import CausalPredictor
 
-    tmp = Path(tempfile.mkdtemp(prefix="lgrnet-live-latency-"))
     weights = fresh_weights(args.fresh, args.size, tmp) if args.fresh else args.weights
     if args.video:
         video = args.video
