@@ -63,8 +63,8 @@ def add_causal_arguments(p) -> None:
     """--causal and --stride: segment each video as a live stream would (lgrnet.inference.stream)."""
     p.add_argument("--causal", action="store_true",
                    help="causal, as `lgrnet live` runs: each frame from a window of the last --window frames "
-                        "(default 4), the newest --stride (default 1) reported per window; no future frames")
-    p.add_argument("--stride", type=int, default=None, help="with --causal: frames reported per window (default 1)")
+                        "(default 2), the newest --stride (default 2) reported per window; no future frames")
+    p.add_argument("--stride", type=int, default=None, help="with --causal: frames reported per window (default 2)")
 
 
 def _causal_settings(args, settings: dict) -> dict:

@@ -42,9 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="a video file: play it at its own frame rate, dropping frames the model cannot keep up with "
                         "(devices and streams always run so)")
-    p.add_argument("--window", type=int, default=None, help="frames of context, the newest included (default 4)")
+    p.add_argument("--window", type=int, default=None, help="frames of context, the newest included (default 2)")
     p.add_argument("--stride", type=int, default=None,
-                   help="frames reported per window (default 1; S adds up to S-1 frames of delay, saves model time)")
+                   help="frames reported per window (default 2; S adds up to S-1 frames of delay, saves model time)")
     p.add_argument("--size", type=int, default=None,
                    help="model input size, a multiple of 32 (default: the size the weights record)")
     add_device_argument(p)

@@ -53,10 +53,11 @@ from .predictor import ClipScores, FramePrediction, ProgressFn, VideoPredictor, 
 
 __all__ = ["DEFAULT_STRIDE", "DEFAULT_WINDOW", "CausalPredictor", "CausalSession", "CausalStream", "check_causal"]
 
-#: the default window (frames of context, the newest included) and stride; chosen from the
-#: measurements in docs/live.md (accuracy within 0.02 Dice of offline, about 20 frames/s on 2 cores)
-DEFAULT_WINDOW = 4
-DEFAULT_STRIDE = 1
+#: the default window (frames of context, the newest included) and stride: the setting that keeps
+#: up with a 25 fps source on 2 cores with the shipped model at bounded latency and stays within
+#: 0.02 Dice of offline (docs/live.md, "Choosing K and S")
+DEFAULT_WINDOW = 2
+DEFAULT_STRIDE = 2
 
 
 def check_causal(window: int, stride: int) -> None:
