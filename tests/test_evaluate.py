@@ -227,7 +227,8 @@ def test_torchrun_writes_the_same_files_as_one_process(tiny_weights, data_subset
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each of the two processes gets on this 2-core machine
     try:
-        assert main([*args, "--out", str(tmp_path / "one")]) == 0
+        # --threads 1: the command would otherwise take the usable cores (lgrnet.runtime)
+        assert main([*args, "--threads", "1", "--out", str(tmp_path / "one")]) == 0
     finally:
         torch.set_num_threads(threads)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
