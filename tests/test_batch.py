@@ -227,9 +227,11 @@ def test_evaluate_sharded_predicts_each_share_and_scores_once(data_dir, setup, t
                 dst = root / split / kind / rec.name / src.name
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
+    # one thread in every run, as each of two processes on this 2-core machine gets (the native CPU
+    # kernels' float sums depend on the thread count)
     args = ["evaluate", "--weights", str(weights), "--data", str(root), "--split", split, "--size", SIZE,
-            "--quiet", "--device", "cpu"]
-    torch.set_num_threads(1)  # as each of two processes on this 2-core machine gets
+            "--quiet", "--device", "cpu", "--threads", "1"]
+    torch.set_num_threads(1)
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     out = tmp_path / "two"
     for rank in (1, 0):
