@@ -242,7 +242,7 @@ def test_validation_is_the_authors_dice(tmp_path, monkeypatch):
             name = calls.pop(0)
             for t in range(source.num_frames):
                 mask = gt[(name, t)] & (t > 0)
-                yield SimpleNamespace(index=t, mask=mask)
+                yield SimpleNamespace(index=t, mask=mask, score=0.5)  # validation also reads the score (the threshold)
 
     calls = [0, 1]
     monkeypatch.setattr(validation, "VideoPredictor", FakePredictor)
