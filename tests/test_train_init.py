@@ -62,8 +62,10 @@ def test_init_is_strict(tmp_path, weights):
     with pytest.raises(InputError, match=r"init\.safetensors: does not fit the run's model config"):
         Trainer(cfg, TrainOptions(data=[str(data)], out_dir=str(tmp_path / "run"), tensorboard=False,
                                   progress=False, init_weights=weights))
-    with pytest.raises(InputError, match="holds a 'tiny' model, but preset 'sunseg_pvt' was given"):
-        init_config(weights, "sunseg_pvt", [])
+    # --preset with --init picks that preset's recipe for the file's own architecture (issue 29 item 7;
+    # tests/test_help_and_names.py::test_init_with_another_presets_recipe), no longer an error
+    cfg, _ = init_config(weights, "sunseg_pvt", [])
+    assert cfg.model.preset == "tiny"
 
 
 def test_cli_train_init(tmp_path, weights, capsys):
