@@ -91,11 +91,11 @@ def test_truncated_upload_fails_with_the_users_file_name(tmp_path, capfd):
             job = s.get_json(f"/api/jobs/{job['id']}")
         assert job["state"] == "error", job
         msg = job["message"]
-        assert msg.startswith("my_exam.mp4: ") and ("truncated" in msg or "corrupt" in msg), msg
+        assert msg.startswith("my exam.mp4: ") and ("truncated" in msg or "corrupt" in msg), msg
         assert str(work) not in msg and "upload-" not in msg and "InputError" not in msg, msg
         err = capfd.readouterr().err
         lines = [line for line in err.splitlines() if line.strip()]
-        assert lines == [f"lgrnet view: upload my_exam.mp4: {msg}"], err
+        assert lines == [f"lgrnet view: upload my exam.mp4: {msg}"], err
         assert not (work / "results").exists() or not any((work / "results").iterdir())  # no partial result
         assert len(s.get_json("/api/info")["results"]) == 1
     finally:
