@@ -28,7 +28,7 @@ import torch
 
 from ..config import BoxLossConfig, LossConfig
 from .box import color_similarity, pairwise_loss, pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab
-from .criterion import ClipTarget, SetCriterion, global_num_objects
+from .criterion import ClipTarget, SetCriterion
 from .matching import assign, clip_matching_cost
 
 
@@ -81,18 +81,9 @@ class BoxSupervisedCriterion(SetCriterion):
             out = super().forward(heads, targets, generators, num_objects)
             zero = torch.zeros((), device=out["loss"].device)
             return {**out, "loss_box_proj": zero, "loss_box_pair": zero}
-        if not heads:
-            raise ValueError("no decoder heads to supervise")
         if images is None:
             raise ValueError("box-supervised frames need the clips' images (images=)")
-        b = heads[0].class_logits.shape[0]
-        if len(targets) != b:
-            raise ValueError(f"{b} clips in the batch but {len(targets)} targets")
-        if generators is None:
-            generators = [None] * b
-        device = heads[0].class_logits.device
-        if num_objects is None:
-            num_objects = global_num_objects(targets, device)
+        generators, num_objects = self.batch_settings(heads, targets, generators, num_objects)
         size = heads[0].mask_logits.shape[-2:]
         low = (-(-size[0] // self.box_cfg.stride), -(-size[1] // self.box_cfg.stride))
         box_clips = [self._box_clip(t, images[i], low) if has_box_frames(t) else None for i, t in enumerate(targets)]

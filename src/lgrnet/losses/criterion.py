@@ -112,9 +112,10 @@ class SetCriterion(nn.Module):
     def head_weights(self, num_heads: int) -> List[float]:
         return [self.cfg.aux_weight] * (num_heads - 1) + [1.0]
 
-    def forward(self, heads: Sequence, targets: Sequence[ClipTarget],
-                generators: Optional[Sequence[Optional[torch.Generator]]] = None,
-                num_objects: Optional[float] = None) -> Dict[str, torch.Tensor]:
+    @staticmethod
+    def batch_settings(heads: Sequence, targets: Sequence[ClipTarget],
+                       generators: Optional[Sequence[Optional[torch.Generator]]], num_objects: Optional[float]):
+        """Check the batch and fill the defaults: (one generator per clip, the normalising object count)."""
         if not heads:
             raise ValueError("no decoder heads to supervise")
         b = heads[0].class_logits.shape[0]
@@ -122,9 +123,14 @@ class SetCriterion(nn.Module):
             raise ValueError(f"{b} clips in the batch but {len(targets)} targets")
         if generators is None:
             generators = [None] * b
-        device = heads[0].class_logits.device
         if num_objects is None:
-            num_objects = global_num_objects(targets, device)
+            num_objects = global_num_objects(targets, heads[0].class_logits.device)
+        return generators, num_objects
+
+    def forward(self, heads: Sequence, targets: Sequence[ClipTarget],
+                generators: Optional[Sequence[Optional[torch.Generator]]] = None,
+                num_objects: Optional[float] = None) -> Dict[str, torch.Tensor]:
+        generators, num_objects = self.batch_settings(heads, targets, generators, num_objects)
         w_bce, w_dice, w_class = self.term_weights
         zero = heads[0].class_logits.new_zeros((), dtype=torch.float32)
         total, sum_bce, sum_dice, sum_class = zero, zero, zero, zero
