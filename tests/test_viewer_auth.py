@@ -151,7 +151,7 @@ def _requests(tmp_path):
         ("PUT", "/api/results/0/corrections/2.png", png, {"Content-Type": "image/png", "X-Expected-Version": "0"}),
         ("POST", "/api/results/0/corrections/3/status", b'{"state": "checked", "version": 0}',
          {"Content-Type": "application/json"}),
-        ("GET", "/api/results/0/corrections/4/boxes", None, {}),
+        ("GET", "/api/results/0/corrections/4/boxes", None, {}), ("GET", "/api/results/0/sizes/0.json", None, {}),
         ("PUT", "/api/results/0/corrections/4/boxes", b'{"boxes": [[10, 12, 30, 20]], "version": 0}',
          {"Content-Type": "application/json"}),
         ("POST", "/api/upload", video.read_bytes(), {"X-Filename": "up.mp4"}),
