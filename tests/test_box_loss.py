@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from lgrnet.config import BoxLossConfig, LossConfig
-from lgrnet.losses.box import (axis_projections, color_similarity, neighbour_offsets, pairwise_loss,
-                               pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab)
+from lgrnet.losses.box import (axis_projections, color_similarity, foreground_probability, neighbour_offsets,
+                               pairwise_loss, pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab,
+                               scale_consistency_loss)
 from lgrnet.losses.box_criterion import BoxSupervisedCriterion, mask_frames_view
 from lgrnet.losses.criterion import ClipTarget, SetCriterion
 
@@ -216,3 +217,64 @@ def test_mixed_clip_matches_on_both_kinds():
     box_clip = crit._box_clip(target, torch.rand(t, 3, s, s), (4, 4))
     (qi, oi), = crit.match_mixed(head, [target], views, [box_clip], [torch.Generator().manual_seed(0)])
     assert qi.tolist() == [2] and oi.tolist() == [0]
+
+
+def test_foreground_probability_against_a_loop():
+    g = torch.Generator().manual_seed(3)
+    mask_logits = torch.randn(2, 3, 4, 5, 6, generator=g) * 3
+    class_logits = torch.randn(2, 4, 3, generator=g) * 2  # two lesion classes + "no object"
+    got = foreground_probability(mask_logits, class_logits)
+    want = torch.zeros(2, 3, 5, 6, dtype=torch.float64)
+    for b in range(2):
+        probs = class_logits[b].double().softmax(-1)
+        for q in range(4):
+            want[b] += (probs[q, 0] + probs[q, 1]) * mask_logits[b, :, q].double().sigmoid()
+    assert torch.allclose(got.double(), want.clamp(max=1.0), atol=1e-6)
+    assert got.max() <= 1.0
+
+
+def test_scale_consistency_loss_against_a_loop():
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.rand(3, 6, 7, generator=g), torch.rand(3, 6, 7, generator=g)
+    region = (torch.rand(3, 6, 7, generator=g) > 0.5).float() * torch.rand(3, 6, 7, generator=g)
+    region[2] = 0  # an empty box: no loss
+    got = scale_consistency_loss(a, b, region)
+    for r in range(3):
+        num = den = 0.0
+        for y in range(6):
+            for x in range(7):
+                num += float(region[r, y, x]) * abs(float(a[r, y, x]) - float(b[r, y, x]))
+                den += float(region[r, y, x])
+        assert math.isclose(float(got[r]), num / den if den else 0.0, rel_tol=1e-5, abs_tol=1e-7)
+    assert torch.equal(scale_consistency_loss(a, a, region), torch.zeros(3))
+
+
+def test_criterion_scale_consistency_compares_inside_the_boxes_across_sizes():
+    s, t = 32, 2
+    box = torch.zeros(1, t, s, s)
+    box[0, :, 8:24, 8:24] = 1.0
+    target = ClipTarget(box, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool),
+                        torch.tensor([False, True]))  # frame 0 has a mask, frame 1 a box
+    crit = BoxSupervisedCriterion(LossConfig(num_points=64), BoxLossConfig(stride=4))
+    classes = torch.tensor([[[8.0, -8.0]]])  # one query, surely a lesion
+
+    def out(mask_logits):
+        return SimpleNamespace(mask_logits=mask_logits, class_logits=classes)
+
+    a = torch.full((1, t, 1, s, s), -8.0)
+    a[..., 8:24, 8:24] = 8.0
+    b = torch.full((1, t, 1, s // 2, s // 2), -8.0)
+    b[..., 4:12, 4:12] = 8.0  # the same lesion at half the size
+    same = crit.scale_consistency(out(a), out(b), [target])
+    assert same.item() < 0.1  # only the resized edge differs
+    b_wrong = b.clone()
+    b_wrong[:, 1] = -8.0  # the box frame's second view finds nothing: |1 - 0| inside the box
+    assert crit.scale_consistency(out(a), out(b_wrong), [target]).item() > 0.95
+    b_other = b.clone()
+    b_other[:, 0] = -8.0  # only the mask frame differs: not a box frame, not compared
+    assert torch.equal(crit.scale_consistency(out(a), out(b_other), [target]), same)
+    x = a.clone().requires_grad_(True)
+    crit.scale_consistency(out(x), out(b_wrong), [target]).backward()
+    assert x.grad[:, 1].abs().sum() > 0 and x.grad[:, 0].abs().sum() == 0
+    no_boxes = ClipTarget(box, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool))
+    assert crit.scale_consistency(out(a), out(b_wrong), [no_boxes]).item() == 0.0

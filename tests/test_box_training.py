@@ -161,3 +161,26 @@ def test_a_few_steps_of_each_supervision(tmp_path, supervision):
         assert "loss_box_proj" not in train[0]
     else:
         assert any(r["loss_box_proj"] > 0 for r in train) and any(r["loss_box_pair"] > 0 for r in train)
+
+
+def test_scale_consistency_runs_a_second_smaller_view(tmp_path, monkeypatch):
+    from lgrnet.training.trainer import Trainer, TrainOptions, consistency_size
+
+    assert consistency_size(256, 0.75) == 192 and consistency_size(288, 0.75) == 224
+    assert consistency_size(64, 0.5) == 64
+    root = make_dataset(tmp_path / "d", videos=2, frames=4)
+    cfg = override(get_preset("tiny"), FAST + ["train.supervision=boxes", "train.max_iters=2", "train.image_size=128",
+                                               "train.multiscale_sizes=[128]",
+                                               "train.box_loss.scale_consistency_weight=5"])
+    trainer = Trainer(cfg, TrainOptions(data=[str(root)], out_dir=str(tmp_path / "run"), device="cpu",
+                                        tensorboard=False, progress=False, backbone_weights="none"))
+    sizes = []
+    forward = trainer.model.forward
+    monkeypatch.setattr(trainer.model, "forward", lambda clips, *a, **k: (sizes.append(clips.shape[-1]),
+                                                                          forward(clips, *a, **k))[1])
+    trainer.fit()
+    assert sizes == [128, 96, 128, 96], sizes  # two views per step
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if r.get("event") == "train"]
+    assert all(np.isfinite(r["loss_box_sc"]) and r["loss_box_sc"] >= 0 for r in train)
+    assert any(r["loss_box_sc"] > 0 for r in train)

@@ -119,6 +119,11 @@ class BoxLossConfig:
     pairwise_dilation: int = 2  # the 8 neighbours at this distance (BoxInst: 3x3 kernel, dilation 2)
     stride: int = 4  # the loss's resolution: 1/stride of the input (BoxInst's mask resolution)
     match_weight: float = 2.0  # projection Dice in the matching cost of box frames (masks: 2 / 2 / 2)
+    # WeakPolyp's scale consistency (losses/box.py): a second forward pass of each step's clips at
+    # scale_consistency_factor x the step's size (a multiple of 32); both passes get the loss above
+    # (averaged) and the box frames' foreground maps must agree inside the boxes. 0 = off (one pass).
+    scale_consistency_weight: float = 0.0
+    scale_consistency_factor: float = 0.75
 
 
 @dataclass

@@ -21,6 +21,15 @@ A frame annotated with a box says two things about the mask, and the loss uses b
 
 Both terms work at 1/``stride`` of the input (logits, box and image are average-pooled), as BoxInst
 does on its 1/4-resolution masks. Functions take (R, H, W) stacks, one row per (object, frame).
+
+A third, optional term is WeakPolyp's **scale consistency**: the same clip at two input sizes must
+give the same foreground map inside the boxes. With ``p`` and ``p'`` the two foreground maps
+(:func:`foreground_probability`) resized to one grid and ``b`` the filled box::
+
+    L_sc = sum_i b_i |p_i - p'_i| / sum_i b_i
+
+It counters what the projection term alone allows: any mask that touches the box's four sides,
+the box itself included, scores zero there, so a box-trained model tends to fill the box's corners.
 """
 from __future__ import annotations
 
@@ -139,6 +148,23 @@ def pairwise_loss(mask_logits: torch.Tensor, similarity: torch.Tensor, box_masks
     loss = torch.stack(losses, 1)  # (R, 8, H, W)
     weight = (similarity >= threshold).float() * box_masks.float()[:, None]
     return (loss * weight).flatten(1).sum(-1) / weight.flatten(1).sum(-1).clamp_min(1.0)
+
+
+def foreground_probability(mask_logits: torch.Tensor, class_logits: torch.Tensor) -> torch.Tensor:
+    """(b, T, Nq, H, W) mask logits and (b, Nq, C + 1) class logits -> (b, T, H, W): the lesion map
+    ``min(1, sum_q P(q is a lesion) sigmoid(m_q))`` (Mask2Former's semantic inference, clamped),
+    which needs no query correspondence between two forward passes."""
+    weight = class_logits.float().softmax(-1)[..., :-1].sum(-1)  # (b, Nq): any lesion class
+    return torch.einsum("bq,btqhw->bthw", weight, mask_logits.float().sigmoid()).clamp(max=1.0)
+
+
+def scale_consistency_loss(prob_a: torch.Tensor, prob_b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """(R, h, w) foreground maps of one frame at two input sizes (on one grid) and (R, h, w) weights
+    in [0, 1] (the filled boxes) -> (R,): the region-weighted mean of |p_a - p_b| (WeakPolyp's SC
+    loss; 0 for a row with an empty region)."""
+    region = region.float()
+    diff = (prob_a.float() - prob_b.float()).abs() * region
+    return diff.flatten(1).sum(-1) / region.flatten(1).sum(-1).clamp_min(1e-6) * (region.flatten(1).sum(-1) > 0)
 
 
 def pool_to(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

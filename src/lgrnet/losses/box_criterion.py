@@ -16,6 +16,8 @@ frame's ``masks`` entry is the filled box). Per decoder head:
 
 Total: ``sum_heads w_head * (w_bce bce + w_dice dice + w_class class + w_proj proj + r w_pair pair)``
 with ``r`` the pairwise warm-up ramp (0 -> 1 over ``pairwise_warmup_iters`` steps, as BoxInst).
+With ``scale_consistency_weight`` > 0 the trainer runs each step twice (two input sizes), averages
+the two totals and adds the weight x :meth:`BoxSupervisedCriterion.scale_consistency`.
 A batch without any box frame is handed to :class:`SetCriterion` unchanged: mask-only training is
 the published loss, bit for bit.
 """
@@ -25,9 +27,11 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from ..config import BoxLossConfig, LossConfig
-from .box import color_similarity, pairwise_loss, pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab
+from .box import (color_similarity, foreground_probability, pairwise_loss, pairwise_projection_cost, pool_to,
+                  projection_loss, rgb_to_lab, scale_consistency_loss)
 from .criterion import ClipTarget, SetCriterion
 from .matching import assign, clip_matching_cost
 
@@ -107,6 +111,31 @@ class BoxSupervisedCriterion(SetCriterion):
         return {"loss": total, "loss_bce": sum_bce.detach(), "loss_dice": sum_dice.detach(),
                 "loss_class": sum_class.detach(), "num_objects": torch.tensor(num_objects),
                 "loss_box_proj": sum_proj.detach(), "loss_box_pair": sum_pair.detach()}
+
+    def scale_consistency(self, out_a, out_b, targets: Sequence[ClipTarget]) -> torch.Tensor:
+        """WeakPolyp's scale consistency of two forward passes of the same clips at two input sizes:
+        ``out_a``/``out_b`` with ``mask_logits`` (b, T, Nq, H, W) and ``class_logits`` (b, Nq, C+1);
+        the box frames' foreground maps (:func:`lgrnet.losses.box.foreground_probability`), b's
+        resized to a's size, compared at 1/``stride`` of a's size inside each frame's boxes; the mean
+        over the clips that have box frames (0 without any)."""
+        size = out_a.mask_logits.shape[-2:]
+        low = (-(-size[0] // self.box_cfg.stride), -(-size[1] // self.box_cfg.stride))
+        fg_a = foreground_probability(out_a.mask_logits, out_a.class_logits)  # (b, T, Ha, Wa)
+        fg_b = foreground_probability(out_b.mask_logits, out_b.class_logits)  # (b, T, Hb, Wb)
+        if fg_b.shape[-2:] != size:
+            fg_b = F.interpolate(fg_b, size=tuple(size), mode="bilinear", align_corners=False)
+        losses = []
+        for i, t in enumerate(targets):
+            if not has_box_frames(t) or t.masks.shape[0] == 0:
+                continue
+            bf = t.box_frames.to(t.masks.device)
+            frames = torch.nonzero(t.has_ann.to(t.masks.device)).flatten()[bf].to(fg_a.device)
+            region = pool_to(t.masks[:, bf].amax(0), low).to(fg_a.device)  # (Tb, h, w): any object's box
+            losses.append(scale_consistency_loss(pool_to(fg_a[i, frames], low), pool_to(fg_b[i, frames], low),
+                                                 region).mean())
+        if not losses:
+            return out_a.mask_logits.float().sum() * 0.0
+        return torch.stack(losses).mean()
 
     # ------------------------------------------------------------------ parts
 

@@ -40,7 +40,7 @@ from ..config import LGRNetConfig, config_from_dict, to_dict
 from ..data.datasets import DatasetError, VideoRecord, find_videos
 from .dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
 from ..errors import InputError, UserError
-from ..losses.box_criterion import BoxSupervisedCriterion
+from ..losses.box_criterion import BoxSupervisedCriterion, has_box_frames
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
 from ..precision import resolve_precision
@@ -186,6 +186,12 @@ def multiscale_size(seed: int, step: int, sizes: Sequence[int]) -> int:
     """The step's input size: one draw per step from a generator seeded by (seed, step), so every
     process and a resumed run pick the same."""
     return int(sizes[int(np.random.default_rng([seed, step, 3]).integers(0, len(sizes)))])
+
+
+def consistency_size(size: int, factor: float) -> int:
+    """The scale-consistency view's input size: ``factor`` x ``size`` rounded to a multiple of 32
+    (at least 64)."""
+    return max(64, int(round(size * factor / 32)) * 32)
 
 
 def build_ema(model: torch.nn.Module, decay: float) -> Optional[torch.optim.swa_utils.AveragedModel]:
@@ -479,16 +485,28 @@ class Trainer:
         video = batch.video
         b, t, c, h, w = video.shape
         size = multiscale_size(tc.seed, step, tc.multiscale_sizes) if tc.multiscale_sizes else h
-        if size != h or size != w:
-            video = F.interpolate(video.flatten(0, 1), size=(size, size), mode="bilinear",
-                                  align_corners=False).view(b, t, c, size, size)
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
-        with amp:
-            out = self.model(video)
-        gens = [torch.Generator(device=self.device).manual_seed(s) for s in batch.seeds]
         self.criterion.set_step(step)
-        losses = self.criterion(out.aux, batch.targets, gens, images=video)
+
+        def run(at: int):
+            """The model and the loss on the clips at ``at`` x ``at`` pixels: (output, losses)."""
+            clips = video if (at, at) == (h, w) else F.interpolate(
+                video.flatten(0, 1), size=(at, at), mode="bilinear", align_corners=False).view(b, t, c, at, at)
+            with amp:
+                out = self.model(clips)
+            gens = [torch.Generator(device=self.device).manual_seed(s) for s in batch.seeds]
+            return out, self.criterion(out.aux, batch.targets, gens, images=clips)
+
+        out, losses = run(size)
         loss = losses["loss"]
+        sc = torch.zeros(())
+        bc = tc.box_loss
+        if bc.scale_consistency_weight > 0 and any(has_box_frames(tg) for tg in batch.targets):
+            # WeakPolyp's second view: the same clips smaller; both views' losses averaged
+            out_b, losses_b = run(consistency_size(size, bc.scale_consistency_factor))
+            sc = self.criterion.scale_consistency(out, out_b, batch.targets)
+            loss = 0.5 * (loss + losses_b["loss"]) + bc.scale_consistency_weight * sc
+            losses = {k: 0.5 * (v + losses_b[k]) if k.startswith("loss") else v for k, v in losses.items()}
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step + 1} (clips at stream positions "
                                      f"{batch.positions}); lower train.lr or check the data")
@@ -496,6 +514,7 @@ class Trainer:
         return {"loss": float(loss.detach()), "loss_bce": float(losses["loss_bce"]),
                 "loss_dice": float(losses["loss_dice"]), "loss_class": float(losses["loss_class"]),
                 "loss_box_proj": float(losses["loss_box_proj"]), "loss_box_pair": float(losses["loss_box_pair"]),
+                "loss_box_sc": float(sc.detach()),
                 "num_objects": float(losses["num_objects"]), "size": size}
 
     def optimizer_step(self) -> float:
@@ -585,7 +604,8 @@ class Trainer:
                     now = time.time()
                     if self.step % tc.log_every == 0 or self.step == self.total_steps:
                         keys = ["loss", "loss_bce", "loss_dice", "loss_class"] + (
-                            ["loss_box_proj", "loss_box_pair"] if self.box_supervised else [])
+                            ["loss_box_proj", "loss_box_pair"] if self.box_supervised else []) + (
+                            ["loss_box_sc"] if self.box_supervised and tc.box_loss.scale_consistency_weight > 0 else [])
                         mean = self._mean_over_processes({k: stats[k] for k in keys})
                         lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
                         rec = {"event": "train", "step": self.step, **{k: round(v, 7) for k, v in mean.items()},
