@@ -48,16 +48,18 @@ def _version(dist: str) -> Optional[str]:
 
 
 def _sample_inputs(device, dtype) -> Dict[str, "object"]:
-    """A small input of each op, of the kind the model passes (only device, dtype and the scan
-    length decide the choice): the scan of a 6-frame clip (6 x 20 frame queries), the neighbourhood
-    attention of 44x44 tokens, the deformable attention's values, a dense layer's input."""
+    """A small input of each registered op, of the kind the model passes (only device, dtype and
+    the scan length decide the choice): the scan of a 6-frame clip (6 x 20 frame queries), the
+    neighbourhood attention of 44x44 tokens, the deformable attention's values, a dense layer's
+    input, the attention of (B, heads, L, 32) queries, a LayerNorm's (tokens, channels) input."""
     import torch
 
     def t(*shape):
         return torch.zeros(*shape, device=device, dtype=dtype)
 
     return {"selective_scan": t(1, 16, 120), "neighborhood_attention": t(1, 2, 8, 8, 8),
-            "ms_deform_attn": t(1, 64, 2, 8), "linear": t(4, 8), "conv_gelu": t(1, 4, 8, 8)}
+            "ms_deform_attn": t(1, 64, 2, 8), "linear": t(4, 8), "conv_gelu": t(1, 4, 8, 8),
+            "conv_relu6": t(1, 4, 8, 8), "attention": t(1, 2, 64, 32), "layer_norm": t(64, 32)}
 
 
 def chosen_implementations(device, dtype) -> Dict[str, str]:
