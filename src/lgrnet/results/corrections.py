@@ -57,7 +57,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -251,17 +251,10 @@ def save_mask(result: PathLike, index: int, mask: np.ndarray, expected_version: 
     when the frame holds boxes (state ``boxed``); :class:`InputError` when status.json cannot be read
     (it is never overwritten then)."""
     data = encode_png(mask_to_uint8(np.asarray(mask, bool)), "corrected mask")
-    with folder_lock(result):
-        frames = read_status(result)
-        cur = _check_version(frames, index, expected_version)
-        if corrected_boxes_path(result, index).is_file():
-            raise BadCorrection(f"frame {index} is annotated by boxes; forget them (state 'unchecked') before "
-                                "correcting its mask")
-        write_bytes_atomic(corrected_mask_path(result, index), data)
-        new = FrameStatus("edited", now_iso(), (cur.version if cur else 0) + 1, reviewer)
-        frames[frame_key(index)] = new
-        write_status(result, frames)
-    return new
+    return _store(result, index, expected_version, "edited", reviewer,
+                  lambda: write_bytes_atomic(corrected_mask_path(result, index), data),
+                  corrected_boxes_path(result, index), f"frame {index} is annotated by boxes; forget them "
+                  "(state 'unchecked') before correcting its mask")
 
 
 def save_boxes(result: PathLike, index: int, boxes: object, frame_size: Sequence[int], expected_version: int,
@@ -280,15 +273,25 @@ def save_boxes(result: PathLike, index: int, boxes: object, frame_size: Sequence
         text = box_file_text(boxes, frame_size, f"frame {index}")
     except BoxError as exc:
         raise BadCorrection(str(exc)) from None
+    return _store(result, index, expected_version, "boxed", reviewer,
+                  lambda: write_text_atomic(boxes_path(result, key), text),
+                  corrected_mask_path(result, index), f"frame {index} has a corrected mask (state 'edited'); "
+                  "revert it to the model's mask (state 'unchecked') before annotating it with boxes")
+
+
+def _store(result: PathLike, index: int, expected_version: int, state: str, reviewer: str,
+           write: Callable[[], None], conflicting: Path, conflict: str) -> FrameStatus:
+    """The one write path of a frame's correction, under the folder's lock: check the version, refuse
+    when ``conflicting`` (the other kind of correction) exists, ``write()`` the file, then the status
+    (``state``, version + 1)."""
     with folder_lock(result):
         frames = read_status(result)
         cur = _check_version(frames, index, expected_version)
-        if corrected_mask_path(result, index).is_file():
-            raise BadCorrection(f"frame {index} has a corrected mask (state 'edited'); revert it to the model's mask "
-                                "(state 'unchecked') before annotating it with boxes")
-        write_text_atomic(boxes_path(result, key), text)
-        new = FrameStatus("boxed", now_iso(), (cur.version if cur else 0) + 1, reviewer)
-        frames[key] = new
+        if conflicting.is_file():
+            raise BadCorrection(conflict)
+        write()
+        new = FrameStatus(state, now_iso(), (cur.version if cur else 0) + 1, reviewer)
+        frames[frame_key(index)] = new
         write_status(result, frames)
     return new
 
