@@ -1,6 +1,5 @@
 """Models by id: hub-layout folders, a Hugging Face cache read offline, clear errors when an id is
 neither cached nor reachable, the model card, and push_to_hub (with a mock: no network here)."""
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,10 +9,10 @@ import torch
 
 from lgrnet import LGRNet
 from lgrnet.models.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, ModelCardInfo, is_hub_id
+from tests.helpers.hub_cache import COMMIT, fill_hub_cache, offline_hub_cache
 
 hf = pytest.importorskip("huggingface_hub")
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture(scope="module")
@@ -24,32 +23,12 @@ def tiny():
 
 @pytest.fixture
 def offline_cache(tmp_path, monkeypatch):
-    """An empty hub cache in tmp, HF_HUB_OFFLINE=1 (huggingface_hub reads both at import: patch
-    its constants too)."""
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf.constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(hf.constants, "HF_HUB_OFFLINE", True)
-    return cache
+    return offline_hub_cache(tmp_path, monkeypatch)
 
 
 def fill_cache(cache, repo_id, folder, commit=COMMIT, ref="main"):
-    """Lay ``folder``'s files out as huggingface_hub does: blobs/<sha256>, snapshots/<commit>/<name>
-    as relative symlinks to the blobs, refs/<ref> holding the commit."""
-    root = cache / ("models--" + repo_id.replace("/", "--"))
-    (root / "blobs").mkdir(parents=True, exist_ok=True)
-    snap = root / "snapshots" / commit
-    snap.mkdir(parents=True)
-    for name in sorted(os.listdir(folder)):
-        data = (folder / name).read_bytes()
-        blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        (snap / name).symlink_to(os.path.relpath(blob, snap))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / ref).write_text(commit)
-    return snap
+    """The files of ``folder`` as repo ``repo_id`` in the cache (:func:`fill_hub_cache`)."""
+    return fill_hub_cache(cache, repo_id, {p.name: p.read_bytes() for p in Path(folder).iterdir()}, commit, ref)
 
 
 def same_weights(a, b):

@@ -15,6 +15,7 @@ from lgrnet.models import imagenet
 from lgrnet.models.backbone import FrameBackbone, convert_imagenet_state_dict
 from lgrnet.models.imagenet import HubSource, resolve_backbone_weights
 from lgrnet.models.weight_files import read_torch_file
+from tests.helpers.hub_cache import COMMIT, fill_hub_cache, offline_hub_cache
 
 timm = pytest.importorskip("timm")
 CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -179,33 +180,8 @@ def test_saved_weights_carry_the_normalisation_to_prediction(tmp_path):
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
-    """An empty huggingface_hub cache in tmp, offline (as tests/test_hub.py sets it up)."""
-    hf = pytest.importorskip("huggingface_hub")
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf.constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(hf.constants, "HF_HUB_OFFLINE", True)
-    return cache
-
-
-COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
-
-
-def fill_cache(cache, repo_id, files: dict):
-    """Lay files out as huggingface_hub does: blobs/<sha256>, snapshots/<commit>/<name> symlinks, refs/main."""
-    root = cache / ("models--" + repo_id.replace("/", "--"))
-    (root / "blobs").mkdir(parents=True)
-    snap = root / "snapshots" / COMMIT
-    snap.mkdir(parents=True)
-    for name, data in files.items():
-        blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        (snap / name).symlink_to(os.path.relpath(blob, snap))
-    (root / "refs").mkdir()
-    (root / "refs" / "main").write_text(COMMIT)
-    return snap
+    pytest.importorskip("huggingface_hub")
+    return offline_hub_cache(tmp_path, monkeypatch)
 
 
 def timm_repo_files(tmp_path, name="pvt_v2_b0", fmt="safetensors", mean=(0.485, 0.456, 0.406)):
@@ -226,7 +202,7 @@ def timm_repo_files(tmp_path, name="pvt_v2_b0", fmt="safetensors", mean=(0.485, 
 
 def test_hub_id_from_a_prefilled_cache(tmp_path, hub_cache):
     state, weights, config = timm_repo_files(tmp_path, mean=(0.25, 0.5, 0.75))
-    snap = fill_cache(hub_cache, "someorg/pvt_v2_b0.test", {"model.safetensors": weights, "config.json": config})
+    snap = fill_hub_cache(hub_cache, "someorg/pvt_v2_b0.test", {"model.safetensors": weights, "config.json": config})
     found = resolve_backbone_weights("someorg/pvt_v2_b0.test", "pvt_v2_b0")
     assert found.kind == "hub" and os.path.dirname(found.path) == str(snap)
     assert found.source == f"someorg/pvt_v2_b0.test (revision {COMMIT})"
@@ -239,7 +215,7 @@ def test_hub_id_from_a_prefilled_cache(tmp_path, hub_cache):
 
 def test_hub_repository_with_only_a_pytorch_file(tmp_path, hub_cache):
     _, weights, _ = timm_repo_files(tmp_path, fmt="bin")
-    fill_cache(hub_cache, "someorg/old-format", {"pytorch_model.bin": weights})
+    fill_hub_cache(hub_cache, "someorg/old-format", {"pytorch_model.bin": weights})
     found = resolve_backbone_weights("someorg/old-format", "pvt_v2_b0")
     assert found.path.endswith("pytorch_model.bin") and found.pixel_mean is None  # no config.json: unknown
     FrameBackbone("pvt_v2_b0").load_imagenet(found.path)
@@ -266,7 +242,7 @@ def test_registered_hub_id_is_the_default_only_when_cached(tmp_path, hub_cache, 
     assert "--backbone-weights timm/pvt_v2_b0.in1k downloads them into the hub cache once" in str(err.value)
 
     _, weights, _ = timm_repo_files(tmp_path)
-    fill_cache(hub_cache, "timm/pvt_v2_b0.in1k", {"model.safetensors": weights})  # no config.json
+    fill_hub_cache(hub_cache, "timm/pvt_v2_b0.in1k", {"model.safetensors": weights})  # no config.json
     found = resolve_backbone_weights("auto", "pvt_v2_b0")
     assert found.kind == "hub" and found.pixel_mean == imagenet.IMAGENET_MEAN  # the registry's
 
