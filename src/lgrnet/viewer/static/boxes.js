@@ -12,47 +12,30 @@ import { numFrames, frameStateName, docKey, state } from "./state.js";
 import { el, ctx, saveStatus, reviewerHeaders } from "./dom.js";
 import { render, renderSoon } from "./player.js";
 import { setFrameStatus, showConflict, whoCorrects } from "./corrections.js";
+import { cachedDoc, dropCached, errorText } from "./doccache.js";
 
 export const BOX_COLOR = "#ffd84a";
 const HANDLE_CSS = 6;     // how near (CSS pixels) an edge or corner must be to grab it
 const MIN_DRAG_CSS = 3;   // a shorter drag on empty frame is a click (deselects)
 const HISTORY = 40;
-const BOX_DOCS = 512;     // frames' box docs kept in the page (with their undo history)
 
 // the boxes are drawn for a frame annotated with boxes, and on every frame while the tool is on
 export function showBoxes(i) { return state.tool === "box" || frameStateName(i) === "boxed"; }
 
 export function getBoxDoc(i) {
-  const key = docKey(i), rid = state.rid;
-  if (!state.boxDocs.has(key)) {
-    const p = (async () => {
-      const res = await fetch(`/api/results/${encodeURIComponent(rid)}/corrections/${i}/boxes`, { cache: "no-store" });
-      let body = {};
-      try { body = await res.json(); } catch (e) { /* not JSON */ }
-      if (!res.ok) throw new Error(body.error || `${res.status}`);
-      const doc = { key, rid, i, boxes: body.boxes || [], version: body.version, size: body.frame_size, sel: -1,
-        undos: [], redos: [], rev: 0, dirty: false, saving: null, pending: false, conflict: null };
-      state.boxReady.set(key, doc);
-      trimBoxDocs();
-      return doc;
-    })();
-    p.catch((e) => { state.boxDocs.delete(key); if (rid === state.rid) saveStatus(`cannot load the boxes of frame ${i}: ${e.message}`, true); });
-    state.boxDocs.set(key, p);
-  }
-  return state.boxDocs.get(key).catch(() => null);
+  return cachedDoc(state.boxes, i, "the boxes", async (key, rid) => {
+    const res = await fetch(`/api/results/${encodeURIComponent(rid)}/corrections/${i}/boxes`, { cache: "no-store" });
+    if (!res.ok) throw new Error(await errorText(res));
+    const body = await res.json();
+    return { key, rid, i, boxes: body.boxes || [], version: body.version, size: body.frame_size, sel: -1,
+      undos: [], redos: [], rev: 0, dirty: false, saving: null, pending: false, conflict: null };
+  });
 }
-function trimBoxDocs() {  // the oldest saved box docs not on screen go (they are small: keep many)
-  for (const [key, doc] of state.boxReady) {
-    if (state.boxReady.size <= BOX_DOCS) break;
-    if (doc.dirty || doc.saving || key === docKey(state.index)) continue;
-    state.boxReady.delete(key); state.boxDocs.delete(key);
-  }
-}
-export function dropBoxDoc(i) { state.boxDocs.delete(docKey(i)); state.boxReady.delete(docKey(i)); }
+export function dropBoxDoc(i) { dropCached(state.boxes, i); }
 
 // the current frame's box doc, if loaded and editable with boxes; else says why not
 function editableBoxDoc() {
-  const i = state.index, doc = state.boxReady.get(docKey(i));
+  const i = state.index, doc = state.boxes.ready.get(docKey(i));
   if (!state.corr.writable) { saveStatus(state.corr.reason || "this result folder is read-only: corrections cannot be saved", true); return null; }
   if (frameStateName(i) === "edited") {
     saveStatus(`frame ${i} has a corrected mask: Revert to model before annotating it with boxes`, true);
@@ -122,7 +105,7 @@ export function boxUndoRedo(redo) {
   changed(doc);
 }
 export function canUndoBoxes(redo) {
-  const doc = state.boxReady.get(docKey(state.index));
+  const doc = state.boxes.ready.get(docKey(state.index));
   return !!(doc && (redo ? doc.redos : doc.undos).length);
 }
 
@@ -214,7 +197,7 @@ export function boxPointerDown(e, fx, fy) {
 export function boxPointerMove(fx, fy) {
   const g = state.boxDrag;
   if (!g) {  // hover: the cursor says what a press would do
-    const doc = state.tool === "box" ? state.boxReady.get(docKey(state.index)) : null;
+    const doc = state.tool === "box" ? state.boxes.ready.get(docKey(state.index)) : null;
     el.canvas.style.cursor = doc ? cursorFor(hitTest(doc, fx, fy)) : "";
     return;
   }
@@ -275,7 +258,7 @@ export function drawBoxes(doc, k) {
 // ---- the bar and the frame's box summary ------------------------------------------------------
 export function updateBoxInfo() {
   if (!state.pred) return;
-  const i = state.index, doc = state.boxReady.get(docKey(i));
+  const i = state.index, doc = state.boxes.ready.get(docKey(i));
   el.boxBar.hidden = state.tool !== "box";
   let text = "";
   if (doc && showBoxes(i)) {
@@ -292,7 +275,7 @@ export function updateBoxInfo() {
 }
 
 window.addEventListener("beforeunload", (e) => {
-  for (const doc of state.boxReady.values()) if (doc.dirty || doc.saving) { e.preventDefault(); e.returnValue = ""; return; }
+  for (const doc of state.boxes.ready.values()) if (doc.dirty || doc.saving) { e.preventDefault(); e.returnValue = ""; return; }
 });
 
 // for tests and scripts: frame i's boxes as the page holds them

@@ -1,9 +1,10 @@
 // lgrnet view: corrections: the frame's editable mask, the tools, saving and the review states.
 import * as M from "./editor.js";
-import { MASK_DOCS, numFrames, base, frameKey, frameStatus, frameStateName, docKey, state } from "./state.js";
+import { numFrames, base, frameKey, frameStatus, frameStateName, docKey, state } from "./state.js";
 import { el, api, banner, saveStatus, reviewerHeaders } from "./dom.js";
 import { render, renderSoon, goTo, setPlaying, showFrameInfo } from "./player.js";
 import { drawCurve } from "./curve.js";
+import { cachedDoc, dropCached, errorText } from "./doccache.js";
 import { boxPointerDown, boxPointerMove, boxPointerUp, canUndoBoxes, dropBoxDoc, updateBoxInfo } from "./boxes.js";
 
 // the outline is drawn from the mask's pixels when the frame was corrected, while editing, or filled
@@ -14,40 +15,21 @@ export function maskFromPixels(i) {
 // A frame's editable mask: {key, rid, i, mask: {w, h, data}, version, history, rev, ...}, from
 // GET corrections/<i>.png (the reviewer's mask if saved, else the model's).
 export function getDoc(i) {
-  const key = docKey(i), rid = state.rid;
-  if (!state.docs.has(key)) {
-    const p = (async () => {
-      const res = await fetch(`${base()}/corrections/${i}.png`, { cache: "no-store" });
-      if (!res.ok) {
-        let msg = `${res.status}`;
-        try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
-        throw new Error(msg);
-      }
-      const version = parseInt(res.headers.get("X-Mask-Version") || "0", 10);
-      const bitmap = await createImageBitmap(await res.blob());
-      const doc = { key, rid, i, mask: M.maskFromImage(bitmap), version, source: res.headers.get("X-Mask-Source"),
-        history: new M.History(40), rev: 0, paintRect: "all", saving: false, pending: false, dirty: false, conflict: null };
-      bitmap.close();
-      state.ready.set(key, doc);
-      trimDocs();
-      return doc;
-    })();
-    p.catch((e) => { state.docs.delete(key); if (rid === state.rid) saveStatus(`cannot load the mask of frame ${i}: ${e.message}`, true); });
-    state.docs.set(key, p);
-  }
-  return state.docs.get(key).catch(() => null);
+  return cachedDoc(state.masks, i, "the mask", async (key, rid) => {
+    const res = await fetch(`/api/results/${encodeURIComponent(rid)}/corrections/${i}.png`, { cache: "no-store" });
+    if (!res.ok) throw new Error(await errorText(res));
+    const version = parseInt(res.headers.get("X-Mask-Version") || "0", 10);
+    const bitmap = await createImageBitmap(await res.blob());
+    const doc = { key, rid, i, mask: M.maskFromImage(bitmap), version, source: res.headers.get("X-Mask-Source"),
+      history: new M.History(40), rev: 0, paintRect: "all", saving: false, pending: false, dirty: false, conflict: null };
+    bitmap.close();
+    return doc;
+  });
 }
-export function trimDocs() {  // drop the oldest masks that are saved and not on screen
-  for (const [key, doc] of state.ready) {
-    if (state.ready.size <= MASK_DOCS) break;
-    if (doc.dirty || doc.saving || key === docKey(state.index)) continue;
-    state.ready.delete(key); state.docs.delete(key);
-  }
-}
-export function dropDoc(i) { state.docs.delete(docKey(i)); state.ready.delete(docKey(i)); }
+export function dropDoc(i) { dropCached(state.masks, i); }
 // the current frame's mask, if loaded and editable; else says why not
 export function editableDoc() {
-  const doc = state.ready.get(docKey(state.index));
+  const doc = state.masks.ready.get(docKey(state.index));
   if (!state.corr.writable) { saveStatus(state.corr.reason || "this result folder is read-only: corrections cannot be saved", true); return null; }
   if (frameStateName(state.index) === "boxed") {
     saveStatus(`frame ${state.index} is annotated with boxes: Revert to model before correcting its mask`, true);
@@ -62,7 +44,7 @@ export function setFrameStatus(rid, i, body) {
   if (rid !== state.rid) return;
   if (body.state === "unchecked") delete state.corr.frames[frameKey(i)];
   else state.corr.frames[frameKey(i)] = { state: body.state, time: body.time, version: body.version, reviewer: body.reviewer || undefined };
-  const doc = state.ready.get(`${rid}/${i}`), bdoc = state.boxReady.get(`${rid}/${i}`);
+  const doc = state.masks.ready.get(`${rid}/${i}`), bdoc = state.boxes.ready.get(`${rid}/${i}`);
   if (doc) doc.version = body.version;
   if (bdoc) bdoc.version = body.version;
   updateReview();
@@ -201,7 +183,7 @@ export async function reloadFrame() {
   render();
 }
 export function busy(i) {  // a change of this frame not yet saved: its state is about to become "edited" or "boxed"
-  const doc = state.ready.get(docKey(i)), bdoc = state.boxReady.get(docKey(i));
+  const doc = state.masks.ready.get(docKey(i)), bdoc = state.boxes.ready.get(docKey(i));
   return !!(doc && (doc.dirty || doc.saving)) || !!(bdoc && (bdoc.dirty || bdoc.saving));
 }
 export function toggleChecked() {
@@ -232,7 +214,7 @@ export function setTool(tool) {
 }
 export function updateReview() {
   if (!state.pred) return;
-  const i = state.index, s = frameStateName(i), doc = state.ready.get(docKey(i));
+  const i = state.index, s = frameStateName(i), doc = state.masks.ready.get(docKey(i));
   el.frameState.textContent = s;
   el.frameState.dataset.state = s;
   el.markChecked.textContent = s === "checked" ? "Checked ✓" : "Mark checked";

@@ -58,7 +58,7 @@ el.canvas.addEventListener("wheel", (e) => {
   setZoom(state.view.zoom * Math.pow(1.0015, -e.deltaY), [cx, cy]);
 }, { passive: false });
 window.addEventListener("beforeunload", (e) => {
-  for (const doc of state.ready.values()) if (doc.dirty || doc.saving) { e.preventDefault(); e.returnValue = ""; return; }
+  for (const doc of state.masks.ready.values()) if (doc.dirty || doc.saving) { e.preventDefault(); e.returnValue = ""; return; }
 });
 el.curve.addEventListener("click", (e) => {
   const g = curveGeom(), rect = el.curve.getBoundingClientRect();

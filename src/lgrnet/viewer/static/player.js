@@ -187,7 +187,7 @@ export function fitCanvas(w, h) {
 // pixels are loaded), else the model's (predictions.json); then its sizes in mm (sizes.js).
 export function showFrameInfo() {
   const i = state.index, f = (state.pred && state.pred.frames[i]) || {};
-  const doc = frameStateName(i) === "edited" ? state.ready.get(docKey(i)) : null;
+  const doc = frameStateName(i) === "edited" ? state.masks.ready.get(docKey(i)) : null;
   let area = f.area ?? "–", box = fmtBox(f.bbox), which = "";
   if (doc) {
     if (doc.infoRev !== doc.rev) {

@@ -28,7 +28,7 @@ export function frameRows(i, f, edited, redraw) {
   let s = f;
   if (edited) {
     s = savedSizes(i, redraw);
-    const doc = state.ready.get(`${state.rid}/${i}`);
+    const doc = state.masks.ready.get(`${state.rid}/${i}`);
     if (!s || (doc && doc.dirty)) s = { pending: true };  // dirty: changes not yet saved (nor measured)
   }
   const which = edited ? " (corrected)" : "", wait = (t) => (s.pending ? "…" : t);

@@ -11,10 +11,11 @@
 //   renderGen                 drops a render that a newer one overtook
 //   corr         the saved review states: {frames: {"000003": {state, time, version, reviewer}}, writable, reason};
 //                state: checked | edited (a corrected mask) | boxed (boxes instead of a mask)
-//   docs, ready  frames' editable masks: "<rid>/<i>" -> Promise of a doc / the loaded doc
-//                (doc: {key, rid, i, mask: {w, h, data}, version, source, history, rev, dirty, saving, ...})
-//   boxDocs, boxReady  frames' boxes (boxes.js): "<rid>/<i>" -> Promise of a box doc / the loaded doc
-//                (box doc: {key, rid, i, boxes: [[x, y, w, h], ...], version, size: [H, W], sel, undos, ...})
+//   masks        frames' editable masks (doccache.js): {pending: "<rid>/<i>" -> Promise of a doc, ready:
+//                "<rid>/<i>" -> the loaded doc, limit} (doc: {key, rid, i, mask: {w, h, data}, version,
+//                source, history, rev, dirty, saving, ...})
+//   boxes        frames' boxes (boxes.js), the same kind of cache (box doc: {key, rid, i, boxes:
+//                [[x, y, w, h], ...], version, size: [H, W], sel, undos, ...})
 //   boxDrag      the box being drawn, resized or moved (boxes.js)
 //   tool         view | brush | eraser | fill | polygon | box; fillChosen: the user set the fill box himself
 //   view, k0, k  zoom (1: the frame fits) and ox, oy (the frame point at the canvas's top-left);
@@ -34,13 +35,15 @@ export const PREFETCH = 12;         // frames fetched ahead while playing
 export const POLL_MS = 500;
 export const FILL_RGBA = [57, 255, 20, 72];  // the translucent fill over the mask
 export const MASK_DOCS = 24;        // frames' editable masks kept in the page (with their undo history)
+export const BOX_DOCS = 512;        // frames' box docs kept in the page (small: many)
 export const ZOOM_MAX = 32;
 
 export const state = {
   info: null, rid: null, pred: null, index: 0, playing: false, playGen: 0,
   frames: new Map(), outlines: new Map(), renderGen: 0,
-  corr: { frames: {}, writable: false }, docs: new Map(), ready: new Map(), tool: "view", fillChosen: false,
-  boxDocs: new Map(), boxReady: new Map(), boxDrag: null,
+  corr: { frames: {}, writable: false }, tool: "view", fillChosen: false,
+  masks: { pending: new Map(), ready: new Map(), limit: MASK_DOCS },
+  boxes: { pending: new Map(), ready: new Map(), limit: BOX_DOCS }, boxDrag: null,
   view: { zoom: 1, ox: 0, oy: 0 }, k0: 1, k: 1, stroke: null, pan: null, poly: null, hover: null,
   fillPainted: null, fillCanvas: document.createElement("canvas"),
   thr: 0.5, thrTouched: false, reviewer: "", curveRange: [0, 1], sizes: new Map(),
