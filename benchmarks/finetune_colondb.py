@@ -5,10 +5,13 @@ videos (CVC-ColonDB-300) through the annotation loop, and score held-out videos 
     (PUT /api/results/<rid>/corrections/<i>.png, which marks the frame "edited", as the page does) -> lgrnet dataset from-results
     -> lgrnet train --init (the finetune schedule, shortened to --steps) -> lgrnet evaluate
 
-usage: python benchmarks/finetune_colondb.py DATA_ROOT WORK_DIR [--held-out 1 9 10] [--steps 200]
-           [--minutes 15] [--threads 2]
+usage: python benchmarks/finetune_colondb.py DATA_ROOT WORK_DIR [--split CVC-ColonDB-300/Train]
+           [--held-out 1 9 10] [--steps 200] [--minutes 15] [--threads 2]
 
-DATA_ROOT holds CVC-ColonDB-300/Train (MICCAI VPS layout). The held-out videos are never seen by
+DATA_ROOT holds the split (MICCAI VPS layout; default CVC-ColonDB-300/Train, another centre than the
+first demo model's training videos; the model shipped since 2026-12-07 was trained on it, so run it
+with a split that model has not seen, e.g. --split CVC-ClinicDB-612/Test --held-out 6 7). The
+held-out videos are never seen by
 fine-tuning (no validation on them either: the run keeps its last weights). Prints the held-out
 scores of both protocols (SUN-SEG toolbox and the authors' Dice), before and after, and writes
 them to WORK_DIR/summary.json. Every step is one `lgrnet` command, printed as it runs.
@@ -41,7 +44,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_root", type=Path)
     p.add_argument("work", type=Path)
-    p.add_argument("--held-out", nargs="+", default=["1", "9", "10"], help="ColonDB Train videos kept for testing")
+    p.add_argument("--split", default="CVC-ColonDB-300/Train", help="the split under DATA_ROOT whose videos are "
+                                                                     "corrected and held out")
+    p.add_argument("--held-out", nargs="+", default=["1", "9", "10"], help="videos of the split kept for testing")
     p.add_argument("--steps", type=int, default=200, help="fine-tuning steps (the finetune schedule, its LR drops "
                                                            "scaled to this length)")
     p.add_argument("--minutes", type=float, default=15.0, help="stop fine-tuning after this long at the latest")
@@ -53,7 +58,7 @@ def main() -> int:
 
     from lgrnet.data.datasets import find_videos
 
-    split = args.data_root / "CVC-ColonDB-300" / "Train"
+    split = args.data_root / args.split
     videos = {v.name: v for v in find_videos(split, require_masks=True)}
     held = [v for v in args.held_out if v in videos]
     tune = [v for v in videos if v not in held]
