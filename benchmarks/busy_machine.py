@@ -150,7 +150,6 @@ def main() -> int:
     split = data / "CVC-ClinicDB-612" / "Test"
     if not split.is_dir():
         raise SystemExit(f"{split}: missing (pass --data)")
-    sys.path.insert(0, str(REPO / "src"))
     lgrnet = [sys.executable, "-m", "lgrnet"]
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "LGRNET_THREADS")}

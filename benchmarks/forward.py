@@ -2,21 +2,19 @@
 
 Runs in a fresh process per measurement so that peak RSS belongs to that forward alone.
 
-usage: python benchmarks/forward.py [--preset sunseg_pvt] [--frames 6] [--size 352] [--threads 2] [--repeat 3]
+usage: python -m benchmarks.forward [--preset sunseg_pvt] [--frames 6] [--size 352] [--threads 2] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import sys
 import time
 
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import rss_mib  # noqa: E402  (one helper for both benchmark scripts)
+from benchmarks.run import rss_mib  # one helper for both benchmark scripts
 
 
 def main() -> int:

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 from tests.helpers.fuzz_readers import KINDS, check_cli, make_case, make_seeds, run_fuzz  # noqa: E402
 

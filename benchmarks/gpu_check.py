@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "src") not in sys.path:
-    sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
@@ -159,9 +157,12 @@ def build(preset: str, shared) -> Tuple[torch.nn.Module, str]:
     from lgrnet import LGRNet
 
     if shared is not None:
-        sys.path.insert(0, str(shared / "official"))
-        from make_weights import make_state_dict  # noqa: E402
+        import importlib.util
 
+        spec = importlib.util.spec_from_file_location("make_weights", shared / "official" / "make_weights.py")
+        make_weights = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(make_weights)
+        make_state_dict = make_weights.make_state_dict
         from lgrnet.models.checkpoint import _check_and_load, convert_authors_state_dict
 
         man = json.loads((shared / "official" / preset / "state_dict_manifest.json").read_text())

@@ -41,8 +41,6 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "src") not in sys.path:
-    sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
