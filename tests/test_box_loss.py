@@ -266,7 +266,7 @@ def test_criterion_scale_consistency_compares_inside_the_boxes_across_sizes():
     b = torch.full((1, t, 1, s // 2, s // 2), -8.0)
     b[..., 4:12, 4:12] = 8.0  # the same lesion at half the size
     same = crit.scale_consistency(out(a), out(b), [target])
-    assert same.item() < 0.1  # only the resized edge differs
+    assert same.item() < 1e-3  # the same lesion on both grids
     b_wrong = b.clone()
     b_wrong[:, 1] = -8.0  # the box frame's second view finds nothing: |1 - 0| inside the box
     assert crit.scale_consistency(out(a), out(b_wrong), [target]).item() > 0.95

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from ..config import BoxLossConfig, LossConfig
 from .box import (color_similarity, foreground_probability, pairwise_loss, pairwise_projection_cost, pool_to,
@@ -115,15 +114,14 @@ class BoxSupervisedCriterion(SetCriterion):
     def scale_consistency(self, out_a, out_b, targets: Sequence[ClipTarget]) -> torch.Tensor:
         """WeakPolyp's scale consistency of two forward passes of the same clips at two input sizes:
         ``out_a``/``out_b`` with ``mask_logits`` (b, T, Nq, H, W) and ``class_logits`` (b, Nq, C+1);
-        the box frames' foreground maps (:func:`lgrnet.losses.box.foreground_probability`), b's
-        resized to a's size, compared at 1/``stride`` of a's size inside each frame's boxes; the mean
+        the box frames' foreground maps (:func:`lgrnet.losses.box.foreground_probability`), both
+        area-averaged onto 1/``stride`` of a's size and compared there inside each frame's boxes; the mean
         over the clips that have box frames (0 without any)."""
         size = out_a.mask_logits.shape[-2:]
         low = (-(-size[0] // self.box_cfg.stride), -(-size[1] // self.box_cfg.stride))
-        fg_a = foreground_probability(out_a.mask_logits, out_a.class_logits)  # (b, T, Ha, Wa)
-        fg_b = foreground_probability(out_b.mask_logits, out_b.class_logits)  # (b, T, Hb, Wb)
-        if fg_b.shape[-2:] != size:
-            fg_b = F.interpolate(fg_b, size=tuple(size), mode="bilinear", align_corners=False)
+        # both maps straight onto a's loss grid (area averages; no full-size resize of b)
+        fg_a = pool_to(foreground_probability(out_a.mask_logits, out_a.class_logits), low)  # (b, T, h, w)
+        fg_b = pool_to(foreground_probability(out_b.mask_logits, out_b.class_logits), low)
         losses = []
         for i, t in enumerate(targets):
             if not has_box_frames(t) or t.masks.shape[0] == 0:
@@ -131,8 +129,7 @@ class BoxSupervisedCriterion(SetCriterion):
             bf = t.box_frames.to(t.masks.device)
             frames = torch.nonzero(t.has_ann.to(t.masks.device)).flatten()[bf].to(fg_a.device)
             region = pool_to(t.masks[:, bf].amax(0), low).to(fg_a.device)  # (Tb, h, w): any object's box
-            losses.append(scale_consistency_loss(pool_to(fg_a[i, frames], low), pool_to(fg_b[i, frames], low),
-                                                 region).mean())
+            losses.append(scale_consistency_loss(fg_a[i, frames], fg_b[i, frames], region).mean())
         if not losses:
             return out_a.mask_logits.float().sum() * 0.0
         return torch.stack(losses).mean()
