@@ -275,3 +275,44 @@ def test_ctrl_c_ends_cleanly_with_the_recording_complete(assets, tmp_path):
     r = check_recording(tmp_path / "c", assets["weights"], decode(assets["clip"]))
     assert r.meta["settings"]["ended"] == "interrupted"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+CLOSE_DURING_READ = r"""
+import sys, threading, time
+from lgrnet.io.capture import open_capture
+src = open_capture(sys.argv[1], read_timeout=float(sys.argv[2]))
+frames, errors = [], []
+def read():
+    try:
+        for f in src.frames():
+            frames.append(f.index)
+    except Exception as exc:
+        errors.append(exc)
+reader = threading.Thread(target=read, daemon=True)
+reader.start()
+time.sleep(float(sys.argv[3]))  # the reader is now blocked in a read of the silent stream
+t = time.monotonic()
+src.close()
+src.close()  # twice: a no-op
+closed_in = time.monotonic() - t
+reader.join(30)
+print(len(frames), round(closed_in, 3), reader.is_alive(), src._closed, errors)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 1.0])
+def test_close_during_a_blocked_read_is_deferred_not_a_crash(assets, delay):
+    """close() from another thread while the reader sits in a network read returns at once and
+    leaves the container to the reader, which closes it when its read times out and ends quietly.
+    (Closing it under the read freed what FFmpeg was reading: a segfault or a hang here.)"""
+    server = SilentServer(ts_bytes(assets))
+    try:
+        env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+        res = subprocess.run([sys.executable, "-c", CLOSE_DURING_READ, f"tcp://127.0.0.1:{server.port}", "2", str(delay)],
+                             capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        server.close()
+    assert res.returncode == 0, res.stderr[-2000:]
+    n, closed_in, alive, closed, errors = res.stdout.split(maxsplit=4)
+    assert float(closed_in) < 0.5 and alive == "False" and closed == "True" and errors.strip() == "[]", res.stdout
+    assert 0 < int(n) <= N

@@ -19,12 +19,19 @@ timed out after ``open_timeout`` s, no video stream). While streaming, FFmpeg gi
 blocks longer than ``read_timeout`` s (network sources); a stall the reader cannot see (a device
 that stops delivering) is caught by whoever waits for frames (:mod:`lgrnet.inference.realtime`).
 A decoding error ends the stream with an :class:`~lgrnet.errors.InputError`.
+
+:meth:`CaptureSource.close` may be called from any thread. FFmpeg's demuxer is not thread-safe: closing
+the container while another thread is inside a read frees what that read uses (a crash or a hang
+until the read times out). So a close that arrives during a read is deferred: it returns at once, and
+the reading thread closes the container as soon as its read returns (data, end or ``read_timeout``)
+and stops there.
 """
 from __future__ import annotations
 
 import itertools
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +89,10 @@ class CaptureSource:
         self.live = kind != "file"
         self.kind = "video" if kind == "file" else kind
         self.realtime = realtime or self.live
+        self._lock = threading.Lock()  # guards the three flags below
+        self._reading = False  # a thread is inside a container read
+        self._close_requested = False  # close() came during that read: the reader closes
+        self._closed = False
         options = {}
         fmt = None
         if kind == "file" and not Path(target).is_file():
@@ -119,18 +130,34 @@ class CaptureSource:
         self.frame_size = first[1].shape[:2]
 
     def _decode(self) -> Iterator[Tuple[int, np.ndarray, Optional[float]]]:
-        """(index, uint8 RGB frame, presentation time in s or None), as decoded."""
+        """(index, uint8 RGB frame, presentation time in s or None), as decoded; ends without a
+        frame once the source is closed (see the module documentation)."""
         import av
 
+        decoded = self._container.decode(self._stream)
         index = 0
-        try:
-            for frame in self._container.decode(self._stream):
-                yield index, frame.to_ndarray(format="rgb24"), frame.time
-                index += 1
-        except av.error.ExitError:
-            raise InputError(f"{self.path}: stalled: no data for the read timeout, after {index} frames") from None
-        except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"{self.path}: cannot decode frame {index} ({_reason(exc)})") from None
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                self._reading = True
+            try:
+                frame = next(decoded, None)
+            except av.error.ExitError:
+                if self._close_requested:  # the read timed out after close(): not an error
+                    return
+                raise InputError(f"{self.path}: stalled: no data for the read timeout, after {index} frames") from None
+            except (av.error.FFmpegError, OSError) as exc:
+                raise InputError(f"{self.path}: cannot decode frame {index} ({_reason(exc)})") from None
+            finally:
+                with self._lock:
+                    self._reading = False
+                    if self._close_requested:
+                        self._close_container()
+            if frame is None or self._closed:
+                return
+            yield index, frame.to_ndarray(format="rgb24"), frame.time
+            index += 1
 
     def frames(self) -> Iterator[CapturedFrame]:
         """The frames from the first, once (a live source cannot be rewound); a file played in real
@@ -154,9 +181,22 @@ class CaptureSource:
         return []
 
     def close(self) -> None:
+        """Close the source (any thread, any number of times). During another thread's read this
+        only asks that thread to close when the read returns; ``frames()`` then ends."""
+        with self._lock:
+            if self._reading:
+                self._close_requested = True
+            else:
+                self._close_container()
+
+    def _close_container(self) -> None:
+        """Close the container now; the caller holds ``_lock`` and no read is in progress."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._container.close()
-        except Exception:  # a container closed twice, or a broken connection
+        except Exception:  # a broken connection
             pass
 
     def __repr__(self) -> str:
