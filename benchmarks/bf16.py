@@ -12,9 +12,10 @@ Sections (``--only`` picks some; default all):
 * ``fixture``: the authors' fixture weights (``<shared>/official``, sunseg_pvt case A): the
   fraction of confident mask pixels (|fp32 logit| > 1) whose sign bf16 keeps, and vs the authors'
   logits;
-* ``train``: ``tiny`` training step time (forward, set-matching loss, backward, AdamW) at
-  ``--train-size``, float32 vs bfloat16 autocast (float32 master weights), interleaved, and a
-  ``--train-steps`` loss curve of both from the same initial weights and the same clips.
+* ``train``: ``--train-preset`` training step time (forward, set-matching loss, backward, AdamW;
+  default the shipped preset at 256, batch 2) float32 vs bfloat16 autocast (float32 master weights),
+  the two models stepping alternately for ``--train-steps`` steps from the same initial weights on
+  the same clips: median step times and both loss curves.
 
 usage:
     python benchmarks/bf16.py --threads 2 --json benchmarks/results/bf16.json
@@ -39,6 +40,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lgrnet.runtime import tune_cpu_allocator  # noqa: E402
+
+
+CLOCKS = {"wall": time.perf_counter, "process": time.process_time, "thread": time.thread_time}
 
 
 def matmul_rate(dtype: torch.dtype, n: int = 2048, repeat: int = 5) -> float:
@@ -142,7 +146,7 @@ def section_speed(args) -> List[Dict]:
     rates = {"matmul_fp32_gflops": matmul_rate(torch.float32), "matmul_bf16_gflops": matmul_rate(torch.bfloat16)}
     print(f"matmul 2048: fp32 {rates['matmul_fp32_gflops']:.0f} GFLOP/s, bf16 {rates['matmul_bf16_gflops']:.0f} GFLOP/s",
           flush=True)
-    clock = {"wall": time.perf_counter, "process": time.process_time, "thread": time.thread_time}[args.clock]
+    clock = CLOCKS[args.clock]
     for preset in args.presets:
         torch.manual_seed(0)
         size = args.size
@@ -248,51 +252,61 @@ def section_fixture(args) -> Dict:
 
 def section_train(args) -> Dict:
     from lgrnet.config import get_preset
-    from lgrnet.training.optim import build_optimizer
     from lgrnet.losses.criterion import ClipTarget, SetCriterion
     from lgrnet.models.lgrnet import LGRNet
+    from lgrnet.training.optim import build_optimizer
 
-    cfg = get_preset("tiny")
+    cfg = get_preset(args.train_preset)
     torch.manual_seed(0)
     init = LGRNet(cfg.model).state_dict()
     g = torch.Generator().manual_seed(0)
-    T, S = cfg.train.clip_len, args.train_size
+    T, S, B = cfg.train.clip_len, args.train_size, args.train_batch
     # fixed pseudo-data: a blob per frame that moves, so the loss can fall
     videos, targets = [], []
     for i in range(8):
-        v = torch.rand(1, T, 3, S, S, generator=g) * 0.3
-        m = torch.zeros(T, S, S)
-        for t in range(T):
-            c = S // 4 + (i * 7 + t * 3) % (S // 2)
-            m[t, c - S // 8:c + S // 8, c - S // 8:c + S // 8] = 1
-        v[0, :, 0] += 0.6 * m
+        v = torch.rand(B, T, 3, S, S, generator=g) * 0.3
+        clip_targets = []
+        for b in range(B):
+            m = torch.zeros(T, S, S)
+            for t in range(T):
+                c = S // 4 + (i * 7 + b * 5 + t * 3) % (S // 2)
+                m[t, c - S // 8:c + S // 8, c - S // 8:c + S // 8] = 1
+            v[b, :, 0] += 0.6 * m
+            clip_targets.append(ClipTarget(masks=m[None], classes=torch.zeros(1, dtype=torch.long),
+                                           has_ann=torch.ones(T, dtype=torch.bool)))
         videos.append(v)
-        targets.append([ClipTarget(masks=m[None], classes=torch.zeros(1, dtype=torch.long),
-                                   has_ann=torch.ones(T, dtype=torch.bool))])
+        targets.append(clip_targets)
 
-    curves, step_times = {}, {}
-    for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+    runs = {}
+    for name in ("fp32", "bf16"):
         torch.manual_seed(0)
         model = LGRNet(cfg.model).train()
         model.load_state_dict(init)
-        crit = SetCriterion(cfg.train.loss, cfg.model.decoder.num_classes)
-        opt = build_optimizer(model, cfg.train)
-        losses, times = [], []
-        for step in range(args.train_steps):
-            t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+        runs[name] = (model, SetCriterion(cfg.train.loss, cfg.model.decoder.num_classes), build_optimizer(model, cfg.train))
+    clock = CLOCKS[args.clock]
+    curves: Dict[str, List[float]] = {"fp32": [], "bf16": []}
+    times: Dict[str, List[float]] = {"fp32": [], "bf16": []}
+    for step in range(args.train_steps):
+        for name in (("fp32", "bf16") if step % 2 == 0 else ("bf16", "fp32")):  # interleaved, alternating order
+            model, crit, opt = runs[name]
+            t0 = clock()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
                 out = model(videos[step % len(videos)])
-            loss = crit(out.aux, targets[step % len(videos)], [torch.Generator().manual_seed(step)])["loss"]
+            loss = crit(out.aux, targets[step % len(videos)], [torch.Generator().manual_seed(step)] * B)["loss"]
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            times.append(time.perf_counter() - t0)
-            losses.append(float(loss.detach()))
-        curves[name], step_times[name] = losses, statistics.median(times[1:] or times)
-        print(f"train tiny {S}px T={T} {name}: {step_times[name]:.3f} s/step, loss {losses[0]:.3f} -> {losses[-1]:.3f}",
-              flush=True)
-    return {"size": S, "T": T, "steps": args.train_steps, "step_s": step_times,
-            "bf16_speedup": step_times["fp32"] / step_times["bf16"], "loss": curves}
+            times[name].append(clock() - t0)
+            curves[name].append(float(loss.detach()))
+    step_s = {k: statistics.median(v[1:] or v) for k, v in times.items()}
+    for name in ("fp32", "bf16"):
+        print(f"train {args.train_preset} {S}px batch {B} T={T} {name}: {step_s[name]:.3f} s/step ({args.clock} clock), "
+              f"loss {curves[name][0]:.3f} -> {curves[name][-1]:.3f}", flush=True)
+    tail = max(1, args.train_steps // 10)
+    print(f"bf16 step speed-up {step_s['fp32'] / step_s['bf16']:.2f}x; mean loss of the last {tail} steps "
+          f"fp32 {statistics.mean(curves['fp32'][-tail:]):.3f}, bf16 {statistics.mean(curves['bf16'][-tail:]):.3f}")
+    return {"preset": args.train_preset, "size": S, "batch": B, "T": T, "steps": args.train_steps, "clock": args.clock,
+            "step_s": step_s, "bf16_speedup": step_s["fp32"] / step_s["bf16"], "loss": curves}
 
 
 def main() -> int:
@@ -311,9 +325,11 @@ def main() -> int:
                          "without the fused C kernels; bf16_frames1: the backbone one frame at a time; "
                          "fp32_folded / bf16_folded: with BatchNorms folded into the convolutions")
     ap.add_argument("--clock", choices=["wall", "process", "thread"], default="wall",
-                    help="speed: wall time (default); process / thread CPU time (with --threads 1 on a busy "
+                    help="speed and train: wall time (default); process / thread CPU time (with --threads 1 on a busy "
                          "machine: immune to other programs taking the core, not to their cache traffic)")
-    ap.add_argument("--train-size", type=int, default=192)
+    ap.add_argument("--train-preset", default="polyp_lite2", help="train: the preset (random init)")
+    ap.add_argument("--train-size", type=int, default=256)
+    ap.add_argument("--train-batch", type=int, default=2)
     ap.add_argument("--train-steps", type=int, default=200)
     ap.add_argument("--shared", default=str(REPO.parent / "shared"))
     ap.add_argument("--json", default=None, help="write the results here")

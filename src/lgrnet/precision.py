@@ -109,3 +109,27 @@ def resolve_precision(requested: str, device: Union[str, torch.device]) -> Preci
         raise PrecisionError(f"--precision bf16: {why}; it would be emulated and slower than float32. "
                              f"Use --precision fp32 (or auto, which picks fp32 here)")
     return Precision("fp32", requested, dtype, why)
+
+
+# ----------------------------------------------------------------------------- CPU autocast islands
+# bfloat16 training on a CPU is autocast around a float32 model. oneDNN's and ATen's bfloat16
+# backward passes of the memory-bound ops are slower than their float32 ones on CPUs with native
+# bf16 (measured on AVX-512 BF16: depthwise conv backward 2-6x, GroupNorm backward 6x, masked
+# flash attention 3x; docs/speed.md "bf16 training"), and these ops do few multiplications, so they
+# run in float32 under CPU autocast. CUDA autocast and bfloat16 inference are not affected.
+
+
+def cpu_autocast_enabled() -> bool:
+    """Autocast is on for the CPU (a ``--precision bf16`` training step on a CPU)."""
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def float32_under_cpu_autocast(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as float32 when CPU autocast is on and ``x`` is a CPU tensor (so the op it feeds runs
+    in float32), else ``x`` unchanged."""
+    if x.device.type == "cpu" and x.dtype != torch.float32 and x.is_floating_point() and cpu_autocast_enabled():
+        return x.float()
+    return x

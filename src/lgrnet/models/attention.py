@@ -14,6 +14,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops.dense import linear
+from ..precision import cpu_autocast_enabled
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
+                                 dropout_p: float) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``; under CPU autocast in float32 (its bfloat16 CPU kernels
+    with a mask are ~3x slower, forward and backward: :mod:`lgrnet.precision`, "CPU autocast islands")."""
+    if q.device.type == "cpu" and cpu_autocast_enabled():
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
 class MultiheadAttention(nn.Module):
@@ -51,8 +62,7 @@ class MultiheadAttention(nn.Module):
         mask = None
         if attn_mask is not None:
             mask = ~attn_mask.view(B, -1, Lq, Lk)  # SDPA: True = may attend
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        out = scaled_dot_product_attention(q, k, v, mask, self.dropout if self.training else 0.0)
         return self.out_proj(out.transpose(1, 2).reshape(B, Lq, d))
 
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..ops.attention import attention
 from ..ops.dense import conv_gelu, use_dispatch_linear
+from .depthwise import DepthwiseConv2d
 
 LEVELS = ("res2", "res3", "res4", "res5")
 
@@ -135,15 +136,17 @@ class FrameBackbone(nn.Module):
 
 
 def channels_last_depthwise(module: nn.Module) -> None:
-    """Store every depthwise conv weight (C, 1, k, k) channels-last (same values, other strides).
+    """Store every depthwise conv weight (C, 1, k, k) channels-last (same values, other strides),
+    and make each such conv a :class:`DepthwiseConv2d`.
 
     PVTv2's MLP feeds its 3x3 depthwise conv a channels-last view of the (N, L, C) tokens; with a
     channels-last weight oneDNN runs the conv in that layout (~15x faster on CPU, and no copies
     before and after); with the default weight it converts to NCHW and back. Results agree to
     float32 rounding (the 9 products are summed in another order)."""
     for m in module.modules():
-        if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels == m.out_channels:
+        if type(m) is nn.Conv2d and m.groups > 1 and m.groups == m.in_channels == m.out_channels:
             m.weight.data = m.weight.data.to(memory_format=torch.channels_last)
+            m.__class__ = DepthwiseConv2d
 
 
 class _PvtMlpConvGelu(MlpWithDepthwiseConv):

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from ..ops.dense import conv_relu6
+from .depthwise import DepthwiseConv2d
 
 
 class ConvReLU6(nn.Conv2d):
@@ -36,7 +37,7 @@ def fold_batch_norms(model: nn.Module) -> int:
     for parent in list(model.modules()):
         children = list(parent.named_children())
         for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
-            if not (type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
+            if not (type(conv) in (nn.Conv2d, DepthwiseConv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
                     and bn.running_mean is not None and conv.out_channels == bn.num_features):
                 continue
             conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var,

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...config import EncoderConfig
+from ...precision import float32_under_cpu_autocast
 from ..blocking import by_frames, by_rows
 from ..position import sine_embedding_2d
 from .deformable import MSDeformAttn
@@ -37,7 +38,7 @@ class ClipGroupNormProjection(nn.Module):
         y = self.conv(x)
         BT, C, h, w = y.shape
         y = y.view(BT // num_frames, num_frames, C, h, w).transpose(1, 2)  # (b, C, T, h, w)
-        y = self.norm(y)
+        y = self.norm(float32_under_cpu_autocast(y))
         return y.transpose(1, 2).reshape(BT, C, h, w)
 
 
@@ -51,7 +52,7 @@ class ConvNorm(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.conv(x))
+        x = self.norm(float32_under_cpu_autocast(self.conv(x)))
         return F.relu(x) if self.relu else x
 
 

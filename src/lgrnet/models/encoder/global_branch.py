@@ -20,6 +20,7 @@ from ...ops.hilbert import scan_order
 from ...ops.selective_scan import compute_dtype, selective_scan
 from ..attention import CrossAttentionLayer, FFNLayer
 from ..blocking import by_frames
+from ..depthwise import DepthwiseConv2d
 from ..position import sine_embedding_1d
 
 
@@ -44,8 +45,8 @@ class SelectiveScan2D(nn.Module):
         self.num_directions = 2
         d_inner, K = self.d_inner, self.num_directions
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
-        self.conv2d = nn.Conv2d(d_inner, d_inner, kernel_size=d_conv, padding=(d_conv - 1) // 2,
-                                groups=d_inner, bias=True)
+        self.conv2d = DepthwiseConv2d(d_inner, d_inner, kernel_size=d_conv, padding=(d_conv - 1) // 2,
+                                      groups=d_inner, bias=True)
         self.x_proj_weight = nn.Parameter(torch.empty(K, self.dt_rank + 2 * d_state, d_inner))
         self.dt_projs_weight = nn.Parameter(torch.empty(K, d_inner, self.dt_rank))
         self.dt_projs_bias = nn.Parameter(torch.empty(K, d_inner))
