@@ -112,11 +112,11 @@ def resolve_precision(requested: str, device: Union[str, torch.device]) -> Preci
 
 
 # ----------------------------------------------------------------------------- CPU autocast islands
-# bfloat16 training on a CPU is autocast around a float32 model. oneDNN's and ATen's bfloat16
-# backward passes of the memory-bound ops are slower than their float32 ones on CPUs with native
-# bf16 (measured on AVX-512 BF16: depthwise conv backward 2-6x, GroupNorm backward 6x, masked
-# flash attention 3x; docs/speed.md "bf16 training"), and these ops do few multiplications, so they
-# run in float32 under CPU autocast. CUDA autocast and bfloat16 inference are not affected.
+# bfloat16 training on a CPU is autocast around a float32 model. The bfloat16 backward passes of some
+# memory-bound ops (depthwise convs, GroupNorm, masked attention) are slower than their float32 ones
+# even on CPUs with native bf16 (docs/speed.md, "bf16 training"), and these ops do few
+# multiplications, so they run in float32 under CPU autocast. CUDA autocast and bfloat16 inference
+# are not affected.
 
 
 def cpu_autocast_enabled() -> bool:

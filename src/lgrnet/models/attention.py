@@ -20,7 +20,7 @@ from ..precision import cpu_autocast_enabled
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
                                  dropout_p: float) -> torch.Tensor:
     """``F.scaled_dot_product_attention``; under CPU autocast in float32 (its bfloat16 CPU kernels
-    with a mask are ~3x slower, forward and backward: :mod:`lgrnet.precision`, "CPU autocast islands")."""
+    with a mask are slower, forward and backward: :mod:`lgrnet.precision`, "CPU autocast islands")."""
     if q.device.type == "cpu" and cpu_autocast_enabled():
         with torch.autocast("cpu", enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout_p)

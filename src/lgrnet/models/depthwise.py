@@ -10,7 +10,7 @@ from ..precision import cpu_autocast_enabled
 class DepthwiseConv2d(nn.Conv2d):
     """A depthwise ``nn.Conv2d`` (same parameters, same float32 and bfloat16-inference results)
     that under CPU autocast runs in float32 on a channels-last input: oneDNN's bfloat16 depthwise
-    backward is 2-6x slower than this (:mod:`lgrnet.precision`, "CPU autocast islands")."""
+    backward is slower than this (:mod:`lgrnet.precision`, "CPU autocast islands")."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or not cpu_autocast_enabled():

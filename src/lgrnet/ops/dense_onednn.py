@@ -16,6 +16,7 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
+from ..precision import cpu_autocast_enabled
 from .dispatch import register
 
 
@@ -69,17 +70,10 @@ def _bf16_ok() -> bool:
     return cpu_bf16_support()[0]
 
 
-def _cpu_autocast() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
 def _onednn_available(x: torch.Tensor) -> bool:
     # under CPU autocast the reference (F.linear / F.conv2d) casts the weights as autocast decides;
     # these kernels take the weights as they are and refuse mixed dtypes
-    if x.device.type != "cpu" or torch.is_grad_enabled() or x.layout != torch.strided or _cpu_autocast():
+    if x.device.type != "cpu" or torch.is_grad_enabled() or x.layout != torch.strided or cpu_autocast_enabled():
         return False
     if x.dtype == torch.float32:
         return _onednn_ok()
