@@ -51,10 +51,13 @@ class FrameBackbone(nn.Module):
         self.channels: Dict[str, int] = dict(zip(LEVELS, channels))
         # In eval mode the published PVT wrapper runs one frame at a time, the Res2Net one the whole
         # clip at once; doing the same keeps float32 outputs bit-identical. 0 = all frames at once.
-        self.eval_frames_per_call = 1 if name.startswith("pvt") else 0
+        # EfficientNet (not a published backbone) runs 4 frames at a time: a long clip's activations
+        # all at once outgrow the caches (T=60 ran at half the frames/s of T=6; docs/speed.md).
+        self.eval_frames_per_call = 1 if name.startswith("pvt") else 4 if name.startswith("efficientnet") else 0
         # A bfloat16 copy (lgrnet.models.bf16) is not bit-identical to the published model anyway;
-        # it runs PVT frames 3 at a time (bigger GEMMs; the fastest of 1/2/3/6 in docs/speed.md).
-        self.bf16_frames_per_call = 3 if name.startswith("pvt") else 0
+        # it runs PVT frames 3 at a time (bigger GEMMs; the fastest of 1/2/3/6 in docs/speed.md),
+        # EfficientNet frames 8 at a time (the fastest of 2/4/8/all at T=60).
+        self.bf16_frames_per_call = 3 if name.startswith("pvt") else 8 if name.startswith("efficientnet") else 0
         channels_last_depthwise(self.body)
         fuse_pvt_mlp_gelu(self.body)
         dispatch_pvt_attention(self.body)
