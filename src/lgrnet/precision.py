@@ -119,12 +119,18 @@ def resolve_precision(requested: str, device: Union[str, torch.device]) -> Preci
 # are not affected.
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Autocast is on for ``device_type`` ("cpu", "cuda"). The fused kernels (lgrnet.ops) step aside
+    under it: the references' products would run in autocast's dtype."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def cpu_autocast_enabled() -> bool:
     """Autocast is on for the CPU (a ``--precision bf16`` training step on a CPU)."""
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
+    return autocast_enabled("cpu")
 
 
 def float32_under_cpu_autocast(x: torch.Tensor) -> torch.Tensor:

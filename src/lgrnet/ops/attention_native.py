@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..precision import autocast_enabled
 from . import native
 from .attention import attention_ref
 from .dispatch import register
@@ -43,7 +44,7 @@ def attention_bmm_softmax(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> 
 
 def _available(q: torch.Tensor) -> bool:
     return (q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.dim() == 4 and q.shape[-1] >= 16
-            and not torch.is_grad_enabled() and not native.autocast("cpu") and native.available())
+            and not torch.is_grad_enabled() and not autocast_enabled("cpu") and native.available())
 
 
 register("attention", "bmm_softmax", attention_bmm_softmax, available=_available, priority=20, traceable=False)

@@ -11,6 +11,7 @@ from typing import Sequence, Tuple
 
 import torch
 
+from ..precision import autocast_enabled
 from . import native
 from .dispatch import register
 
@@ -44,7 +45,7 @@ def ms_deform_attn_native(value: torch.Tensor, spatial_shapes: Sequence[Tuple[in
 
 def _available(value: torch.Tensor) -> bool:
     return (value.device.type == "cpu" and value.dtype in (torch.float32, torch.bfloat16)
-            and not torch.is_grad_enabled() and not native.autocast(value.device.type) and native.available())
+            and not torch.is_grad_enabled() and not autocast_enabled(value.device.type) and native.available())
 
 
 register("ms_deform_attn", "native", ms_deform_attn_native, available=_available, priority=20, traceable=False)

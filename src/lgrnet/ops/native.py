@@ -132,14 +132,5 @@ def check(status: int, name: str) -> None:
         raise ValueError(f"{name}: a dimension exceeds the kernel's limits")
 
 
-def autocast(device_type: str) -> bool:
-    """Autocast is on for ``device_type`` (the fused kernels then step aside: the references'
-    products would run in autocast's dtype)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
-
-
 def threads() -> int:
     return max(1, torch.get_num_threads())

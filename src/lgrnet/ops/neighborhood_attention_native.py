@@ -15,6 +15,7 @@ from typing import Tuple
 
 import torch
 
+from ..precision import autocast_enabled
 from . import native
 from .dispatch import register
 from .neighborhood_attention import window_start
@@ -52,7 +53,7 @@ def neighborhood_attention_native(q: torch.Tensor, k: torch.Tensor, v: torch.Ten
 
 def _available(q: torch.Tensor) -> bool:
     return (q.device.type == "cpu" and q.dtype in (torch.float32, torch.bfloat16)
-            and not torch.is_grad_enabled() and not native.autocast(q.device.type) and native.available())
+            and not torch.is_grad_enabled() and not autocast_enabled(q.device.type) and native.available())
 
 
 register("neighborhood_attention", "native", neighborhood_attention_native, available=_available, priority=20,

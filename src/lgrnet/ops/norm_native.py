@@ -11,6 +11,7 @@ from typing import Optional
 
 import torch
 
+from ..precision import autocast_enabled
 from . import native
 from .dispatch import register
 from .norm import layer_norm_ref
@@ -41,7 +42,7 @@ def layer_norm_native(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Opt
 
 def _available(x: torch.Tensor) -> bool:
     return (x.device.type == "cpu" and x.dtype == torch.bfloat16 and not torch.is_grad_enabled()
-            and not native.autocast("cpu") and native.available())
+            and not autocast_enabled("cpu") and native.available())
 
 
 register("layer_norm", "native", layer_norm_native, available=_available, priority=20, traceable=False)
