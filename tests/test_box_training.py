@@ -42,9 +42,12 @@ def make_dataset(root: Path, videos: int = 2, frames: int = 4, seed: int = 0) ->
 
 
 def test_parse_supervision():
-    assert parse_supervision("masks") == ("masks", 1.0)
-    assert parse_supervision("mixed:0.1") == ("mixed", 0.1)
-    for bad in ("box", "mixed:0", "mixed:1.5", "mixed:x"):
+    assert parse_supervision("masks") == ("masks", 1.0, "box")
+    assert parse_supervision("fill_ellipses") == ("fill_ellipses", 0.0, "ellipse")
+    assert parse_supervision("mixed:0.1") == ("mixed", 0.1, "box")
+    assert parse_supervision("mixed:0.1:fill_ellipses") == ("mixed", 0.1, "ellipse")
+    assert parse_supervision("mixed:0.1:fill_boxes") == ("mixed", 0.1, "fill")
+    for bad in ("box", "mixed:0", "mixed:1.5", "mixed:x", "mixed:0.1:masks", "mixed:0.1:", "ellipses"):
         with pytest.raises(UserError, match="train.supervision"):
             parse_supervision(bad)
 
@@ -92,14 +95,19 @@ def test_plans(tmp_path):
     (root / "GT" / "1" / "4.png").unlink()
     write_box_file(box_file_path(root, "1", "4"), [[1, 1, 4, 4]], (H, W))  # box-only frame
     videos = find_videos(root)
-    assert count_kinds(plan_supervision(videos, "masks", 0)) == {"mask": 8, "box": 1, "fill": 0, "context": 1}
+    assert count_kinds(plan_supervision(videos, "masks", 0)) == {"mask": 8, "box": 1, "fill": 0, "ellipse": 0, "context": 1}
     plan = plan_supervision(videos, "boxes", 0)
-    assert count_kinds(plan) == {"mask": 0, "box": 9, "fill": 0, "context": 1}
+    assert count_kinds(plan) == {"mask": 0, "box": 9, "fill": 0, "ellipse": 0, "context": 1}
     assert plan[1][4].source == "box_file" and plan[0][0].source == "mask"
-    assert count_kinds(plan_supervision(videos, "fill_boxes", 0)) == {"mask": 0, "box": 0, "fill": 9, "context": 1}
+    assert count_kinds(plan_supervision(videos, "fill_boxes", 0)) == {"mask": 0, "box": 0, "fill": 9, "ellipse": 0, "context": 1}
+    assert count_kinds(plan_supervision(videos, "fill_ellipses", 0)) == {"mask": 0, "box": 0, "fill": 0, "ellipse": 9,
+                                                                         "context": 1}
     a = plan_supervision(videos, "mixed:0.25", 7)
-    assert count_kinds(a) == {"mask": 2, "box": 7, "fill": 0, "context": 1}  # round(0.25 * 8) masks
+    assert count_kinds(a) == {"mask": 2, "box": 7, "fill": 0, "ellipse": 0, "context": 1}  # round(0.25 * 8) masks
     assert a == plan_supervision(videos, "mixed:0.25", 7)  # chosen by the seed
+    e = plan_supervision(videos, "mixed:0.25:fill_ellipses", 7)  # the same mask frames, ellipses elsewhere
+    assert count_kinds(e) == {"mask": 2, "box": 0, "fill": 0, "ellipse": 7, "context": 1}
+    assert [[t and t.kind == "mask" for t in row] for row in e] == [[t and t.kind == "mask" for t in row] for row in a]
     others = [plan_supervision(videos, "mixed:0.25", s) for s in range(8)]
     assert any(o != a for o in others)
 
@@ -125,6 +133,40 @@ def test_clip_targets_per_supervision(tmp_path):
             filled = b["target"].masks[0, k].numpy() > 0
             assert (filled | ~m).all() and filled.sum() > m.sum()
             np.testing.assert_array_equal(filled, box_to_mask(mask_to_box(m), m.shape))
+
+
+def test_ellipse_targets(tmp_path):
+    """fill_ellipses: each frame's target is the ellipse inscribed in its mask's box, with the box's
+    projections, inside the box and smaller than it; the clip is the one the other modes draw."""
+    root = make_dataset(tmp_path / "d", videos=1, frames=4)
+    videos = find_videos(root)
+    boxes = TrainClipDataset(videos, override(get_preset("tiny"), FAST + ["train.supervision=boxes"]).train)
+    ell = TrainClipDataset(videos, override(get_preset("tiny"), FAST + ["train.supervision=fill_ellipses"]).train)
+    for b, e in zip(_all_items(boxes), _all_items(ell)):
+        assert torch.equal(b["video"], e["video"]) and e["target"].box_frames is None
+        for k in range(2):
+            filled, oval = b["target"].masks[0, k].numpy() > 0, e["target"].masks[0, k].numpy() > 0
+            assert (filled | ~oval).all() and 0 < oval.sum() < filled.sum()
+            np.testing.assert_array_equal(oval.any(0), filled.any(0))
+            np.testing.assert_array_equal(oval.any(1), filled.any(1))
+
+
+def test_box_to_ellipse_mask_against_a_loop():
+    """Each pixel centre tested against the ellipse equation one by one; a sliver box keeps its pixel."""
+    from lgrnet.data.boxes import box_to_ellipse_mask
+
+    boxes = np.array([[2.0, 3.0, 9.0, 5.0], [20.5, 1.25, 6.5, 11.0]], np.float32)
+    got = box_to_ellipse_mask(boxes, (16, 30))
+    want = np.zeros((16, 30), bool)
+    for x, y, w, h in boxes.astype(np.float64):
+        for r in range(16):
+            for c in range(30):
+                u, v = (c + 0.5 - x - w / 2) / (w / 2), (r + 0.5 - y - h / 2) / (h / 2)
+                want[r, c] |= u * u + v * v <= 1.0
+    # the loop's ellipse plus, where the ellipse misses a box's middle row/column pixels, those
+    assert (got | ~want).all() and (got & ~want).sum() <= 4
+    np.testing.assert_array_equal(mask_to_box(got)[:, 2:], [[7, 11], [9, 5]])  # raster order of first pixels
+    assert box_to_ellipse_mask(np.array([[4.2, 5.0, 0.3, 0.2]]), (10, 10)).sum() == 1
 
 
 def test_empty_box_frame_is_an_empty_mask_frame(tmp_path):

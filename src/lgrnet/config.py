@@ -184,8 +184,9 @@ class TrainConfig:
     # frame's mask where it has one, else its box file with the box loss), "boxes" (every annotated
     # frame's box: its box file, else derived from its mask, one box per connected component; the
     # masks are used for nothing else), "fill_boxes" (the same boxes filled as masks, published loss:
-    # the naive baseline), "mixed:F" (a fraction F of the frames with masks keep them, chosen by
-    # train.seed; the others get the box of their mask).
+    # the naive baseline), "fill_ellipses" (the ellipses inscribed in those boxes as masks), "mixed:F"
+    # (a fraction F of the frames with masks keep them, chosen by train.seed; the others get the box
+    # of their mask; "mixed:F:fill_ellipses" / "mixed:F:fill_boxes": its ellipse / filled box).
     supervision: str = "masks"
     box_loss: BoxLossConfig = field(default_factory=BoxLossConfig)
 

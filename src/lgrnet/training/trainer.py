@@ -290,9 +290,10 @@ class Trainer:
 
         kinds = count_kinds(self.dataset.plan)
         self.box_supervised = kinds["box"] > 0  # the log gains the box terms
-        if self.rank == 0 and (kinds["box"] or kinds["fill"] or tc.supervision != "masks"):
+        if self.rank == 0 and (kinds["box"] or kinds["fill"] or kinds["ellipse"] or tc.supervision != "masks"):
             log.info("supervision %s: %d frame(s) with a mask, %d with a box (box loss), %d with a filled box, "
-                     "%d context only", tc.supervision, kinds["mask"], kinds["box"], kinds["fill"], kinds["context"])
+                     "%d with a box's ellipse, %d context only", tc.supervision, kinds["mask"], kinds["box"],
+                     kinds["fill"], kinds["ellipse"], kinds["context"])
 
         # Same initial weights on every process, then per-process streams (as the authors do).
         random.seed(tc.seed)
