@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from lgrnet.config import BoxLossConfig, LossConfig
-from lgrnet.losses.box import (axis_projections, color_similarity, foreground_probability, neighbour_offsets,
-                               pairwise_loss, pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab,
+from lgrnet.losses.box import (axis_projections, color_similarity, ellipse_prior_loss, foreground_probability,
+                               neighbour_offsets, pairwise_loss, pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab,
                                scale_consistency_loss)
 from lgrnet.losses.box_criterion import BoxSupervisedCriterion, mask_frames_view
 from lgrnet.losses.criterion import ClipTarget, SetCriterion
@@ -278,3 +278,50 @@ def test_criterion_scale_consistency_compares_inside_the_boxes_across_sizes():
     assert x.grad[:, 1].abs().sum() > 0 and x.grad[:, 0].abs().sum() == 0
     no_boxes = ClipTarget(box, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool))
     assert crit.scale_consistency(out(a), out(b_wrong), [no_boxes]).item() == 0.0
+
+
+def test_ellipse_prior_loss_against_a_loop():
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, 5, 6, generator=g) * 4
+    ellipses = torch.rand(3, 5, 6, generator=g)
+    boxes = (torch.rand(3, 5, 6, generator=g) > 0.4).float()
+    boxes[2] = 0  # an empty box: no loss
+    got = ellipse_prior_loss(logits, ellipses, boxes)
+    for r in range(3):
+        num = den = 0.0
+        for y in range(5):
+            for x in range(6):
+                z, e = float(logits[r, y, x]), float(ellipses[r, y, x])
+                p = 1 / (1 + math.exp(-z))
+                num += float(boxes[r, y, x]) * -(e * math.log(p) + (1 - e) * math.log(1 - p))
+                den += float(boxes[r, y, x])
+        assert math.isclose(float(got[r]), num / den if den else 0.0, rel_tol=1e-5, abs_tol=1e-6)
+
+
+def test_criterion_ellipse_prior_prefers_the_ellipse_to_the_box():
+    """Both a filled box and its inscribed ellipse satisfy the projection term; with the prior on, the
+    ellipse scores lower, and the term is off (zero) without priors or at weight 0."""
+    from lgrnet.data.boxes import box_to_ellipse_mask, box_to_mask
+
+    s, t = 32, 2
+    box_np = np.array([[4, 8, 16, 16]], np.float32)
+    box = torch.from_numpy(box_to_mask(box_np, (s, s))).float()[None, None].repeat(1, t, 1, 1)
+    oval = torch.from_numpy(box_to_ellipse_mask(box_np, (s, s))).float()[None, None].repeat(1, t, 1, 1)
+    images = torch.full((1, t, 3, s, s), 0.5)
+
+    def losses(box_loss, priors, logits):
+        target = ClipTarget(box, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool),
+                            torch.tensor([True, True]), priors)
+        crit = BoxSupervisedCriterion(LossConfig(num_points=64), box_loss)
+        head = SimpleNamespace(class_logits=torch.tensor([[[4.0, -4.0]]]), mask_logits=logits)
+        return crit([head], [target], images=images)
+
+    as_box = (box * 16 - 8)[:, :, None]  # (1, T, 1, S, S) logits
+    as_oval = (oval * 16 - 8)[:, :, None]
+    on = BoxLossConfig(pairwise_warmup_iters=0, pairwise_weight=0.0, ellipse_weight=2.0)
+    lb, lo = losses(on, oval, as_box), losses(on, oval, as_oval)
+    assert lo["loss_box_ellipse"].item() < lb["loss_box_ellipse"].item()
+    assert lo["loss"].item() < lb["loss"].item()
+    assert abs(lo["loss_box_proj"].item() - lb["loss_box_proj"].item()) < 0.05  # the same projections (4x4 cells)
+    assert losses(BoxLossConfig(pairwise_warmup_iters=0), oval, as_box)["loss_box_ellipse"].item() == 0.0
+    assert losses(on, None, as_box)["loss_box_ellipse"].item() == 0.0

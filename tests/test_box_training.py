@@ -151,6 +151,34 @@ def test_ellipse_targets(tmp_path):
             np.testing.assert_array_equal(oval.any(1), filled.any(1))
 
 
+def test_box_frames_carry_their_ellipses_through_augmentation(tmp_path):
+    """train.box_loss.ellipse_weight > 0: box frames' targets carry the ellipse inscribed in each box,
+    moved by the same flips, rotation and zoom as the box (the same clip, same draws); the masks
+    (filled boxes) are the ones the run without the prior gets."""
+    root = make_dataset(tmp_path / "d", videos=1, frames=4)
+    videos = find_videos(root)
+    recipe = ["train.aug_rotate=15", "train.aug_scale=0.15", "train.aug_prob=1.0", "train.hflip=true"]
+    plain = TrainClipDataset(videos, override(get_preset("tiny"), FAST + recipe + ["train.supervision=mixed:0.5"]).train)
+    prior = TrainClipDataset(videos, override(get_preset("tiny"), FAST + recipe + [
+        "train.supervision=mixed:0.5", "train.box_loss.ellipse_weight=2"]).train)
+    seen = 0
+    for a, b in zip(_all_items(plain), _all_items(prior)):
+        ta, tb = a["target"], b["target"]
+        assert torch.equal(a["video"], b["video"]) and torch.equal(ta.masks, tb.masks) and ta.box_priors is None
+        if ta.box_frames is None:
+            assert tb.box_priors is None
+            continue
+        assert tb.box_priors.shape == tb.masks.shape
+        for k, is_box in enumerate(ta.box_frames.tolist()):
+            oval, filled = tb.box_priors[0, k] > 0, tb.masks[0, k] > 0
+            if not is_box:
+                assert not oval.any()
+                continue
+            seen += 1
+            assert (filled | ~oval).all() and 0.6 < oval.sum() / filled.sum() < 0.9  # pi/4 of the box, less edges
+    assert seen
+
+
 def test_box_to_ellipse_mask_against_a_loop():
     """Each pixel centre tested against the ellipse equation one by one; a sliver box keeps its pixel."""
     from lgrnet.data.boxes import box_to_ellipse_mask
@@ -185,13 +213,15 @@ def test_empty_box_frame_is_an_empty_mask_frame(tmp_path):
     assert seen
 
 
-@pytest.mark.parametrize("supervision", ["boxes", "mixed:0.5", "fill_boxes"])
+@pytest.mark.parametrize("supervision", ["boxes", "mixed:0.5", "fill_boxes", "fill_ellipses", "boxes+ellipse"])
 def test_a_few_steps_of_each_supervision(tmp_path, supervision):
     from lgrnet.training.trainer import Trainer, TrainOptions
 
     root = make_dataset(tmp_path / "d", videos=2, frames=4)
-    cfg = override(get_preset("tiny"), FAST + [f"train.supervision={supervision}", "train.max_iters=3",
-                                               "train.box_loss.pairwise_warmup_iters=0"])
+    prior = supervision.endswith("+ellipse")
+    cfg = override(get_preset("tiny"), FAST + [f"train.supervision={supervision.split('+')[0]}", "train.max_iters=3",
+                                               "train.box_loss.pairwise_warmup_iters=0"]
+                   + (["train.box_loss.ellipse_weight=2"] if prior else []))
     trainer = Trainer(cfg, TrainOptions(data=[str(root)], out_dir=str(tmp_path / "run"), device="cpu",
                                         tensorboard=False, progress=False, backbone_weights="none"))
     summary = trainer.fit()
@@ -199,10 +229,12 @@ def test_a_few_steps_of_each_supervision(tmp_path, supervision):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     train = [r for r in log if r.get("event") == "train"]
     assert len(train) == 3 and all(np.isfinite(r["loss"]) for r in train)
-    if supervision == "fill_boxes":
+    if supervision.startswith("fill_"):
         assert "loss_box_proj" not in train[0]
     else:
         assert any(r["loss_box_proj"] > 0 for r in train) and any(r["loss_box_pair"] > 0 for r in train)
+        assert ("loss_box_ellipse" in train[0]) == prior
+        assert not prior or all(r["loss_box_ellipse"] > 0 for r in train)
 
 
 def test_scale_consistency_runs_a_second_smaller_view(tmp_path, monkeypatch):

@@ -124,6 +124,9 @@ class BoxLossConfig:
     # (averaged) and the box frames' foreground maps must agree inside the boxes. 0 = off (one pass).
     scale_consistency_weight: float = 0.0
     scale_consistency_factor: float = 0.75
+    # The shape prior (losses/box.py): inside each box, BCE against the ellipse inscribed in it, at
+    # this weight (0 = off). Decides what the box leaves open, the corners, toward a lesion's shape.
+    ellipse_weight: float = 0.0
 
 
 @dataclass

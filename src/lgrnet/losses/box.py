@@ -30,6 +30,16 @@ give the same foreground map inside the boxes. With ``p`` and ``p'`` the two for
 
 It counters what the projection term alone allows: any mask that touches the box's four sides,
 the box itself included, scores zero there, so a box-trained model tends to fill the box's corners.
+
+A fourth, optional term is a **shape prior**: inside the box, the mask should look like the ellipse
+inscribed in it (``e``, :func:`lgrnet.data.boxes.box_to_ellipse_mask`; Khoreva et al.'s "filled
+ellipse" of "Simple Does It", CVPR 2017, there a training target of its own). With ``b`` the filled
+box and ``z`` the mask logits::
+
+    L_ell = sum_i b_i BCE(z_i, e_i) / sum_i b_i
+
+Weighed below the projection term, it decides what the box leaves open (the corners) without
+overriding it; outside the box the projection term already asks for background.
 """
 from __future__ import annotations
 
@@ -148,6 +158,14 @@ def pairwise_loss(mask_logits: torch.Tensor, similarity: torch.Tensor, box_masks
     loss = torch.stack(losses, 1)  # (R, 8, H, W)
     weight = (similarity >= threshold).float() * box_masks.float()[:, None]
     return (loss * weight).flatten(1).sum(-1) / weight.flatten(1).sum(-1).clamp_min(1.0)
+
+
+def ellipse_prior_loss(mask_logits: torch.Tensor, ellipses: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
+    """(R, h, w) logits, (R, h, w) ellipses in [0, 1] (area-averaged: soft edges) and (R, h, w) boxes
+    in [0, 1] -> (R,): the box-weighted mean BCE of the mask against the ellipse (0 for an empty box)."""
+    region = box_masks.float()
+    bce = F.binary_cross_entropy_with_logits(mask_logits.float(), ellipses.float(), reduction="none")
+    return (bce * region).flatten(1).sum(-1) / region.flatten(1).sum(-1).clamp_min(1e-6)
 
 
 def foreground_probability(mask_logits: torch.Tensor, class_logits: torch.Tensor) -> torch.Tensor:

@@ -12,9 +12,12 @@ frame's ``masks`` entry is the filled box). Per decoder head:
 3. the box frames' BoxInst terms on the matched queries: projection loss and pairwise colour
    affinity (:mod:`lgrnet.losses.box`), each summed over (object, box frame) and divided by the
    number of objects, like the mask terms;
+   With ``ellipse_weight`` > 0 also the shape prior (the target's ``box_priors``: the ellipse
+   inscribed in each box, :func:`lgrnet.losses.box.ellipse_prior_loss`), summed likewise;
 4. the class cross-entropy, as published.
 
-Total: ``sum_heads w_head * (w_bce bce + w_dice dice + w_class class + w_proj proj + r w_pair pair)``
+Total: ``sum_heads w_head * (w_bce bce + w_dice dice + w_class class + w_proj proj + r w_pair pair
++ w_ell ell)``
 with ``r`` the pairwise warm-up ramp (0 -> 1 over ``pairwise_warmup_iters`` steps, as BoxInst).
 With ``scale_consistency_weight`` > 0 the trainer runs each step twice (two input sizes), averages
 the two totals and adds the weight x :meth:`BoxSupervisedCriterion.scale_consistency`.
@@ -29,8 +32,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..config import BoxLossConfig, LossConfig
-from .box import (color_similarity, foreground_probability, pairwise_loss, pairwise_projection_cost, pool_to,
-                  projection_loss, rgb_to_lab, scale_consistency_loss)
+from .box import (color_similarity, ellipse_prior_loss, foreground_probability, pairwise_loss,
+                  pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab, scale_consistency_loss)
 from .criterion import ClipTarget, SetCriterion
 from .matching import assign, clip_matching_cost
 
@@ -53,19 +56,20 @@ def mask_frames_view(target: ClipTarget) -> ClipTarget:
 @dataclass
 class _BoxClip:
     """A clip's box frames at the loss resolution: frame indices (in the clip's T), boxes (n, Tb,
-    h, w) in [0, 1], colour similarity (Tb, 8, h, w)."""
+    h, w) in [0, 1], colour similarity (Tb, 8, h, w), the boxes' ellipses (n, Tb, h, w) or None."""
 
     frames: torch.Tensor
     boxes: torch.Tensor
     similarity: torch.Tensor
+    ellipses: Optional[torch.Tensor] = None
 
 
 class BoxSupervisedCriterion(SetCriterion):
     """:class:`SetCriterion` with box frames. ``forward(heads, targets, generators=None,
     num_objects=None, images=None)``: ``images`` (b, T, 3, H, W) in [0, 1], the clips as the model
     saw them, needed when a target has box frames (the colour affinities). Returns the
-    :class:`SetCriterion` keys plus "loss_box_proj" and "loss_box_pair" (unweighted sums over
-    heads; zero without box frames)."""
+    :class:`SetCriterion` keys plus "loss_box_proj", "loss_box_pair" and "loss_box_ellipse"
+    (unweighted sums over heads; zero without box frames, the last zero without box priors)."""
 
     def __init__(self, cfg: LossConfig, box_cfg: BoxLossConfig, num_classes: int = 1):
         super().__init__(cfg, num_classes)
@@ -83,7 +87,7 @@ class BoxSupervisedCriterion(SetCriterion):
         if not any(has_box_frames(t) for t in targets):
             out = super().forward(heads, targets, generators, num_objects)
             zero = torch.zeros((), device=out["loss"].device)
-            return {**out, "loss_box_proj": zero, "loss_box_pair": zero}
+            return {**out, "loss_box_proj": zero, "loss_box_pair": zero, "loss_box_ellipse": zero}
         if images is None:
             raise ValueError("box-supervised frames need the clips' images (images=)")
         generators, num_objects = self.batch_settings(heads, targets, generators, num_objects)
@@ -94,22 +98,23 @@ class BoxSupervisedCriterion(SetCriterion):
         w_bce, w_dice, w_class = self.term_weights
         bc = self.box_cfg
         zero = heads[0].class_logits.new_zeros((), dtype=torch.float32)
-        total = sum_bce = sum_dice = sum_class = sum_proj = sum_pair = zero
+        total = sum_bce = sum_dice = sum_class = sum_proj = sum_pair = sum_ell = zero
         for w_head, head in zip(self.head_weights(len(heads)), heads):
             if w_head == 0:
                 continue
             indices = self.match_mixed(head, targets, views, box_clips, generators)
             mask_idx = [(qi, oi) if bool(v.has_ann.any()) else (qi[:0], oi[:0]) for v, (qi, oi) in zip(views, indices)]
             bce, dice = self.mask_losses(head, views, mask_idx, num_objects, generators)
-            proj, pair = self.box_losses(head, box_clips, indices, num_objects, low)
+            proj, pair, ell = self.box_losses(head, box_clips, indices, num_objects, low)
             ce = self.class_loss(head, targets, indices)
             total = total + w_head * (w_bce * bce + w_dice * dice + w_class * ce + bc.projection_weight * proj
-                                      + self.pairwise_ramp * bc.pairwise_weight * pair)
+                                      + self.pairwise_ramp * bc.pairwise_weight * pair + bc.ellipse_weight * ell)
             sum_bce, sum_dice, sum_class = sum_bce + bce, sum_dice + dice, sum_class + ce
-            sum_proj, sum_pair = sum_proj + proj, sum_pair + pair
+            sum_proj, sum_pair, sum_ell = sum_proj + proj, sum_pair + pair, sum_ell + ell
         return {"loss": total, "loss_bce": sum_bce.detach(), "loss_dice": sum_dice.detach(),
                 "loss_class": sum_class.detach(), "num_objects": torch.tensor(num_objects),
-                "loss_box_proj": sum_proj.detach(), "loss_box_pair": sum_pair.detach()}
+                "loss_box_proj": sum_proj.detach(), "loss_box_pair": sum_pair.detach(),
+                "loss_box_ellipse": sum_ell.detach()}
 
     def scale_consistency(self, out_a, out_b, targets: Sequence[ClipTarget]) -> torch.Tensor:
         """WeakPolyp's scale consistency of two forward passes of the same clips at two input sizes:
@@ -141,10 +146,12 @@ class BoxSupervisedCriterion(SetCriterion):
         ann_idx = torch.nonzero(target.has_ann.to(target.masks.device)).flatten()
         frames = ann_idx[bf]
         boxes = pool_to(target.masks[:, bf], low)  # (n, Tb, h, w)
+        use_prior = self.box_cfg.ellipse_weight > 0 and target.box_priors is not None
+        ellipses = pool_to(target.box_priors[:, bf.to(target.box_priors.device)], low) if use_prior else None
         with torch.no_grad():
             lab = rgb_to_lab(pool_to(video[frames.to(video.device)], low))  # (Tb, 3, h, w)
             sim = color_similarity(lab, self.box_cfg.pairwise_dilation, self.box_cfg.color_theta)
-        return _BoxClip(frames, boxes, sim)
+        return _BoxClip(frames, boxes, sim, ellipses)
 
     @torch.no_grad()
     def match_mixed(self, head, targets: Sequence[ClipTarget], views: Sequence[ClipTarget],
@@ -169,10 +176,12 @@ class BoxSupervisedCriterion(SetCriterion):
         return out
 
     def box_losses(self, head, box_clips: Sequence[Optional[_BoxClip]], indices, num_objects: float,
-                   low: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Projection and pairwise terms over the matched (object, box frame) pairs / num_objects."""
+                   low: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projection, pairwise and ellipse-prior terms over the matched (object, box frame) pairs /
+        num_objects (the last zero for clips without priors)."""
         bc = self.box_cfg
         proj = pair = None
+        ell = head.mask_logits.float().sum() * 0.0
         for i, (bx, (qi, oi)) in enumerate(zip(box_clips, indices)):
             if bx is None or len(qi) == 0:
                 continue
@@ -185,7 +194,9 @@ class BoxSupervisedCriterion(SetCriterion):
             q_i = pairwise_loss(src, sim, tgt, bc.color_threshold, bc.pairwise_dilation).sum()
             proj = p_i if proj is None else proj + p_i
             pair = q_i if pair is None else pair + q_i
+            if bx.ellipses is not None:
+                ell = ell + ellipse_prior_loss(src, bx.ellipses[oi.to(bx.ellipses.device)].to(dev).flatten(0, 1), tgt).sum()
         if proj is None:
             z = head.mask_logits.float().sum() * 0.0
-            return z, z
-        return proj / num_objects, pair / num_objects
+            return z, z, z
+        return proj / num_objects, pair / num_objects, ell / num_objects

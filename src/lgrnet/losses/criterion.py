@@ -40,18 +40,23 @@ class ClipTarget:
     has_ann: (T,) bool, which of the clip's T frames are annotated (T' of them);
     box_frames: None (every annotated frame has a mask: this loss), or (T',) bool marking the
     annotated frames whose ``masks`` entry is a filled box, supervised by
-    :class:`lgrnet.losses.box_criterion.BoxSupervisedCriterion`'s box loss instead.
+    :class:`lgrnet.losses.box_criterion.BoxSupervisedCriterion`'s box loss instead;
+    box_priors: None, or (n, T', H, W) float in {0, 1}: on box frames, the ellipse inscribed in each
+    box (the box loss's shape prior, ``train.box_loss.ellipse_weight``), zeros on the other frames.
     """
 
     masks: torch.Tensor
     classes: torch.Tensor
     has_ann: torch.Tensor
     box_frames: Optional[torch.Tensor] = None
+    box_priors: Optional[torch.Tensor] = None
 
     def to(self, device) -> "ClipTarget":
-        return ClipTarget(self.masks.to(device, non_blocking=True), self.classes.to(device, non_blocking=True),
-                          self.has_ann.to(device, non_blocking=True),
-                          None if self.box_frames is None else self.box_frames.to(device, non_blocking=True))
+        def move(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if x is None else x.to(device, non_blocking=True)
+
+        return ClipTarget(move(self.masks), move(self.classes), move(self.has_ann), move(self.box_frames),
+                          move(self.box_priors))
 
     @property
     def num_objects(self) -> int:

@@ -23,7 +23,7 @@ from ..losses.criterion import ClipTarget
 from .clip_sampler import sample_clip
 from ..data.datasets import DatasetError, VideoRecord, validate_videos
 from ..io.images import read_frame
-from .supervision import plan_supervision, load_target
+from .supervision import ELLIPSE_LABEL, load_target, plan_supervision
 from .transforms import apply_recipe, augment_clip, draw_params, draw_recipe_params
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class ClipBatch:
                          self.seeds, self.positions)
 
     def pin_memory(self) -> "ClipBatch":
-        return ClipBatch(self.video.pin_memory(), [ClipTarget(t.masks.pin_memory(), t.classes, t.has_ann, t.box_frames)
-                                                   for t in self.targets], self.seeds, self.positions)
+        targets = [ClipTarget(t.masks.pin_memory(), t.classes, t.has_ann, t.box_frames, t.box_priors) for t in self.targets]
+        return ClipBatch(self.video.pin_memory(), targets, self.seeds, self.positions)
 
 
 def _seed_int(*parts: int) -> int:
@@ -130,11 +130,12 @@ class TrainClipDataset(torch.utils.data.Dataset):
         vi, ref = self.references[index]
         v = self.videos[vi]
         cfg = self.cfg
+        with_prior = cfg.box_loss.ellipse_weight > 0  # box frames carry their ellipses (label maps)
         rng = np.random.default_rng([self.seed, int(position)])
         # As published: redraw a clip in which the object never shows (at most 3 draws in all).
         for attempt in range(3):
             idx = sample_clip(len(v), ref, cfg.clip_len, rng, cfg.num_local, cfg.local_max_gap)
-            masks = [load_target(v, i, self.plan[vi][i]) for i in idx]
+            masks = [load_target(v, i, self.plan[vi][i], with_prior) for i in idx]
             if any(m is not None and m.any() for m in masks):
                 break
         frames = [read_frame(v.frames[i]) for i in idx]
@@ -155,13 +156,16 @@ class TrainClipDataset(torch.utils.data.Dataset):
             for k, i in enumerate(ann_idx):
                 masks_a[i] = moved[k].numpy()
         has_ann = torch.tensor([m is not None for m in masks_a], dtype=torch.bool)
+        priors = [torch.from_numpy(m == ELLIPSE_LABEL) for m in masks_a if m is not None]  # all False for a bool mask
+        masks_a = [None if m is None else m > 0 for m in masks_a]
         ann = [torch.from_numpy(m) for m in masks_a if m is not None]
         stacked = torch.stack(ann).float()[None]  # (1, T', S, S): one object, the lesion
         # box frames: the box loss; a box frame without a box (annotated, no lesion) is an exact empty mask
         box_frames = torch.tensor([b and bool(m.any()) for b, m in zip(is_box, masks_a) if m is not None])
         box_frames = box_frames if bool(box_frames.any()) else None
+        box_priors = torch.stack(priors).float()[None] if with_prior and box_frames is not None else None
         if stacked.any():
-            target = ClipTarget(stacked, torch.zeros(1, dtype=torch.int64), has_ann, box_frames)
+            target = ClipTarget(stacked, torch.zeros(1, dtype=torch.int64), has_ann, box_frames, box_priors)
         else:  # a clip without the lesion: every query should say "no object"
             target = ClipTarget(stacked[:0], torch.zeros(0, dtype=torch.int64), has_ann)
         return {"video": video, "target": target, "seed": _seed_int(self.seed, position, 1), "position": int(position),

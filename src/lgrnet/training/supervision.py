@@ -104,16 +104,30 @@ def count_kinds(plan: Sequence[Sequence[Optional[FrameTarget]]]) -> dict:
     return out
 
 
-def load_target(video: VideoRecord, index: int, target: Optional[FrameTarget]) -> Optional[np.ndarray]:
+#: Labels of a box frame's target when it carries its ellipse prior (``load_target(with_prior=True)``).
+BOX_LABEL, ELLIPSE_LABEL = 1, 2
+
+
+def load_target(video: VideoRecord, index: int, target: Optional[FrameTarget],
+                with_prior: bool = False) -> Optional[np.ndarray]:
     """Frame ``index``'s supervision as a bool (H, W) mask (the filled boxes for "box" / "fill", their
-    inscribed ellipses for "ellipse"), or None."""
+    inscribed ellipses for "ellipse"), or None. ``with_prior``: a "box" frame's target is a uint8
+    label map instead, :data:`BOX_LABEL` in the boxes and :data:`ELLIPSE_LABEL` inside their
+    inscribed ellipses (the box loss's shape prior), so that both go through augmentation together."""
     if target is None:
         return None
-    fill = box_to_ellipse_mask if target.kind == "ellipse" else box_to_mask
     if target.source == "box_file":
         boxes, size = read_box_annotation(video.box_file(index))
-        return fill(boxes, size)
-    mask = read_mask(video.masks[index], TRAIN_MASK_THRESHOLD)
-    if target.kind == "mask":
-        return mask
-    return fill(mask_to_box(mask), mask.shape)
+    else:
+        mask = read_mask(video.masks[index], TRAIN_MASK_THRESHOLD)
+        if target.kind == "mask":
+            return mask
+        boxes, size = mask_to_box(mask), mask.shape
+    if target.kind == "ellipse":
+        return box_to_ellipse_mask(boxes, size)
+    filled = box_to_mask(boxes, size)
+    if not (with_prior and target.kind == "box"):
+        return filled
+    labels = filled.astype(np.uint8) * BOX_LABEL
+    labels[box_to_ellipse_mask(boxes, size)] = ELLIPSE_LABEL  # the ellipse lies inside its box
+    return labels

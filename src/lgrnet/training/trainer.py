@@ -126,7 +126,7 @@ def check_train_config(cfg: LGRNetConfig) -> None:
         problems.append(str(exc))
     b = t.box_loss
     if b.stride < 1 or b.pairwise_dilation < 1 or b.color_theta <= 0 or min(b.projection_weight, b.pairwise_weight,
-                                                                             b.match_weight) < 0:
+                                                                             b.match_weight, b.ellipse_weight) < 0:
         problems.append("train.box_loss: stride and pairwise_dilation must be >= 1, color_theta > 0, the weights >= 0")
     if problems:
         raise UserError("; ".join(problems))
@@ -515,7 +515,7 @@ class Trainer:
         return {"loss": float(loss.detach()), "loss_bce": float(losses["loss_bce"]),
                 "loss_dice": float(losses["loss_dice"]), "loss_class": float(losses["loss_class"]),
                 "loss_box_proj": float(losses["loss_box_proj"]), "loss_box_pair": float(losses["loss_box_pair"]),
-                "loss_box_sc": float(sc.detach()),
+                "loss_box_sc": float(sc.detach()), "loss_box_ellipse": float(losses["loss_box_ellipse"]),
                 "num_objects": float(losses["num_objects"]), "size": size}
 
     def optimizer_step(self) -> float:
@@ -606,7 +606,8 @@ class Trainer:
                     if self.step % tc.log_every == 0 or self.step == self.total_steps:
                         keys = ["loss", "loss_bce", "loss_dice", "loss_class"] + (
                             ["loss_box_proj", "loss_box_pair"] if self.box_supervised else []) + (
-                            ["loss_box_sc"] if self.box_supervised and tc.box_loss.scale_consistency_weight > 0 else [])
+                            ["loss_box_sc"] if self.box_supervised and tc.box_loss.scale_consistency_weight > 0 else []) + (
+                            ["loss_box_ellipse"] if self.box_supervised and tc.box_loss.ellipse_weight > 0 else [])
                         mean = self._mean_over_processes({k: stats[k] for k in keys})
                         lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
                         rec = {"event": "train", "step": self.step, **{k: round(v, 7) for k, v in mean.items()},

@@ -42,9 +42,10 @@ def _geometry(x: np.ndarray, p: ClipAugParams) -> np.ndarray:
 
 def augment_clip(frames: Sequence[np.ndarray], masks: Sequence[Optional[np.ndarray]], size: int,
                  params: ClipAugParams) -> Tuple[np.ndarray, List[Optional[np.ndarray]]]:
-    """frames: uint8 (H, W, 3) each; masks: bool (H, W) or None (frame not annotated).
+    """frames: uint8 (H, W, 3) each; masks: bool (H, W) or None (frame not annotated), or uint8
+    (H, W) label maps (nearest-neighbour throughout, labels kept).
 
-    Returns uint8 (T, size, size, 3) and a list of bool (size, size) masks (None kept).
+    Returns uint8 (T, size, size, 3) and a list of (size, size) masks, bool or uint8 as given (None kept).
     """
     out_frames = []
     out_masks: List[Optional[np.ndarray]] = []
@@ -58,7 +59,8 @@ def augment_clip(frames: Sequence[np.ndarray], masks: Sequence[Optional[np.ndarr
         mu = m.astype(np.uint8)
         if mu.shape != (size, size):
             mu = cv2.resize(mu, (size, size), interpolation=cv2.INTER_NEAREST)
-        out_masks.append(_geometry(mu, params) > 0)
+        moved = _geometry(mu, params)
+        out_masks.append(moved if m.dtype == np.uint8 else moved > 0)
     return np.stack(out_frames), out_masks
 
 
@@ -117,7 +119,8 @@ def draw_recipe_params(rng: np.random.Generator, cfg, size: int) -> Optional[Cli
 
 
 def apply_recipe(video, masks, p: ClipRecipeParams):
-    """video (T, 3, S, S) float in [0, 1], masks (T', S, S) bool -> the same, transformed by ``p``
+    """video (T, 3, S, S) float in [0, 1], masks (T', S, S) bool (or uint8 label maps, kept as labels)
+    -> the same, transformed by ``p``
     with torchvision's functional ops, identically for every frame: the geometric part (one affine
     map: rotation, zoom, shift; bilinear for frames, nearest for masks, zeros outside) first, then
     brightness, contrast, saturation, hue, blur and noise (independent per pixel, same std) on the
@@ -130,7 +133,8 @@ def apply_recipe(video, masks, p: ClipRecipeParams):
         kw = {"angle": p.angle, "translate": list(p.translate), "scale": p.scale, "shear": [0.0, 0.0]}
         video = TF.affine(video, interpolation=InterpolationMode.BILINEAR, **kw)
         if masks.numel():
-            masks = TF.affine(masks[:, None].to(torch.uint8), interpolation=InterpolationMode.NEAREST, **kw)[:, 0] > 0
+            moved = TF.affine(masks[:, None].to(torch.uint8), interpolation=InterpolationMode.NEAREST, **kw)[:, 0]
+            masks = moved if masks.dtype == torch.uint8 else moved > 0
     if p.brightness != 1.0:
         video = TF.adjust_brightness(video, p.brightness)
     if p.contrast != 1.0:
