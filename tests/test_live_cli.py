@@ -256,7 +256,8 @@ def test_a_stream_that_stalls_midway_ends_with_the_recording_complete(assets, tm
 
 def test_ctrl_c_ends_cleanly_with_the_recording_complete(assets, tmp_path):
     server = SilentServer(ts_bytes(assets))  # the whole stream, then the connection stays open
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    # faulthandler: a hang after Ctrl-C is answered with SIGABRT, which prints every thread's stack
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "lgrnet", "live", f"tcp://127.0.0.1:{server.port}", "--weights",
                              assets["weights"], "--no-page", "--timeout", "120", "--out", str(tmp_path), "--name", "c"],
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -266,7 +267,12 @@ def test_ctrl_c_ends_cleanly_with_the_recording_complete(assets, tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "slow"
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"lgrnet live still running 90 s after Ctrl-C; its threads:\n{err[-6000:]}")
     finally:
         server.close()
         if proc.poll() is None:
