@@ -258,9 +258,16 @@ def test_ctrl_c_ends_cleanly_with_the_recording_complete(assets, tmp_path):
     server = SilentServer(ts_bytes(assets))  # the whole stream, then the connection stays open
     # faulthandler: a hang after Ctrl-C is answered with SIGABRT, which prints every thread's stack
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "lgrnet", "live", f"tcp://127.0.0.1:{server.port}", "--weights",
-                             assets["weights"], "--no-page", "--timeout", "120", "--out", str(tmp_path), "--name", "c"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+    # The child must start with Ctrl-C's default disposition, as from a terminal: a SIGINT that this
+    # process ignores or blocks (set by something earlier in a long pytest run) would be inherited
+    # through exec, and Python then installs no KeyboardInterrupt handler. A full run of the suite
+    # once left `lgrnet live` waiting 90 s after the signal, its main thread still in run_live.
+    inherited = (signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    argv = ["-m", "lgrnet", "live", f"tcp://127.0.0.1:{server.port}", "--weights", assets["weights"], "--no-page",
+            "--timeout", "120", "--out", str(tmp_path), "--name", "c"]
+    start = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+             "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.executable, [sys.executable] + sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", start] + argv, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 180
         while not any(p.name.startswith(".c.partial") and any((p / "frames").glob("*.jpg")) for p in tmp_path.iterdir()):
@@ -272,7 +279,8 @@ def test_ctrl_c_ends_cleanly_with_the_recording_complete(assets, tmp_path):
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)
             _, err = proc.communicate(timeout=30)
-            pytest.fail(f"lgrnet live still running 90 s after Ctrl-C; its threads:\n{err[-6000:]}")
+            pytest.fail(f"lgrnet live still running 90 s after Ctrl-C (this process's SIGINT handler and "
+                        f"blocked: {inherited}); its threads:\n{err[-6000:]}")
     finally:
         server.close()
         if proc.poll() is None:
