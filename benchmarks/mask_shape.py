@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 from PIL import Image
@@ -27,14 +27,19 @@ def _mask(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L")) > 127
 
 
+def _lesion_masks(gt_dir: Path) -> Iterator[Tuple[Path, np.ndarray]]:
+    """(path, mask) of every <video>/<frame>.png under ``gt_dir`` that shows a lesion."""
+    for gt_path in sorted(gt_dir.glob("*/*.png")):
+        gt = _mask(gt_path)
+        if gt.any():
+            yield gt_path, gt
+
+
 def shape_stats(gt_dir: Path, pred_dir: Path) -> Dict[str, float]:
     ratios: List[float] = []
     corners: List[float] = []
     dices: List[float] = []
-    for gt_path in sorted(gt_dir.glob("*/*.png")):
-        gt = _mask(gt_path)
-        if not gt.any():
-            continue
+    for gt_path, gt in _lesion_masks(gt_dir):
         pred = _mask(pred_dir / gt_path.parent.name / gt_path.name)
         if pred.shape != gt.shape:
             raise SystemExit(f"{pred_dir / gt_path.parent.name / gt_path.name}: size {pred.shape} != {gt.shape}")
@@ -56,10 +61,7 @@ def box_shape_dice(gt_dir: Path) -> Dict[str, float]:
 
     box_dice: List[float] = []
     ellipse_dice: List[float] = []
-    for gt_path in sorted(gt_dir.glob("*/*.png")):
-        gt = _mask(gt_path)
-        if not gt.any():
-            continue
+    for _, gt in _lesion_masks(gt_dir):
         boxes = mask_to_box(gt)
         for shape, out in ((box_to_mask(boxes, gt.shape), box_dice), (box_to_ellipse_mask(boxes, gt.shape), ellipse_dice)):
             out.append(2 * (shape & gt).sum() / (shape.sum() + gt.sum()))

@@ -233,19 +233,28 @@ def test_foreground_probability_against_a_loop():
     assert got.max() <= 1.0
 
 
+def _region_mean_loop(region, value):
+    """Per row r of (R, H, W) ``region``: sum of region * value(r, y, x) / sum of region (0 if empty)."""
+    out = []
+    for r in range(region.shape[0]):
+        num = den = 0.0
+        for y in range(region.shape[1]):
+            for x in range(region.shape[2]):
+                num += float(region[r, y, x]) * value(r, y, x)
+                den += float(region[r, y, x])
+        out.append(num / den if den else 0.0)
+    return out
+
+
 def test_scale_consistency_loss_against_a_loop():
     g = torch.Generator().manual_seed(4)
     a, b = torch.rand(3, 6, 7, generator=g), torch.rand(3, 6, 7, generator=g)
     region = (torch.rand(3, 6, 7, generator=g) > 0.5).float() * torch.rand(3, 6, 7, generator=g)
     region[2] = 0  # an empty box: no loss
     got = scale_consistency_loss(a, b, region)
+    want = _region_mean_loop(region, lambda r, y, x: abs(float(a[r, y, x]) - float(b[r, y, x])))
     for r in range(3):
-        num = den = 0.0
-        for y in range(6):
-            for x in range(7):
-                num += float(region[r, y, x]) * abs(float(a[r, y, x]) - float(b[r, y, x]))
-                den += float(region[r, y, x])
-        assert math.isclose(float(got[r]), num / den if den else 0.0, rel_tol=1e-5, abs_tol=1e-7)
+        assert math.isclose(float(got[r]), want[r], rel_tol=1e-5, abs_tol=1e-7)
     assert torch.equal(scale_consistency_loss(a, a, region), torch.zeros(3))
 
 
@@ -287,15 +296,14 @@ def test_ellipse_prior_loss_against_a_loop():
     boxes = (torch.rand(3, 5, 6, generator=g) > 0.4).float()
     boxes[2] = 0  # an empty box: no loss
     got = ellipse_prior_loss(logits, ellipses, boxes)
+
+    def bce(r, y, x):
+        p, e = 1 / (1 + math.exp(-float(logits[r, y, x]))), float(ellipses[r, y, x])
+        return -(e * math.log(p) + (1 - e) * math.log(1 - p))
+
+    want = _region_mean_loop(boxes, bce)
     for r in range(3):
-        num = den = 0.0
-        for y in range(5):
-            for x in range(6):
-                z, e = float(logits[r, y, x]), float(ellipses[r, y, x])
-                p = 1 / (1 + math.exp(-z))
-                num += float(boxes[r, y, x]) * -(e * math.log(p) + (1 - e) * math.log(1 - p))
-                den += float(boxes[r, y, x])
-        assert math.isclose(float(got[r]), num / den if den else 0.0, rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(float(got[r]), want[r], rel_tol=1e-5, abs_tol=1e-6)
 
 
 def test_criterion_ellipse_prior_prefers_the_ellipse_to_the_box():

@@ -180,8 +180,7 @@ class BoxSupervisedCriterion(SetCriterion):
         """Projection, pairwise and ellipse-prior terms over the matched (object, box frame) pairs /
         num_objects (the last zero for clips without priors)."""
         bc = self.box_cfg
-        proj = pair = None
-        ell = head.mask_logits.float().sum() * 0.0
+        proj = pair = ell = None
         for i, (bx, (qi, oi)) in enumerate(zip(box_clips, indices)):
             if bx is None or len(qi) == 0:
                 continue
@@ -195,8 +194,9 @@ class BoxSupervisedCriterion(SetCriterion):
             proj = p_i if proj is None else proj + p_i
             pair = q_i if pair is None else pair + q_i
             if bx.ellipses is not None:
-                ell = ell + ellipse_prior_loss(src, bx.ellipses[oi.to(bx.ellipses.device)].to(dev).flatten(0, 1), tgt).sum()
+                e_i = ellipse_prior_loss(src, bx.ellipses[oi.to(bx.ellipses.device)].to(dev).flatten(0, 1), tgt).sum()
+                ell = e_i if ell is None else ell + e_i
         if proj is None:
             z = head.mask_logits.float().sum() * 0.0
             return z, z, z
-        return proj / num_objects, pair / num_objects, ell / num_objects
+        return proj / num_objects, pair / num_objects, (proj * 0.0 if ell is None else ell / num_objects)

@@ -156,7 +156,8 @@ class TrainClipDataset(torch.utils.data.Dataset):
             for k, i in enumerate(ann_idx):
                 masks_a[i] = moved[k].numpy()
         has_ann = torch.tensor([m is not None for m in masks_a], dtype=torch.bool)
-        priors = [torch.from_numpy(m == ELLIPSE_LABEL) for m in masks_a if m is not None]  # all False for a bool mask
+        # all False for a bool (mask) frame; only built when box frames carry ellipses
+        priors = [torch.from_numpy(m == ELLIPSE_LABEL) for m in masks_a if m is not None] if with_prior else []
         masks_a = [None if m is None else m > 0 for m in masks_a]
         ann = [torch.from_numpy(m) for m in masks_a if m is not None]
         stacked = torch.stack(ann).float()[None]  # (1, T', S, S): one object, the lesion
