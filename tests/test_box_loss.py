@@ -12,7 +12,7 @@ import torch
 from lgrnet.config import BoxLossConfig, LossConfig
 from lgrnet.losses.box import (axis_projections, color_similarity, ellipse_prior_loss, foreground_probability,
                                neighbour_offsets, pairwise_loss, pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab,
-                               scale_consistency_loss)
+                               scale_consistency_loss, teacher_loss, teacher_pseudo_masks)
 from lgrnet.losses.box_criterion import BoxSupervisedCriterion, mask_frames_view
 from lgrnet.losses.criterion import ClipTarget, SetCriterion
 
@@ -333,3 +333,72 @@ def test_criterion_ellipse_prior_prefers_the_ellipse_to_the_box():
     assert abs(lo["loss_box_proj"].item() - lb["loss_box_proj"].item()) < 0.05  # the same projections (4x4 cells)
     assert losses(BoxLossConfig(pairwise_warmup_iters=0), oval, as_box)["loss_box_ellipse"].item() == 0.0
     assert losses(on, None, as_box)["loss_box_ellipse"].item() == 0.0
+
+
+def test_teacher_pseudo_masks_and_loss_against_loops():
+    """Pseudo-mask = teacher map >= threshold inside the box; it fits when its projections' Dice
+    against the box (mean of x and y) reaches min_fit; the loss is the mean BCE plus +1 dice, each
+    pixel by hand."""
+    rng = np.random.default_rng(3)
+    q = torch.from_numpy(rng.random((2, 10, 12))).float()  # (Tb, h, w)
+    boxes = torch.zeros(2, 2, 10, 12)  # (n, Tb, h, w)
+    boxes[0, :, 2:8, 3:9] = 1
+    boxes[1, 0, 0:3, 0:12] = 1  # the second object: a box on frame 0 only
+    q[:, 2:8, 3:9] = q[:, 2:8, 3:9] * 0.3 + 0.6  # object 0: confident everywhere in its box
+    pseudo, fits = teacher_pseudo_masks(q, boxes, threshold=0.5, min_fit=0.9)
+    for o in range(2):
+        for f in range(2):
+            want = np.array([[float(q[f, y, x] >= 0.5 and boxes[o, f, y, x] > 0.5) for x in range(12)] for y in range(10)])
+            np.testing.assert_array_equal(pseudo[o, f].numpy(), want)
+            bx, by = boxes[o, f].numpy().max(0), boxes[o, f].numpy().max(1)
+            px, py = want.max(0), want.max(1)
+            if bx.sum() == 0:
+                assert not fits[o, f]
+                continue
+            dice = [2 * (a * b).sum() / ((a * a).sum() + (b * b).sum() + 1e-5) for a, b in ((px, bx), (py, by))]
+            assert bool(fits[o, f]) == (sum(dice) / 2 >= 0.9)
+    assert fits[0].all() and not fits[1, 1]  # a frame without the object's box never fits
+
+    logits = torch.from_numpy(rng.normal(size=(2, 10, 12))).float()
+    m = pseudo[0]
+    got = teacher_loss(logits, m)
+    for r in range(2):
+        bce, inter, ssum = 0.0, 0.0, 0.0
+        for y in range(10):
+            for x in range(12):
+                p, t = 1 / (1 + math.exp(-float(logits[r, y, x]))), float(m[r, y, x])
+                bce += -(t * math.log(p) + (1 - t) * math.log(1 - p))
+                inter, ssum = inter + p * t, ssum + p
+        want = bce / 120 + 1 - (2 * inter + 1) / (ssum + float(m[r].sum()) + 1)
+        assert math.isclose(float(got[r]), want, rel_tol=1e-5)
+
+
+def test_criterion_teacher_term_uses_only_fitting_pseudo_masks():
+    """With the teacher's map equal to a mask inside the box the term is the teacher loss of the
+    matched query against it, over num_objects; a teacher map that misses the box (no fit) or no
+    map at all gives zero; weight 0 gives zero too."""
+    s, t = 32, 2
+    box = torch.zeros(1, t, s, s)
+    box[:, :, 8:24, 4:20] = 1
+    lesion = torch.zeros(t, s, s)
+    lesion[:, 9:23, 5:19] = 1
+    images = torch.full((1, t, 3, s, s), 0.5)
+    logits = torch.from_numpy(np.random.default_rng(0).normal(size=(1, t, 1, s, s))).float()
+    target = ClipTarget(box, torch.zeros(1, dtype=torch.int64), torch.ones(t, dtype=torch.bool), torch.tensor([True, True]))
+
+    def run(box_loss, maps):
+        crit = BoxSupervisedCriterion(LossConfig(num_points=64), box_loss)
+        head = SimpleNamespace(class_logits=torch.tensor([[[4.0, -4.0]]]), mask_logits=logits)
+        return crit([head], [target], images=images, teacher_maps=maps)
+
+    on = BoxLossConfig(pairwise_warmup_iters=0, teacher_weight=1.0, stride=4)
+    got = run(on, lesion[None])["loss_box_teacher"].item()
+    want = teacher_loss(pool_to(logits[0, :, 0], (8, 8)), (pool_to(lesion, (8, 8)) >= 0.5).float()).sum().item()
+    assert got > 0 and math.isclose(got, want, rel_tol=1e-5)
+    missing = torch.zeros(1, t, s, s)
+    missing[:, :, 0:4, 0:4] = 1  # all outside the box: an empty pseudo-mask, no fit
+    assert run(on, missing)["loss_box_teacher"].item() == 0.0
+    assert run(on, None)["loss_box_teacher"].item() == 0.0
+    off = BoxLossConfig(pairwise_warmup_iters=0, stride=4)
+    assert run(off, lesion[None])["loss_box_teacher"].item() == 0.0
+    assert math.isclose(run(on, lesion[None])["loss"].item() - run(off, lesion[None])["loss"].item(), got, rel_tol=1e-4)

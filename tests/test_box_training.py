@@ -213,15 +213,20 @@ def test_empty_box_frame_is_an_empty_mask_frame(tmp_path):
     assert seen
 
 
-@pytest.mark.parametrize("supervision", ["boxes", "mixed:0.5", "fill_boxes", "fill_ellipses", "boxes+ellipse"])
+@pytest.mark.parametrize("supervision", ["boxes", "mixed:0.5", "fill_boxes", "fill_ellipses", "boxes+ellipse",
+                                         "boxes+teacher"])
 def test_a_few_steps_of_each_supervision(tmp_path, supervision):
     from lgrnet.training.trainer import Trainer, TrainOptions
 
     root = make_dataset(tmp_path / "d", videos=2, frames=4)
-    prior = supervision.endswith("+ellipse")
+    prior, teacher = supervision.endswith("+ellipse"), supervision.endswith("+teacher")
     cfg = override(get_preset("tiny"), FAST + [f"train.supervision={supervision.split('+')[0]}", "train.max_iters=3",
                                                "train.box_loss.pairwise_warmup_iters=0"]
-                   + (["train.box_loss.ellipse_weight=2"] if prior else []))
+                   + (["train.box_loss.ellipse_weight=2"] if prior else [])
+                   # the teacher from step 2 on, every pseudo-mask used (the tiny model's are poor)
+                   + (["train.box_loss.teacher_weight=1", "train.box_loss.teacher_start=1",
+                       "train.box_loss.teacher_min_fit=0", "train.box_loss.teacher_threshold=0.01",
+                       "train.ema_decay=0.9"] if teacher else []))
     trainer = Trainer(cfg, TrainOptions(data=[str(root)], out_dir=str(tmp_path / "run"), device="cpu",
                                         tensorboard=False, progress=False, backbone_weights="none"))
     summary = trainer.fit()
@@ -235,6 +240,8 @@ def test_a_few_steps_of_each_supervision(tmp_path, supervision):
         assert any(r["loss_box_proj"] > 0 for r in train) and any(r["loss_box_pair"] > 0 for r in train)
         assert ("loss_box_ellipse" in train[0]) == prior
         assert not prior or all(r["loss_box_ellipse"] > 0 for r in train)
+        assert ("loss_box_teacher" in train[0]) == teacher
+        assert not teacher or (train[0]["loss_box_teacher"] == 0 and all(r["loss_box_teacher"] > 0 for r in train[1:]))
 
 
 def test_scale_consistency_runs_a_second_smaller_view(tmp_path, monkeypatch):

@@ -127,6 +127,13 @@ class BoxLossConfig:
     # The shape prior (losses/box.py): inside each box, BCE against the ellipse inscribed in it, at
     # this weight (0 = off). Decides what the box leaves open, the corners, toward a lesion's shape.
     ellipse_weight: float = 0.0
+    # The mean teacher (losses/box.py): from step teacher_start on, the weight EMA's own lesion map
+    # of each box frame, thresholded and cut to each box, is that frame's mask (BCE + dice, at this
+    # weight; 0 = off). Needs train.ema_decay > 0; one more forward pass (no gradient) a step.
+    teacher_weight: float = 0.0
+    teacher_start: int = 600
+    teacher_threshold: float = 0.5
+    teacher_min_fit: float = 0.8  # a pseudo-mask whose box projections score below this is skipped
 
 
 @dataclass

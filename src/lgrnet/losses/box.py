@@ -40,6 +40,18 @@ box and ``z`` the mask logits::
 
 Weighed below the projection term, it decides what the box leaves open (the corners) without
 overriding it; outside the box the projection term already asks for background.
+
+A fifth, optional term is a **mean teacher** (BoxTeacher, Cheng et al., CVPR 2023): the weight EMA
+of the model being trained predicts each box frame's lesion map ``q`` (:func:`foreground_probability`,
+no gradient); cut to each object's box it becomes that object's pseudo-mask
+``m = [q >= threshold] * b``, used only where it fits its box (:func:`teacher_pseudo_masks`: the
+projection Dice of ``m`` against the box at least ``min_fit``), with the mask terms' BCE (mean over
+the frame) and dice::
+
+    L_teach = mean_i BCE(z_i, m_i) + 1 - (2 <s, m> + 1) / (sum s + sum m + 1),   s = sigmoid(z)
+
+The teacher has learnt from the boxes and the colour affinities of every earlier step, so its masks
+follow the lesion's edges where the box's projections and the ellipse can only guess.
 """
 from __future__ import annotations
 
@@ -69,11 +81,16 @@ def projection_dice(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1.0 - 2.0 * inter / union
 
 
-def projection_loss(mask_logits: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
-    """(R, H, W) logits and (R, H, W) filled boxes in [0, 1] -> (R,) Dice on x plus Dice on y."""
-    px, py = axis_projections(mask_logits.float().sigmoid())
+def projection_loss_of_probabilities(prob: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
+    """:func:`projection_loss` of (R, H, W) probabilities (not logits) -> (R,)."""
+    px, py = axis_projections(prob.float())
     bx, by = axis_projections(box_masks.float())
     return projection_dice(px, bx) + projection_dice(py, by)
+
+
+def projection_loss(mask_logits: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
+    """(R, H, W) logits and (R, H, W) filled boxes in [0, 1] -> (R,) Dice on x plus Dice on y."""
+    return projection_loss_of_probabilities(mask_logits.float().sigmoid(), box_masks)
 
 
 def pairwise_projection_cost(mask_logits: torch.Tensor, box_masks: torch.Tensor) -> torch.Tensor:
@@ -193,3 +210,25 @@ def pool_to(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         return x.float()
     y = F.adaptive_avg_pool2d(x.reshape(-1, 1, h, w).float(), tuple(size))
     return y.reshape(*lead, *y.shape[-2:])
+
+
+def teacher_pseudo_masks(teacher_map: torch.Tensor, box_masks: torch.Tensor, threshold: float = 0.5,
+                         min_fit: float = 0.8) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(Tb, h, w) the teacher's lesion map of the box frames and (n, Tb, h, w) boxes in [0, 1] ->
+    ((n, Tb, h, w) pseudo-masks ``[q >= threshold] * [b > 0.5]``, (n, Tb) bool: the pseudo-mask fits
+    its box, 1 - projection_loss / 2 >= ``min_fit``; a frame without box never fits)."""
+    inside = box_masks.float() > 0.5
+    pseudo = ((teacher_map.float() >= threshold)[None] & inside).float()
+    n, tb = pseudo.shape[:2]
+    fit = 1.0 - 0.5 * projection_loss_of_probabilities(pseudo.flatten(0, 1), inside.float().flatten(0, 1))
+    has_box = inside.flatten(2).any(-1)
+    return pseudo, (fit.view(n, tb) >= min_fit) & has_box
+
+
+def teacher_loss(mask_logits: torch.Tensor, pseudo_masks: torch.Tensor) -> torch.Tensor:
+    """(R, h, w) logits and (R, h, w) pseudo-masks in {0, 1} -> (R,): the mean BCE over the frame
+    plus the mask terms' dice (+1 smoothing)."""
+    z, m = mask_logits.float().flatten(1), pseudo_masks.float().flatten(1)
+    bce = F.binary_cross_entropy_with_logits(z, m, reduction="none").mean(1)
+    s = z.sigmoid()
+    return bce + 1 - (2 * (s * m).sum(1) + 1) / (s.sum(1) + m.sum(1) + 1)

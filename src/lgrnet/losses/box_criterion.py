@@ -13,11 +13,13 @@ frame's ``masks`` entry is the filled box). Per decoder head:
    affinity (:mod:`lgrnet.losses.box`), each summed over (object, box frame) and divided by the
    number of objects, like the mask terms;
    With ``ellipse_weight`` > 0 also the shape prior (the target's ``box_priors``: the ellipse
-   inscribed in each box, :func:`lgrnet.losses.box.ellipse_prior_loss`), summed likewise;
+   inscribed in each box, :func:`lgrnet.losses.box.ellipse_prior_loss`), summed likewise; with
+   ``teacher_maps`` given (the trainer's weight EMA on the same clips) also the mean-teacher term
+   on the pseudo-masks that fit their boxes (:func:`lgrnet.losses.box.teacher_loss`), likewise;
 4. the class cross-entropy, as published.
 
 Total: ``sum_heads w_head * (w_bce bce + w_dice dice + w_class class + w_proj proj + r w_pair pair
-+ w_ell ell)``
++ w_ell ell + w_teach teach)``
 with ``r`` the pairwise warm-up ramp (0 -> 1 over ``pairwise_warmup_iters`` steps, as BoxInst).
 With ``scale_consistency_weight`` > 0 the trainer runs each step twice (two input sizes), averages
 the two totals and adds the weight x :meth:`BoxSupervisedCriterion.scale_consistency`.
@@ -33,7 +35,8 @@ import torch
 
 from ..config import BoxLossConfig, LossConfig
 from .box import (color_similarity, ellipse_prior_loss, foreground_probability, pairwise_loss,
-                  pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab, scale_consistency_loss)
+                  pairwise_projection_cost, pool_to, projection_loss, rgb_to_lab, scale_consistency_loss,
+                  teacher_loss, teacher_pseudo_masks)
 from .criterion import ClipTarget, SetCriterion
 from .matching import assign, clip_matching_cost
 
@@ -56,20 +59,25 @@ def mask_frames_view(target: ClipTarget) -> ClipTarget:
 @dataclass
 class _BoxClip:
     """A clip's box frames at the loss resolution: frame indices (in the clip's T), boxes (n, Tb,
-    h, w) in [0, 1], colour similarity (Tb, 8, h, w), the boxes' ellipses (n, Tb, h, w) or None."""
+    h, w) in [0, 1], colour similarity (Tb, 8, h, w), the boxes' ellipses (n, Tb, h, w) or None, the
+    teacher's pseudo-masks (n, Tb, h, w) and which of them fit their boxes (n, Tb) bool, or None."""
 
     frames: torch.Tensor
     boxes: torch.Tensor
     similarity: torch.Tensor
     ellipses: Optional[torch.Tensor] = None
+    pseudo: Optional[torch.Tensor] = None
+    pseudo_fits: Optional[torch.Tensor] = None
 
 
 class BoxSupervisedCriterion(SetCriterion):
     """:class:`SetCriterion` with box frames. ``forward(heads, targets, generators=None,
-    num_objects=None, images=None)``: ``images`` (b, T, 3, H, W) in [0, 1], the clips as the model
-    saw them, needed when a target has box frames (the colour affinities). Returns the
-    :class:`SetCriterion` keys plus "loss_box_proj", "loss_box_pair" and "loss_box_ellipse"
-    (unweighted sums over heads; zero without box frames, the last zero without box priors)."""
+    num_objects=None, images=None, teacher_maps=None)``: ``images`` (b, T, 3, H, W) in [0, 1], the
+    clips as the model saw them, needed when a target has box frames (the colour affinities);
+    ``teacher_maps`` (b, T, H', W') the teacher's lesion maps of the same clips, or None. Returns the
+    :class:`SetCriterion` keys plus "loss_box_proj", "loss_box_pair", "loss_box_ellipse" and
+    "loss_box_teacher" (unweighted sums over heads; zero without box frames, the last two zero
+    without box priors / teacher maps)."""
 
     def __init__(self, cfg: LossConfig, box_cfg: BoxLossConfig, num_classes: int = 1):
         super().__init__(cfg, num_classes)
@@ -83,38 +91,42 @@ class BoxSupervisedCriterion(SetCriterion):
 
     def forward(self, heads: Sequence, targets: Sequence[ClipTarget],
                 generators: Optional[Sequence[Optional[torch.Generator]]] = None,
-                num_objects: Optional[float] = None, images: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+                num_objects: Optional[float] = None, images: Optional[torch.Tensor] = None,
+                teacher_maps: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         if not any(has_box_frames(t) for t in targets):
             out = super().forward(heads, targets, generators, num_objects)
             zero = torch.zeros((), device=out["loss"].device)
-            return {**out, "loss_box_proj": zero, "loss_box_pair": zero, "loss_box_ellipse": zero}
+            return {**out, "loss_box_proj": zero, "loss_box_pair": zero, "loss_box_ellipse": zero,
+                    "loss_box_teacher": zero}
         if images is None:
             raise ValueError("box-supervised frames need the clips' images (images=)")
         generators, num_objects = self.batch_settings(heads, targets, generators, num_objects)
         size = heads[0].mask_logits.shape[-2:]
         low = (-(-size[0] // self.box_cfg.stride), -(-size[1] // self.box_cfg.stride))
-        box_clips = [self._box_clip(t, images[i], low) if has_box_frames(t) else None for i, t in enumerate(targets)]
+        box_clips = [self._box_clip(t, images[i], low, None if teacher_maps is None else teacher_maps[i])
+                     if has_box_frames(t) else None for i, t in enumerate(targets)]
         views = [mask_frames_view(t) for t in targets]
         w_bce, w_dice, w_class = self.term_weights
         bc = self.box_cfg
         zero = heads[0].class_logits.new_zeros((), dtype=torch.float32)
-        total = sum_bce = sum_dice = sum_class = sum_proj = sum_pair = sum_ell = zero
+        total = sum_bce = sum_dice = sum_class = sum_proj = sum_pair = sum_ell = sum_teach = zero
         for w_head, head in zip(self.head_weights(len(heads)), heads):
             if w_head == 0:
                 continue
             indices = self.match_mixed(head, targets, views, box_clips, generators)
             mask_idx = [(qi, oi) if bool(v.has_ann.any()) else (qi[:0], oi[:0]) for v, (qi, oi) in zip(views, indices)]
             bce, dice = self.mask_losses(head, views, mask_idx, num_objects, generators)
-            proj, pair, ell = self.box_losses(head, box_clips, indices, num_objects, low)
+            proj, pair, ell, teach = self.box_losses(head, box_clips, indices, num_objects, low)
             ce = self.class_loss(head, targets, indices)
             total = total + w_head * (w_bce * bce + w_dice * dice + w_class * ce + bc.projection_weight * proj
-                                      + self.pairwise_ramp * bc.pairwise_weight * pair + bc.ellipse_weight * ell)
+                                      + self.pairwise_ramp * bc.pairwise_weight * pair + bc.ellipse_weight * ell
+                                      + bc.teacher_weight * teach)
             sum_bce, sum_dice, sum_class = sum_bce + bce, sum_dice + dice, sum_class + ce
-            sum_proj, sum_pair, sum_ell = sum_proj + proj, sum_pair + pair, sum_ell + ell
+            sum_proj, sum_pair, sum_ell, sum_teach = sum_proj + proj, sum_pair + pair, sum_ell + ell, sum_teach + teach
         return {"loss": total, "loss_bce": sum_bce.detach(), "loss_dice": sum_dice.detach(),
                 "loss_class": sum_class.detach(), "num_objects": torch.tensor(num_objects),
                 "loss_box_proj": sum_proj.detach(), "loss_box_pair": sum_pair.detach(),
-                "loss_box_ellipse": sum_ell.detach()}
+                "loss_box_ellipse": sum_ell.detach(), "loss_box_teacher": sum_teach.detach()}
 
     def scale_consistency(self, out_a, out_b, targets: Sequence[ClipTarget]) -> torch.Tensor:
         """WeakPolyp's scale consistency of two forward passes of the same clips at two input sizes:
@@ -141,7 +153,8 @@ class BoxSupervisedCriterion(SetCriterion):
 
     # ------------------------------------------------------------------ parts
 
-    def _box_clip(self, target: ClipTarget, video: torch.Tensor, low: Tuple[int, int]) -> _BoxClip:
+    def _box_clip(self, target: ClipTarget, video: torch.Tensor, low: Tuple[int, int],
+                  teacher_map: Optional[torch.Tensor] = None) -> _BoxClip:
         bf = target.box_frames.to(target.masks.device)
         ann_idx = torch.nonzero(target.has_ann.to(target.masks.device)).flatten()
         frames = ann_idx[bf]
@@ -151,7 +164,11 @@ class BoxSupervisedCriterion(SetCriterion):
         with torch.no_grad():
             lab = rgb_to_lab(pool_to(video[frames.to(video.device)], low))  # (Tb, 3, h, w)
             sim = color_similarity(lab, self.box_cfg.pairwise_dilation, self.box_cfg.color_theta)
-        return _BoxClip(frames, boxes, sim, ellipses)
+            pseudo = fits = None
+            if teacher_map is not None and self.box_cfg.teacher_weight > 0:
+                q = pool_to(teacher_map[frames.to(teacher_map.device)], low).to(boxes.device)  # (Tb, h, w)
+                pseudo, fits = teacher_pseudo_masks(q, boxes, self.box_cfg.teacher_threshold, self.box_cfg.teacher_min_fit)
+        return _BoxClip(frames, boxes, sim, ellipses, pseudo, fits)
 
     @torch.no_grad()
     def match_mixed(self, head, targets: Sequence[ClipTarget], views: Sequence[ClipTarget],
@@ -176,11 +193,11 @@ class BoxSupervisedCriterion(SetCriterion):
         return out
 
     def box_losses(self, head, box_clips: Sequence[Optional[_BoxClip]], indices, num_objects: float,
-                   low: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Projection, pairwise and ellipse-prior terms over the matched (object, box frame) pairs /
-        num_objects (the last zero for clips without priors)."""
+                   low: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projection, pairwise, ellipse-prior and teacher terms over the matched (object, box frame)
+        pairs / num_objects (the last two zero for clips without priors / fitting pseudo-masks)."""
         bc = self.box_cfg
-        proj = pair = ell = None
+        proj = pair = ell = teach = None
         for i, (bx, (qi, oi)) in enumerate(zip(box_clips, indices)):
             if bx is None or len(qi) == 0:
                 continue
@@ -196,7 +213,14 @@ class BoxSupervisedCriterion(SetCriterion):
             if bx.ellipses is not None:
                 e_i = ellipse_prior_loss(src, bx.ellipses[oi.to(bx.ellipses.device)].to(dev).flatten(0, 1), tgt).sum()
                 ell = e_i if ell is None else ell + e_i
+            if bx.pseudo is not None:
+                fits = bx.pseudo_fits[oi.to(bx.pseudo_fits.device)].flatten().to(dev)  # (n*Tb,)
+                if bool(fits.any()):
+                    m = bx.pseudo[oi.to(bx.pseudo.device)].to(dev).flatten(0, 1)
+                    t_i = teacher_loss(src[fits], m[fits]).sum()
+                    teach = t_i if teach is None else teach + t_i
         if proj is None:
             z = head.mask_logits.float().sum() * 0.0
-            return z, z, z
-        return proj / num_objects, pair / num_objects, (proj * 0.0 if ell is None else ell / num_objects)
+            return z, z, z, z
+        return (proj / num_objects, pair / num_objects, proj * 0.0 if ell is None else ell / num_objects,
+                proj * 0.0 if teach is None else teach / num_objects)

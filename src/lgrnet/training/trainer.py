@@ -40,6 +40,7 @@ from ..config import LGRNetConfig, config_from_dict, to_dict
 from ..data.datasets import DatasetError, VideoRecord, find_videos
 from .dataset import ClipBatch, StreamSampler, TrainClipDataset, check_videos, collate_clips
 from ..errors import InputError, UserError
+from ..losses.box import foreground_probability
 from ..losses.box_criterion import BoxSupervisedCriterion, has_box_frames
 from ..files import write_text_atomic
 from ..models.lgrnet import LGRNet
@@ -126,8 +127,14 @@ def check_train_config(cfg: LGRNetConfig) -> None:
         problems.append(str(exc))
     b = t.box_loss
     if b.stride < 1 or b.pairwise_dilation < 1 or b.color_theta <= 0 or min(b.projection_weight, b.pairwise_weight,
-                                                                             b.match_weight, b.ellipse_weight) < 0:
+                                                                             b.match_weight, b.ellipse_weight,
+                                                                             b.teacher_weight) < 0:
         problems.append("train.box_loss: stride and pairwise_dilation must be >= 1, color_theta > 0, the weights >= 0")
+    if b.teacher_weight > 0 and t.ema_decay <= 0:
+        problems.append("train.box_loss.teacher_weight > 0 needs the weight EMA (train.ema_decay > 0): it is the teacher")
+    if not (0 < b.teacher_threshold < 1 and 0 <= b.teacher_min_fit <= 1 and b.teacher_start >= 0):
+        problems.append("train.box_loss: teacher_threshold must be in (0, 1), teacher_min_fit in [0, 1], "
+                        "teacher_start >= 0")
     if problems:
         raise UserError("; ".join(problems))
 
@@ -488,6 +495,11 @@ class Trainer:
         size = multiscale_size(tc.seed, step, tc.multiscale_sizes) if tc.multiscale_sizes else h
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         self.criterion.set_step(step)
+        bc = tc.box_loss
+        teacher_maps = None
+        if (bc.teacher_weight > 0 and step >= bc.teacher_start and self.ema is not None
+                and any(has_box_frames(tg) for tg in batch.targets)):
+            teacher_maps = self.teacher_maps(video, size)
 
         def run(at: int):
             """The model and the loss on the clips at ``at`` x ``at`` pixels: (output, losses)."""
@@ -496,12 +508,11 @@ class Trainer:
             with amp:
                 out = self.model(clips)
             gens = [torch.Generator(device=self.device).manual_seed(s) for s in batch.seeds]
-            return out, self.criterion(out.aux, batch.targets, gens, images=clips)
+            return out, self.criterion(out.aux, batch.targets, gens, images=clips, teacher_maps=teacher_maps)
 
         out, losses = run(size)
         loss = losses["loss"]
         sc = torch.zeros(())
-        bc = tc.box_loss
         if bc.scale_consistency_weight > 0 and any(has_box_frames(tg) for tg in batch.targets):
             # WeakPolyp's second view: the same clips smaller; both views' losses averaged
             out_b, losses_b = run(consistency_size(size, bc.scale_consistency_factor))
@@ -516,7 +527,20 @@ class Trainer:
                 "loss_dice": float(losses["loss_dice"]), "loss_class": float(losses["loss_class"]),
                 "loss_box_proj": float(losses["loss_box_proj"]), "loss_box_pair": float(losses["loss_box_pair"]),
                 "loss_box_sc": float(sc.detach()), "loss_box_ellipse": float(losses["loss_box_ellipse"]),
+                "loss_box_teacher": float(losses["loss_box_teacher"]),
                 "num_objects": float(losses["num_objects"]), "size": size}
+
+    @torch.no_grad()
+    def teacher_maps(self, video: torch.Tensor, size: int) -> torch.Tensor:
+        """(b, T, 3, H, W) clips -> (b, T, size, size): the weight EMA's lesion maps of them at the
+        step's size (the box loss's mean teacher, train.box_loss.teacher_weight)."""
+        b, t, c, h, w = video.shape
+        clips = video if (size, size) == (h, w) else F.interpolate(
+            video.flatten(0, 1), size=(size, size), mode="bilinear", align_corners=False).view(b, t, c, size, size)
+        amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
+        with amp:
+            out = self.ema.module(clips)
+        return foreground_probability(out.mask_logits, out.class_logits)
 
     def optimizer_step(self) -> float:
         """Clip (full-model norm), AdamW step, schedule step. Returns the gradient norm before clipping."""
@@ -607,7 +631,8 @@ class Trainer:
                         keys = ["loss", "loss_bce", "loss_dice", "loss_class"] + (
                             ["loss_box_proj", "loss_box_pair"] if self.box_supervised else []) + (
                             ["loss_box_sc"] if self.box_supervised and tc.box_loss.scale_consistency_weight > 0 else []) + (
-                            ["loss_box_ellipse"] if self.box_supervised and tc.box_loss.ellipse_weight > 0 else [])
+                            ["loss_box_ellipse"] if self.box_supervised and tc.box_loss.ellipse_weight > 0 else []) + (
+                            ["loss_box_teacher"] if self.box_supervised and tc.box_loss.teacher_weight > 0 else [])
                         mean = self._mean_over_processes({k: stats[k] for k in keys})
                         lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
                         rec = {"event": "train", "step": self.step, **{k: round(v, 7) for k, v in mean.items()},
