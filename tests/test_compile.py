@@ -1,6 +1,9 @@
 """torch.compile: the dispatcher picks traceable implementations while compiling, the whole model
 traces to one graph (no graph breaks), and VideoPredictor(compile=True) gives the eager results for
-windowed videos (whole-clip videos stay eager). One model compile, ~30 s on the 2-core CPU."""
+windowed videos (whole-clip videos stay eager), kept in the cache folder. One cold model compile (an empty
+cache folder): 344 s on the 2-core CPU with two training runs beside it."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -51,7 +54,11 @@ def model():
     return LGRNet.from_preset("tiny").eval()
 
 
-def test_compiled_windows_equal_eager(model):
+def test_compiled_windows_equal_eager(model, tmp_path, monkeypatch):
+    """... and the compile is kept in lgrnet's cache folder (Inductor's FX graph cache there), its
+    time recorded per clip shape in the run's settings."""
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LGRNET_CACHE_DIR", str(tmp_path / "cache"))
     torch._dynamo.reset()
     frames = video(9)
     ref = VideoPredictor(model, size=SIZE, window=4, overlap=1).predict(frames)
@@ -63,7 +70,13 @@ def test_compiled_windows_equal_eager(model):
     np.testing.assert_allclose(res.probs, ref.probs, atol=1e-4)
     assert (res.masks == ref.masks).mean() > 0.999
     assert (res.query == ref.query).all()
-    assert p.settings()["compile"] is True
+    settings = p.settings()
+    assert settings["compile"] is True
+    ((shape, seconds),) = settings["compile_seconds"].items()  # one windowed shape: 4 frames at SIZE
+    assert shape == f"4x{SIZE}x{SIZE}" and seconds > 0
+    folder = tmp_path / "cache" / "inductor"
+    assert settings["compile_cache"] == f"{folder} (empty)"
+    assert any((folder / "fxgraph").iterdir())  # the compiled graph, for the next process
 
 
 @pytest.mark.parametrize("overrides", [[], ["model.encoder.global.attn_mask=true"]])
@@ -79,3 +92,20 @@ def test_model_traces_to_one_graph(overrides):
         explained = torch._dynamo.explain(m)(torch.rand(1, 3, 3, 64, 64))
     assert explained.graph_break_count == 0, [str(b.reason).split("\n")[0] for b in explained.break_reasons]
     assert explained.graph_count == 1
+
+
+def test_inductor_cache_folder_choice(tmp_path, monkeypatch):
+    """lgrnet's cache folder unless the user named another: torch fills TORCHINDUCTOR_CACHE_DIR with
+    its own default on import, which is not a choice."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from lgrnet.inference.compile_cache import inductor_cache_dir, use_inductor_cache
+
+    monkeypatch.setenv("LGRNET_CACHE_DIR", str(tmp_path / "lg"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert inductor_cache_dir() == tmp_path / "lg" / "inductor"
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    assert use_inductor_cache() == tmp_path / "lg" / "inductor"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "lg" / "inductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert use_inductor_cache() == tmp_path / "mine"

@@ -60,7 +60,8 @@ def add_arguments(p) -> None:
                         "meant for short windows, whose forward is bound by kernel launches)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model for the window shape (windowed videos; compiling takes minutes once per "
-                        "window shape; see docs/speed.md for when it pays off)")
+                        "window shape and machine, kept in lgrnet's cache folder for later runs; see docs/speed.md for "
+                        "when it pays off)")
     add_precision_argument(p)
     add_tta_argument(p)
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")

@@ -8,6 +8,7 @@ runs eagerly: one forward gains nothing, and each video length would compile aga
 from __future__ import annotations
 
 import collections
+import time
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple, Union
@@ -83,6 +84,9 @@ class ClipRunner:
         self.tta = tta
         self.keep_views = False  # with tta: keep each view's chosen-query logits (ClipOutput.view_logits)
         self.compiled: Optional[Callable] = None
+        # clip shape "TxHxW" -> seconds of its first compiled call (the compile, or a warm cache's load)
+        self.compile_seconds: Dict[str, float] = {}
+        self.compile_cache: Optional[str] = None  # Inductor's folder, and whether it was warm, at the first compile
         self.graphs: "collections.OrderedDict[Tuple[int, ...], GraphedClipForward]" = collections.OrderedDict()
         self.graph_errors: Dict[Tuple[int, ...], str] = {}
 
@@ -127,8 +131,15 @@ class ClipRunner:
         graph = self._graph_for(x) if repeated and self.cuda_graphs else None
         if graph is not None:
             return graph(x), graph
-        return forward_clip(self.run_model, x, autocast=self.autocast,
-                            module=self._compiled_model() if repeated and self.compile else None), None
+        if not (repeated and self.compile):
+            return forward_clip(self.run_model, x, autocast=self.autocast), None
+        key = "x".join(str(d) for d in (x.shape[1], *x.shape[-2:]))
+        first = key not in self.compile_seconds
+        t0 = time.perf_counter()
+        out = forward_clip(self.run_model, x, autocast=self.autocast, module=self._compiled_model())
+        if first:
+            self.compile_seconds[key] = round(time.perf_counter() - t0, 2)
+        return out, None
 
     def _run_tta(self, x: torch.Tensor, repeated: bool) -> ClipOutput:
         """Test-time augmentation (as nnU-Net mirrors): run the clip under each flip of
@@ -164,6 +175,10 @@ class ClipRunner:
     def _compiled_model(self) -> Callable:
         """``torch.compile(model, dynamic=False)``, made on first use (compiled per clip shape)."""
         if self.compiled is None:
+            from .compile_cache import is_warm, use_inductor_cache
+
+            folder = use_inductor_cache()
+            self.compile_cache = f"{folder} ({'warm' if is_warm(folder) else 'empty'})"
             self.compiled = _quiet_compiled(torch.compile(self.run_model, dynamic=False))
         return self.compiled
 

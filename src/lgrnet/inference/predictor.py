@@ -457,6 +457,8 @@ class VideoPredictor:
                 "overlap": self.overlap, "memory_budget": self.memory_budget, "device": str(self.device),
                 "dtype": self.runner.dtype, "precision": self.runner.precision.as_dict(), "all_queries": self.runner.all_queries,
                 "cuda_graphs": self.runner.cuda_graphs, "compile": self.runner.compile, "pipeline": self.pipeline,
+                **({"compile_seconds": dict(self.runner.compile_seconds), "compile_cache": self.runner.compile_cache}
+                   if self.runner.compile_seconds else {}),
                 "tta": "flips" if self.runner.tta else "off",
                 "confidence_threshold": self.confidence_threshold, "lgrnet_version": __version__, "torch_version": torch.__version__}
 
