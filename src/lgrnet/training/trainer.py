@@ -201,6 +201,15 @@ def consistency_size(size: int, factor: float) -> int:
     return max(64, int(round(size * factor / 32)) * 32)
 
 
+def resize_clips(video: torch.Tensor, size: int) -> torch.Tensor:
+    """(b, T, 3, H, W) -> (b, T, 3, size, size), bilinear (the same tensor when already that size)."""
+    b, t, c, h, w = video.shape
+    if (size, size) == (h, w):
+        return video
+    return F.interpolate(video.flatten(0, 1), size=(size, size), mode="bilinear", align_corners=False).view(
+        b, t, c, size, size)
+
+
 def build_ema(model: torch.nn.Module, decay: float) -> Optional[torch.optim.swa_utils.AveragedModel]:
     """The weight EMA (``decay > 0``), torch's ``AveragedModel``: after each optimizer step every
     parameter and buffer becomes ``decay * ema + (1 - decay) * current`` (the first update copies
@@ -491,8 +500,7 @@ class Trainer:
         tc = self.cfg.train
         batch = batch.to(self.device)
         video = batch.video
-        b, t, c, h, w = video.shape
-        size = multiscale_size(tc.seed, step, tc.multiscale_sizes) if tc.multiscale_sizes else h
+        size = multiscale_size(tc.seed, step, tc.multiscale_sizes) if tc.multiscale_sizes else video.shape[-2]
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         self.criterion.set_step(step)
         bc = tc.box_loss
@@ -503,8 +511,7 @@ class Trainer:
 
         def run(at: int):
             """The model and the loss on the clips at ``at`` x ``at`` pixels: (output, losses)."""
-            clips = video if (at, at) == (h, w) else F.interpolate(
-                video.flatten(0, 1), size=(at, at), mode="bilinear", align_corners=False).view(b, t, c, at, at)
+            clips = resize_clips(video, at)
             with amp:
                 out = self.model(clips)
             gens = [torch.Generator(device=self.device).manual_seed(s) for s in batch.seeds]
@@ -534,9 +541,7 @@ class Trainer:
     def teacher_maps(self, video: torch.Tensor, size: int) -> torch.Tensor:
         """(b, T, 3, H, W) clips -> (b, T, size, size): the weight EMA's lesion maps of them at the
         step's size (the box loss's mean teacher, train.box_loss.teacher_weight)."""
-        b, t, c, h, w = video.shape
-        clips = video if (size, size) == (h, w) else F.interpolate(
-            video.flatten(0, 1), size=(size, size), mode="bilinear", align_corners=False).view(b, t, c, size, size)
+        clips = resize_clips(video, size)
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         with amp:
             out = self.ema.module(clips)
