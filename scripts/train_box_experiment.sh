@@ -19,8 +19,8 @@
 #               (mixed:0.1:fill_ellipses: the ellipses of their boxes on the rest)
 #
 # Each run goes to OUT/<name>[-TAG]/ (TAG: a suffix telling runs with other overrides apart) (rerunning resumes an interrupted run; a finished one is kept), its
-# evaluations to OUT/<name>/eval-valid and eval-test; OUT/summary.tsv gets the authors' Dice of
-# each and the wall time of its training. Extra KEY=VALUE overrides apply to every run.
+# evaluations to OUT/<name>/eval-valid and eval-test; OUT/summary[-TAG].tsv gets the authors' Dice of
+# each and the wall time of its training (rows of earlier runs with the same TAG are kept). Extra KEY=VALUE overrides apply to every run.
 #
 # usage: [THREADS=N] [STEPS=2000] [LIMIT=75] [RUNS="masks boxes fill_boxes mixed:0.1"] [TAG=name]
 #        bash scripts/train_box_experiment.sh DATA_ROOT [OUT] [KEY=VALUE ...]
@@ -56,7 +56,11 @@ python - "$OUT" "${TAG:-}" $RUNS <<'EOF'
 import json, sys
 from pathlib import Path
 out, tag, runs = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
-rows = ["run\tvalid_dice\ttest_dice\tsteps\ttrain_minutes\tbest_step"]
+summary = out / (f"summary-{tag}.tsv" if tag else "summary.tsv")
+header = "run\tvalid_dice\ttest_dice\tsteps\ttrain_minutes\tbest_step"
+# earlier runs with this TAG keep their rows; a run measured again replaces its own
+kept = summary.read_text().splitlines()[1:] if summary.exists() else []
+rows = {line.split("\t")[0]: line for line in kept if line.strip()}
 for sup in runs:
     run = out / (sup.replace(":", "-") + (f"-{tag}" if tag else ""))
     dice = [json.loads((run / f"eval-{s}" / "authors.json").read_text())["metrics"]["Dice"] for s in ("valid", "test")]
@@ -64,7 +68,10 @@ for sup in runs:
     train = [r for r in log if r.get("event") == "train"]
     vals = [r for r in log if r.get("event") == "val"]
     best = max(vals, key=lambda r: r["val_dice"])["step"] if vals else ""
-    rows.append(f"{run.name}\t{dice[0]:.4f}\t{dice[1]:.4f}\t{train[-1]['step']}\t{train[-1]['elapsed'] / 60:.1f}\t{best}")
-(out / (f"summary-{tag}.tsv" if tag else "summary.tsv")).write_text("\n".join(rows) + "\n")
-print("\n".join(rows))
+    rows[run.name] = f"{run.name}\t{dice[0]:.4f}\t{dice[1]:.4f}\t{train[-1]['step']}\t{train[-1]['elapsed'] / 60:.1f}\t{best}"
+text = "\n".join([header, *rows.values()]) + "\n"
+tmp = summary.with_suffix(".tsv.tmp")
+tmp.write_text(text)
+tmp.replace(summary)
+print(text, end="")
 EOF
