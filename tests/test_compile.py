@@ -1,7 +1,7 @@
 """torch.compile: the dispatcher picks traceable implementations while compiling, the whole model
 traces to one graph (no graph breaks), and VideoPredictor(compile=True) gives the eager results for
-windowed videos (whole-clip videos stay eager), kept in the cache folder. One cold model compile (an empty
-cache folder): 344 s on the 2-core CPU with two training runs beside it."""
+windowed videos (whole-clip videos stay eager), kept in the cache folder. The windowed test compiles into
+an empty cache folder: minutes on a 2-core CPU (docs/speed.md, "torch.compile")."""
 import os
 
 import numpy as np
